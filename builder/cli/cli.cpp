@@ -1,0 +1,491 @@
+#include "cli/cli.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/sinks/dist_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cartridge/loader.hpp"
+#include "image/catalog.hpp"
+#include "pipeline/build.hpp"
+#include "pipeline/layer_store.hpp"
+#include "plan/plan.hpp"
+#include "util/fs.hpp"
+#include "util/process.hpp"
+
+namespace bi {
+
+namespace {
+
+struct Options {
+  bool verbose = false;
+  bool json = false;
+  bool help = false;
+  bool no_cache = false;
+  std::optional<Mode> mode;
+  OutputFormat format = OutputFormat::qcow2;
+  fs::path output_dir = "images";
+  fs::path cache_dir;
+  std::vector<std::string> args;
+};
+
+struct Command {
+  const char* name;
+  const char* synopsis;
+  const char* summary;
+  std::function<Expected<int>(Options&)> run;
+};
+
+struct OptionSpec {
+  const char* name;
+  bool takes_value;
+  const char* help;
+};
+
+const std::vector<OptionSpec>& option_specs() {
+  static const std::vector<OptionSpec> specs = {
+      {"--mode", true, "generic | full (overrides the YAML's mode)"},
+      {"--output", true, "output folder for images, manifests and catalog.json (default: images)"},
+      {"--format", true, "qcow2 (zstd-compressed, default) | raw | vmdk"},
+      {"--cache-dir", true, "layer cache (default: $BUILD_IMAGE_CACHE or ~/.cache/build-image)"},
+      {"--no-cache", false, "rebuild every layer of this build"},
+      {"--json", false, "print one machine-readable JSON result on stdout"},
+      {"--verbose", false, "debug logs on stderr (also -v)"},
+      {"--help", false, "show help (also -h)"},
+  };
+  return specs;
+}
+
+Error usage_error(const std::string& detail) { return make_error("", detail, ExitCode::bad_input); }
+
+Expected<Options> parse_options(const std::vector<std::string>& argv) {
+  Options o;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a == "-v") {
+      o.verbose = true;
+      continue;
+    }
+    if (a == "-h") {
+      o.help = true;
+      continue;
+    }
+    if (a == "--") {
+      o.args.insert(o.args.end(), argv.begin() + static_cast<long>(i) + 1, argv.end());
+      break;
+    }
+    if (a.size() < 2 || a[0] != '-') {
+      o.args.push_back(a);
+      continue;
+    }
+    std::string name = a;
+    std::optional<std::string> value;
+    if (auto eq = a.find('='); eq != std::string::npos) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+    }
+    const OptionSpec* spec = nullptr;
+    std::vector<std::string> names;
+    for (const auto& s : option_specs()) {
+      names.emplace_back(s.name);
+      if (name == s.name) {
+        spec = &s;
+      }
+    }
+    if (spec == nullptr) {
+      const auto hint = did_you_mean(name, names);
+      return Unexpected{usage_error(hint.empty() ? fmt::format("unknown option '{}'", name)
+                                                 : fmt::format("unknown option '{}' (did you mean '{}'?)", name, hint))};
+    }
+    if (spec->takes_value && !value) {
+      if (i + 1 >= argv.size()) {
+        return Unexpected{usage_error(fmt::format("option '{}' needs a value", name))};
+      }
+      value = argv[++i];
+    }
+    if (!spec->takes_value && value) {
+      return Unexpected{usage_error(fmt::format("option '{}' takes no value", name))};
+    }
+    if (name == "--mode") {
+      if (*value == "generic") {
+        o.mode = Mode::generic;
+      } else if (*value == "full") {
+        o.mode = Mode::full;
+      } else {
+        return Unexpected{usage_error(fmt::format("invalid --mode '{}': expected generic or full", *value))};
+      }
+    } else if (name == "--output") {
+      o.output_dir = *value;
+    } else if (name == "--format") {
+      auto f = parse_output_format(*value);
+      if (!f) {
+        return Unexpected{usage_error(fmt::format("invalid --format '{}': expected qcow2, raw or vmdk", *value))};
+      }
+      o.format = *f;
+    } else if (name == "--cache-dir") {
+      o.cache_dir = *value;
+    } else if (name == "--no-cache") {
+      o.no_cache = true;
+    } else if (name == "--json") {
+      o.json = true;
+    } else if (name == "--verbose") {
+      o.verbose = true;
+    } else if (name == "--help") {
+      o.help = true;
+    }
+  }
+  if (o.cache_dir.empty()) {
+    o.cache_dir = default_cache_dir();
+  }
+  return o;
+}
+
+void setup_logging(bool verbose) {
+  auto dist = std::make_shared<spdlog::sinks::dist_sink_mt>();
+  auto console = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  console->set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
+  console->set_pattern(verbose ? "[%T.%e] %l: %v" : "build-image: %l: %v");
+  dist->add_sink(console);
+  auto logger = std::make_shared<spdlog::logger>("build-image", dist);
+  logger->set_level(spdlog::level::debug);
+  logger->set_pattern("[%Y-%m-%d %T.%e] %l: %v");
+  console->set_pattern(verbose ? "[%T.%e] %l: %v" : "build-image: %l: %v");
+  spdlog::set_default_logger(logger);
+}
+
+// Loads every file; prints all diagnostics. Fails with exit 2 if any file has errors.
+Expected<std::vector<Cartridge>> load_all(const Options& o) {
+  if (o.args.empty()) {
+    return Unexpected{usage_error("no cartridge file given (try: build-image templates/php.yaml)")};
+  }
+  const Resources res = Resources::discover();
+  LoadOptions lo;
+  std::error_code ec;
+  if (fs::is_directory(res.puppet_dir / "modules", ec)) {
+    lo.puppet_modules = res.puppet_dir / "modules";
+  }
+  std::vector<Cartridge> out;
+  size_t errors = 0;
+  std::string first_bad;
+  for (const auto& file : o.args) {
+    auto r = load_cartridge(file, lo);
+    if (!r.diagnostics.empty()) {
+      std::cerr << format_diagnostics(file, r.diagnostics);
+      errors += r.diagnostics.size();
+      if (first_bad.empty()) {
+        first_bad = file;
+      }
+      continue;
+    }
+    out.push_back(*r.cartridge);
+  }
+  if (errors > 0) {
+    return fail(first_bad, fmt::format("{} error{} in the cartridge definition{}", errors, errors == 1 ? "" : "s",
+                                       o.args.size() > 1 ? "s" : ""),
+                ExitCode::bad_input);
+  }
+  return out;
+}
+
+Expected<std::vector<Plan>> plan_all(const Options& o) {
+  BI_TRY_ASSIGN(std::vector<Cartridge> cartridges, load_all(o));
+  const Resources res = Resources::discover();
+  std::vector<Plan> plans;
+  for (const auto& c : cartridges) {
+    BI_TRY_ASSIGN(Plan p, make_plan(c, o.mode.value_or(c.mode), o.format, res));
+    plans.push_back(std::move(p));
+  }
+  return plans;
+}
+
+std::string fmt_seconds(double s) { return fmt::format("{:.1f} s", s); }
+
+Expected<int> cmd_build(Options& o) {
+  BI_TRY_ASSIGN(std::vector<Plan> plans, plan_all(o));
+  if (::geteuid() != 0) {
+    return fail("build-image", "building images needs root (mmdebstrap, chroot, device nodes); run it with sudo",
+                ExitCode::host_missing);
+  }
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& plan : plans) {
+    std::unique_ptr<Progress> progress =
+        (!o.json && ::isatty(STDERR_FILENO)) ? make_terminal_progress(STDERR_FILENO, plan.image_name + " ")
+                                             : make_quiet_progress();
+    BuildOptions bo;
+    bo.output_dir = o.output_dir;
+    bo.cache_dir = o.cache_dir;
+    bo.no_cache = o.no_cache;
+    bo.progress = progress.get();
+    BI_TRY_ASSIGN(BuildResult r, build_image(plan, bo));
+    nlohmann::json phases = nlohmann::json::array();
+    for (const auto& p : r.phases) {
+      phases.push_back({{"name", p.name}, {"seconds", p.seconds}, {"note", p.note}});
+    }
+    results.push_back({{"name", plan.image_name},
+                       {"image", r.image.string()},
+                       {"manifest", r.manifest_path.string()},
+                       {"log", r.up_to_date ? "" : r.log_path.string()},
+                       {"sha256", r.manifest.value("sha256", "")},
+                       {"file_size", r.manifest.value("file_size", 0ull)},
+                       {"seconds", r.seconds},
+                       {"up_to_date", r.up_to_date},
+                       {"appliance_launches", r.appliance_launches},
+                       {"phases", phases}});
+    if (!o.json) {
+      std::cout << fmt::format("{}  {}  {}{}\n", r.image.string(),
+                               human_bytes(r.manifest.value("file_size", 0ull)), fmt_seconds(r.seconds),
+                               r.up_to_date ? "  (up to date)" : "");
+    }
+  }
+  if (o.json) {
+    std::cout << nlohmann::json{{"ok", true}, {"images", results}}.dump(2) << "\n";
+  }
+  return 0;
+}
+
+Expected<int> cmd_validate(Options& o) {
+  BI_TRY_ASSIGN(std::vector<Cartridge> cartridges, load_all(o));
+  if (o.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& c : cartridges) {
+      out.push_back({{"file", c.file.string()}, {"type", c.type}, {"ok", true}});
+    }
+    std::cout << nlohmann::json{{"ok", true}, {"files", out}}.dump(2) << "\n";
+  } else {
+    for (size_t i = 0; i < cartridges.size(); ++i) {
+      std::cout << o.args[i] << ": ok (" << cartridges[i].type << ", " << to_string(o.mode.value_or(cartridges[i].mode))
+                << ")\n";
+    }
+  }
+  return 0;
+}
+
+Expected<int> cmd_plan(Options& o) {
+  BI_TRY_ASSIGN(std::vector<Plan> plans, plan_all(o));
+  LayerStore store(o.cache_dir);
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& p : plans) {
+    auto j = p.to_json();
+    const bool base_cached = fs::exists(o.cache_dir / "layers" / ("base-" + p.base.key));
+    const bool system_cached = !p.system.needed || fs::exists(o.cache_dir / "layers" / ("system-" + p.system.key));
+    j["cached"] = {{"base", base_cached}, {"system", system_cached}};
+    out.push_back(j);
+    if (!o.json) {
+      std::cout << fmt::format("{}\n  base    {}  {}\n  system  {}  {}\n  image   {}\n", p.image_name,
+                               p.base.key.substr(0, 12), base_cached ? "cached" : "to build",
+                               p.system.key.substr(0, 12),
+                               !p.system.needed ? "same as base" : (system_cached ? "cached" : "to build"),
+                               p.inputs_key.substr(0, 12));
+    }
+  }
+  if (o.json) {
+    std::cout << nlohmann::json{{"plans", out}}.dump(2) << "\n";
+  }
+  return 0;
+}
+
+Expected<int> cmd_list(Options& o) {
+  BI_TRY_ASSIGN(nlohmann::json catalog, catalog_read(o.output_dir));
+  if (o.json) {
+    std::cout << catalog.dump(2) << "\n";
+    return 0;
+  }
+  if (catalog["images"].empty()) {
+    std::cout << "no images in " << (o.output_dir / "catalog.json").string() << "\n";
+  }
+  for (const auto& e : catalog["images"]) {
+    std::cout << fmt::format("{:<40} {:<8} {:<6} {:>10}  {}\n", e.value("name", ""), e.value("mode", ""),
+                             e.value("format", ""), human_bytes(e.value("file_size", 0ull)), e.value("created", ""));
+  }
+  return 0;
+}
+
+Expected<int> cmd_inspect(Options& o) {
+  if (o.args.size() != 1) {
+    return Unexpected{usage_error("inspect takes one image (a path or a name from the catalog)")};
+  }
+  BI_TRY_ASSIGN(fs::path manifest, find_manifest(o.output_dir, o.args[0]));
+  BI_TRY_ASSIGN(std::string text, read_file(manifest));
+  nlohmann::json m;
+  try {
+    m = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    return fail(manifest.string(), std::string("invalid manifest: ") + e.what());
+  }
+  if (o.json) {
+    std::cout << m.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << fmt::format("name          {}\ncartridge     {} ({} mode)\nfile          {} ({}, {})\n"
+                           "virtual size  {}\nsha256        {}\ninputs key    {}\nbuilt         {} in {:.1f} s with {}\n"
+                           "layers        base {} / system {}\npackages      {}\n",
+                           m.value("name", ""), m.value("cartridge", ""), m.value("mode", ""), m.value("file", ""),
+                           m.value("format", ""), human_bytes(m.value("file_size", 0ull)),
+                           human_bytes(m.value("virtual_size", 0ull)), m.value("sha256", ""),
+                           m.value("inputs_key", ""), m.value("created", ""), m.value("build_seconds", 0.0),
+                           m.value("tool_version", ""), m["layers"].value("base", "").substr(0, 12),
+                           m["layers"].value("system", "").substr(0, 12), m["packages"].size());
+  return 0;
+}
+
+Expected<int> cmd_cache(Options& o) {
+  const std::string action = o.args.empty() ? "ls" : o.args[0];
+  LayerStore store(o.cache_dir);
+  if (action == "ls") {
+    auto layers = store.list();
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& l : layers) {
+      out.push_back({{"kind", l.kind}, {"key", l.key}, {"bytes", l.bytes}, {"created", l.created}});
+      if (!o.json) {
+        std::cout << fmt::format("{:<10} {}  {:>10}  {}\n", l.kind, l.key.substr(0, 12), human_bytes(l.bytes), l.created);
+      }
+    }
+    if (o.json) {
+      std::cout << nlohmann::json{{"cache", o.cache_dir.string()}, {"layers", out}}.dump(2) << "\n";
+    }
+    return 0;
+  }
+  if (action == "verify") {
+    auto results = store.verify(true);
+    int bad = 0;
+    for (const auto& r : results) {
+      bad += r.ok ? 0 : 1;
+      std::cout << fmt::format("{:<10} {}  {}\n", r.layer.kind, r.layer.key.substr(0, 12), r.ok ? "ok" : "CORRUPT: " + r.problem);
+    }
+    return bad == 0 ? 0 : 1;
+  }
+  if (action == "gc") {
+    // Keeps the layers the given cartridges need; with no cartridges, empties the cache.
+    std::vector<std::string> keep;
+    if (o.args.size() > 1) {
+      Options sub = o;
+      sub.args.assign(o.args.begin() + 1, o.args.end());
+      BI_TRY_ASSIGN(std::vector<Plan> plans, plan_all(sub));
+      for (const auto& p : plans) {
+        keep.insert(keep.end(), {p.base.key, p.bootloader_key, p.system.key});
+      }
+    }
+    const auto freed = store.gc(keep);
+    std::cout << "freed " << human_bytes(freed) << "\n";
+    return 0;
+  }
+  const auto hint = did_you_mean(action, {"ls", "gc", "verify"});
+  return Unexpected{usage_error(hint.empty() ? fmt::format("unknown cache action '{}' (expected ls, gc or verify)", action)
+                                             : fmt::format("unknown cache action '{}' (did you mean '{}'?)", action, hint))};
+}
+
+const std::vector<Command>& commands();
+
+void print_help(std::ostream& out) {
+  out << "usage: build-image [COMMAND] [OPTIONS] FILE...\n\n"
+         "Builds VM cartridge images (generic or fully configured) from cartridge YAML files.\n"
+         "With no command, FILE... are built.\n\ncommands:\n";
+  for (const auto& c : commands()) {
+    out << fmt::format("  {:<44} {}\n", c.synopsis, c.summary);
+  }
+  out << "\noptions:\n";
+  for (const auto& s : option_specs()) {
+    out << fmt::format("  {:<44} {}\n", std::string(s.name) + (s.takes_value ? " VALUE" : ""), s.help);
+  }
+  out << "\nexit codes: 0 ok, 1 build failed, 2 bad input or usage, 3 host is missing something\n";
+}
+
+Expected<int> cmd_help(Options&) {
+  print_help(std::cout);
+  return 0;
+}
+
+Expected<int> cmd_version(Options&) {
+  std::cout << "build-image " << k_tool_version << "\n";
+  return 0;
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"build", "build FILE... [--mode M] [--format F]", "build images (the default command)", cmd_build},
+      {"validate", "validate FILE...", "check cartridge files; report every error", cmd_validate},
+      {"plan", "plan FILE... [--json]", "show layers, cache keys and what would be built", cmd_plan},
+      {"list", "list [--json]", "show the image catalog", cmd_list},
+      {"inspect", "inspect IMAGE [--json]", "print an image's manifest", cmd_inspect},
+      {"cache", "cache ls|verify|gc [FILE...]", "manage the layer cache", cmd_cache},
+      {"help", "help", "show this help", cmd_help},
+      {"version", "version", "print the version", cmd_version},
+  };
+  return table;
+}
+
+int report(const Error& e) {
+  std::cerr << "build-image: error: " << e.to_string() << "\n";
+  return static_cast<int>(e.code);
+}
+
+void on_signal(int) { interrupt_active_processes(); }
+
+} // namespace
+
+int build_image_main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  const Command* command = nullptr;
+  if (!args.empty() && !args[0].empty() && args[0][0] != '-') {
+    for (const auto& c : commands()) {
+      if (args[0] == c.name) {
+        command = &c;
+      }
+    }
+    if (command != nullptr) {
+      args.erase(args.begin());
+    } else if (args[0].find('.') == std::string::npos && args[0].find('/') == std::string::npos) {
+      // Not a file name and not a command: most likely a typo.
+      std::vector<std::string> names;
+      for (const auto& c : commands()) {
+        names.emplace_back(c.name);
+      }
+      const auto hint = did_you_mean(args[0], names);
+      return report(usage_error(hint.empty() ? fmt::format("unknown command '{}' (see build-image help)", args[0])
+                                             : fmt::format("unknown command '{}' (did you mean '{}'?)", args[0], hint)));
+    }
+  }
+  if (command == nullptr) {
+    command = &commands().front();
+  }
+  auto options = parse_options(args);
+  if (!options) {
+    return report(options.error());
+  }
+  if (options->help || (command == &commands().front() && options->args.empty() && args.empty())) {
+    print_help(std::cout);
+    return 0;
+  }
+  setup_logging(options->verbose);
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  try {
+    auto rc = command->run(*options);
+    if (!rc) {
+      if (interrupted()) {
+        std::cerr << "build-image: interrupted; temporary files removed\n";
+        return 130;
+      }
+      return report(rc.error());
+    }
+    return *rc;
+  } catch (const std::exception& e) {
+    return report(make_error("internal error", e.what()));
+  }
+}
+
+} // namespace bi

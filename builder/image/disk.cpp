@@ -1,0 +1,261 @@
+#include "image/disk.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
+
+#include "guest/guestfs_handle.hpp"
+#include "util/fs.hpp"
+#include "util/process.hpp"
+
+namespace bi {
+
+namespace {
+
+void put_le32(std::string& s, size_t at, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) {
+    s[at + static_cast<size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xff);
+  }
+}
+
+Expected<void> pwrite_all(const fs::path& path, const std::string& data, std::uint64_t offset) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return fail(path.string(), std::string("cannot open: ") + std::strerror(errno));
+  }
+  ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+  int e = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(data.size())) {
+    return fail(path.string(), std::string("write failed: ") + std::strerror(e),
+                e == ENOSPC ? ExitCode::host_missing : ExitCode::build_failed);
+  }
+  return Ok{};
+}
+
+Expected<void> create_sparse(const fs::path& path, std::uint64_t bytes) {
+  std::error_code ec;
+  fs::remove(path, ec);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return fail(path.string(), std::string("cannot create: ") + std::strerror(errno),
+                errno == ENOSPC ? ExitCode::host_missing : ExitCode::build_failed);
+  }
+  int rc = ::ftruncate(fd, static_cast<off_t>(bytes));
+  int e = errno;
+  ::close(fd);
+  if (rc != 0) {
+    return fail(path.string(), std::string("cannot size: ") + std::strerror(e));
+  }
+  return Ok{};
+}
+
+// A UUID string derived from a seed, so the same plan gives the same filesystem UUIDs.
+std::string uuid_from(const std::string& hex) {
+  std::string h = hex;
+  while (h.size() < 32) {
+    h += "0";
+  }
+  h[12] = '4';
+  h[16] = '8';
+  return fmt::format("{}-{}-{}-{}-{}", h.substr(0, 8), h.substr(8, 4), h.substr(12, 4), h.substr(16, 4),
+                     h.substr(20, 12));
+}
+
+Expected<void> run_mke2fs(const std::string& label, const std::string& uuid, std::uint64_t offset,
+                          std::uint64_t bytes, const fs::path& disk, const fs::path* tree) {
+  // 4 KiB blocks: mke2fs would pick 1 KiB for the small boot fs, which extlinux cannot read.
+  std::vector<std::string> argv = {"mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-L", label, "-U", uuid,
+                                   "-E", fmt::format("offset={},hash_seed={},root_owner=0:0", offset, uuid)};
+  if (tree) {
+    argv.push_back("-d");
+    argv.push_back(tree->string());
+  }
+  argv.push_back(disk.string());
+  argv.push_back(fmt::format("{}k", bytes / 1024));
+  RunOptions opts;
+  opts.timeout = std::chrono::seconds(1200);
+  // Fixed timestamps in the superblock and inodes, for reproducible images.
+  opts.extra_env["E2FSPROGS_FAKE_TIME"] = "1700000000";
+  auto r = run_process(argv, opts);
+  if (!r) {
+    return Unexpected{r.error()};
+  }
+  if (!r->ok()) {
+    const bool full = r->output.find("No space left") != std::string::npos ||
+                      r->output.find("Could not allocate") != std::string::npos;
+    return fail("mke2fs " + label,
+                std::string(full ? "the filesystem does not fit (raise base.size): " : "failed: ") + r->tail(),
+                full ? ExitCode::bad_input : ExitCode::build_failed);
+  }
+  return Ok{};
+}
+
+} // namespace
+
+std::string make_mbr(const std::string& boot_code, std::uint32_t disk_signature,
+                     const MbrPartition* parts, int count) {
+  std::string mbr(512, '\0');
+  std::memcpy(mbr.data(), boot_code.data(), std::min<size_t>(440, boot_code.size()));
+  put_le32(mbr, 440, disk_signature);
+  for (int i = 0; i < count && i < 4; ++i) {
+    const size_t at = 446 + static_cast<size_t>(i) * 16;
+    mbr[at] = parts[i].bootable ? static_cast<char>(0x80) : 0;
+    // CHS fields at their maximum: every BIOS of the last 25 years uses the LBA fields.
+    mbr[at + 1] = static_cast<char>(0xfe);
+    mbr[at + 2] = static_cast<char>(0xff);
+    mbr[at + 3] = static_cast<char>(0xff);
+    mbr[at + 4] = static_cast<char>(parts[i].type);
+    mbr[at + 5] = static_cast<char>(0xfe);
+    mbr[at + 6] = static_cast<char>(0xff);
+    mbr[at + 7] = static_cast<char>(0xff);
+    put_le32(mbr, at + 8, static_cast<std::uint32_t>(parts[i].start_sector));
+    put_le32(mbr, at + 12, static_cast<std::uint32_t>(parts[i].sectors));
+  }
+  mbr[510] = 0x55;
+  mbr[511] = static_cast<char>(0xaa);
+  return mbr;
+}
+
+std::string extlinux_conf() {
+  return "# Written by build-image. /vmlinuz and /initrd.img are symlinks kept current by\n"
+         "# the kernel package (link_in_boot), so kernel upgrades keep booting.\n"
+         "DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nSERIAL 0 115200\n"
+         "LABEL linux\n  LINUX /vmlinuz\n  INITRD /initrd.img\n"
+         "  APPEND root=LABEL=rootfs ro console=tty0 console=ttyS0,115200n8 net.ifnames=0 "
+         "modprobe.blacklist=floppy\n";
+}
+
+Expected<void> build_bootloader_disk(const fs::path& out, bool use_tcg) {
+  BI_TRY(create_sparse(out, k_boot_offset + k_boot_bytes));
+  const MbrPartition boot{true, 0x83, k_boot_offset / 512, k_boot_bytes / 512};
+  BI_TRY(pwrite_all(out, make_mbr("", 0, &boot, 1), 0));
+  BI_TRY(run_mke2fs("boot", uuid_from("b007"), k_boot_offset, k_boot_bytes, out, nullptr));
+  BI_TRY_ASSIGN(GuestfsHandle g, GuestfsHandle::create(use_tcg));
+  BI_TRY(g.add_drive(out, "raw", false));
+  BI_TRY(g.launch());
+  BI_TRY(g.mount("/dev/sda1", "/"));
+  BI_TRY(g.mkdir_p("/extlinux"));
+  BI_TRY(g.extlinux("/extlinux"));
+  BI_TRY(g.umount_all());
+  BI_TRY(g.shutdown());
+  return Ok{};
+}
+
+Expected<void> install_kernel(const fs::path& disk, const fs::path& boot_dir) {
+  std::error_code ec;
+  std::string commands = "cd /\n";
+  std::vector<fs::directory_entry> entries;
+  for (const auto& e : fs::directory_iterator(boot_dir, ec)) {
+    entries.push_back(e);
+  }
+  std::sort(entries.begin(), entries.end());
+  bool have_kernel = false;
+  for (const auto& e : entries) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_of(" \t\n\"") != std::string::npos) {
+      continue;
+    }
+    if (e.is_symlink()) {
+      commands += fmt::format("symlink {} {}\n", name, fs::read_symlink(e.path(), ec).string());
+      have_kernel = have_kernel || name == "vmlinuz";
+    } else if (e.is_regular_file()) {
+      commands += fmt::format("write {} {}\n", e.path().string(), name);
+    }
+  }
+  if (!have_kernel) {
+    return fail(boot_dir.string(), "no /boot/vmlinuz symlink: the kernel package did not install");
+  }
+  const fs::path conf = disk.parent_path() / "extlinux.conf";
+  BI_TRY(replace_file(conf, extlinux_conf()));
+  commands += fmt::format("write {} extlinux/extlinux.conf\n", conf.string());
+  const fs::path cmdfile = disk.parent_path() / "debugfs-commands";
+  BI_TRY(replace_file(cmdfile, commands));
+  RunOptions opts;
+  opts.timeout = std::chrono::seconds(300);
+  opts.extra_env["E2FSPROGS_FAKE_TIME"] = "1700000000";
+  auto r = run_checked({"debugfs", "-w", "-f", cmdfile.string(),
+                        disk.string() + "?offset=" + std::to_string(k_boot_offset)},
+                       opts);
+  if (!r) {
+    return Unexpected{r.error()};
+  }
+  // debugfs reports most errors on its output but still exits 0.
+  for (const char* bad : {"No free space", "Could not allocate", "File not found", "Ext2 file too big"}) {
+    if (r->output.find(bad) != std::string::npos) {
+      return fail("debugfs", std::string("writing the kernel into the boot partition failed: ") + r->tail());
+    }
+  }
+  return Ok{};
+}
+
+Expected<void> assemble_disk(const AssembleInput& in, const fs::path& out) {
+  const std::uint64_t disk_bytes = in.disk_bytes / (1u << 20) * (1u << 20);
+  if (disk_bytes < k_root_offset + (512ull << 20)) {
+    return fail(out.string(), "disk size too small", ExitCode::bad_input);
+  }
+  BI_TRY(create_sparse(out, disk_bytes));
+  // The bootloader disk carries partition 1 at the same offset as every image.
+  BI_TRY(copy_sparse_into(in.bootloader_disk, out, 0));
+  BI_TRY(install_kernel(out, in.boot_tree));
+  BI_TRY_ASSIGN(std::string code, read_file(in.mbr_code));
+  const MbrPartition parts[2] = {
+      {true, 0x83, k_boot_offset / 512, k_boot_bytes / 512},
+      {false, 0x83, k_root_offset / 512, (disk_bytes - k_root_offset) / 512},
+  };
+  std::uint32_t signature = 0;
+  for (size_t i = 0; i < 8 && i < in.uuid_seed.size(); ++i) {
+    signature = signature * 16 + static_cast<std::uint32_t>(std::stoul(in.uuid_seed.substr(i, 1), nullptr, 16));
+  }
+  BI_TRY(pwrite_all(out, make_mbr(code, signature, parts, 2), 0));
+  BI_TRY(run_mke2fs("rootfs", uuid_from(in.uuid_seed), k_root_offset, disk_bytes - k_root_offset, out,
+                    &in.root_tree));
+  return Ok{};
+}
+
+Expected<void> convert_disk(const fs::path& raw, const std::string& format, const fs::path& out) {
+  std::vector<std::string> argv = {"qemu-img", "convert", "-q", "-f", "raw", "-O", format};
+  if (format == "qcow2") {
+    for (const char* a : {"-c", "-o", "compression_type=zstd", "-W", "-m", "4"}) {
+      argv.emplace_back(a);
+    }
+  } else if (format == "vmdk") {
+    argv.insert(argv.end(), {"-o", "subformat=streamOptimized"});
+  }
+  argv.push_back(raw.string());
+  argv.push_back(out.string());
+  RunOptions opts;
+  opts.timeout = std::chrono::seconds(1800);
+  auto r = run_process(argv, opts);
+  if (!r) {
+    return Unexpected{r.error()};
+  }
+  if (!r->ok()) {
+    const bool full = r->output.find("No space left") != std::string::npos;
+    return fail(out.string(), std::string(full ? "no space left on the output device: " : "qemu-img convert failed: ") +
+                                  r->tail(),
+                full ? ExitCode::host_missing : ExitCode::build_failed);
+  }
+  return Ok{};
+}
+
+Expected<ImageSizes> image_sizes(const fs::path& image) {
+  BI_TRY_ASSIGN(RunResult r, run_checked({"qemu-img", "info", "--output=json", image.string()}));
+  try {
+    auto j = nlohmann::json::parse(r.output);
+    ImageSizes s;
+    s.virtual_bytes = j.at("virtual-size").get<std::uint64_t>();
+    std::error_code ec;
+    s.file_bytes = fs::file_size(image, ec);
+    return s;
+  } catch (const std::exception& e) {
+    return fail(image.string(), std::string("cannot parse qemu-img info: ") + e.what());
+  }
+}
+
+} // namespace bi

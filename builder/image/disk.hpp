@@ -1,0 +1,65 @@
+#pragma once
+// Disk layout and assembly. Every image has the same layout, so the bootloader partition
+// built once by libguestfs is reused byte for byte and rebuilding the root filesystem needs
+// no appliance at all:
+//   sector 0        MBR (syslinux mbr.bin + partition table)
+//   1 MiB           partition 1, "boot", ext4, extlinux installed, kernel + initrd
+//   1 MiB + 256 MiB partition 2, "rootfs", ext4 made with mke2fs -d, to the end of the disk
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "util/expected.hpp"
+
+namespace bi {
+
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t k_boot_offset = 1ull << 20;
+constexpr std::uint64_t k_boot_bytes = 256ull << 20;
+constexpr std::uint64_t k_root_offset = k_boot_offset + k_boot_bytes;
+
+struct MbrPartition {
+  bool bootable = false;
+  std::uint8_t type = 0x83;
+  std::uint64_t start_sector = 0;
+  std::uint64_t sectors = 0;
+};
+
+// 512 bytes: boot code (first 440 bytes of `boot_code`, may be empty), disk signature,
+// up to four partitions, 0x55AA.
+std::string make_mbr(const std::string& boot_code, std::uint32_t disk_signature,
+                     const MbrPartition* parts, int count);
+
+// A 1 MiB + 256 MiB raw disk with an ext4 "boot" partition and extlinux installed
+// through libguestfs (the one appliance launch of a cold build). Stored as a cache layer.
+Expected<void> build_bootloader_disk(const fs::path& out, bool use_tcg);
+
+// The kernel, initrd and extlinux.conf from `boot_dir` (a tree's /boot) written into the
+// boot partition of `disk` with debugfs (no appliance, no loop device).
+Expected<void> install_kernel(const fs::path& disk, const fs::path& boot_dir);
+
+std::string extlinux_conf();
+
+struct AssembleInput {
+  fs::path root_tree;        // the final root filesystem tree (its /boot emptied)
+  fs::path boot_tree;        // kernel files
+  fs::path bootloader_disk;  // from build_bootloader_disk
+  fs::path mbr_code;         // syslinux mbr.bin
+  std::uint64_t disk_bytes = 0;
+  std::string uuid_seed;     // fixed filesystem UUIDs from the plan (reproducible)
+};
+// Writes a bootable raw disk at `out`.
+Expected<void> assemble_disk(const AssembleInput& in, const fs::path& out);
+
+// Converts the raw disk into the output format at `out`.
+Expected<void> convert_disk(const fs::path& raw, const std::string& format, const fs::path& out);
+
+struct ImageSizes {
+  std::uint64_t virtual_bytes = 0;
+  std::uint64_t file_bytes = 0;
+};
+Expected<ImageSizes> image_sizes(const fs::path& image);
+
+} // namespace bi

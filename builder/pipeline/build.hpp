@@ -1,0 +1,48 @@
+#pragma once
+// The build: a linear list of named, timed phases executing a Plan.
+//   base-os -> bootloader -> system -> assemble -> convert -> finalize
+// Layers come from the cache when their key matches; the overlay (init scripts, configs,
+// files) is applied on every build because it costs milliseconds.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pipeline/progress.hpp"
+#include "plan/plan.hpp"
+#include "util/expected.hpp"
+
+namespace bi {
+
+struct BuildOptions {
+  fs::path output_dir = "images";
+  fs::path cache_dir;
+  bool no_cache = false;
+  Progress* progress = nullptr;
+};
+
+struct PhaseRecord {
+  std::string name;
+  double seconds = 0;
+  std::string note;
+};
+
+struct BuildResult {
+  fs::path image;
+  fs::path manifest_path;
+  fs::path log_path;
+  nlohmann::json manifest;
+  std::vector<PhaseRecord> phases;
+  double seconds = 0;
+  int appliance_launches = 0;
+  bool up_to_date = false; // the image already existed and verified; nothing was built
+};
+
+Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options);
+
+// Files removed or emptied in every image (exposed for tests and `inspect`).
+const std::vector<std::string>& hygiene_paths();
+
+} // namespace bi

@@ -1,0 +1,100 @@
+#pragma once
+// The resolved build plan: pure data derived from the cartridge and the repository.
+// Cache keys, `build-image plan`, the manifest and `inspect` all come from this one
+// structure; executing a build reads nothing that is not in it (osbuild's rule).
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cartridge/cartridge.hpp"
+#include "util/expected.hpp"
+
+namespace bi {
+
+namespace fs = std::filesystem;
+
+// Where the builder finds the repository content it puts into images.
+struct Resources {
+  fs::path puppet_dir;        // puppet/ (modules/, manifests/)
+  fs::path init_scripts_dir;  // init-scripts/ (sbin/, lib/, systemd/)
+  fs::path agent_deb;         // the cartridge-agent .deb built by CMake/CPack
+  fs::path apt_sources;       // the host's deb822 sources, used when base.mirror is unset
+  // Finds them next to the executable (build tree) or under the install prefix;
+  // BUILD_IMAGE_SOURCE_DIR / BUILD_IMAGE_AGENT_DEB override.
+  static Resources discover();
+};
+
+enum class OutputFormat { qcow2, raw, vmdk };
+const char* to_string(OutputFormat f);
+std::optional<OutputFormat> parse_output_format(const std::string& s);
+
+// A file placed into the image at assembly (cheap, never cached): init scripts, configs,
+// the cartridge's `files`.
+struct OverlayFile {
+  std::string dest;     // absolute path in the image
+  unsigned mode = 0644;
+  std::string content;  // inline content, or...
+  fs::path source;      // ...a host file (large user files)
+  std::string sha256;
+};
+
+struct BaseLayerPlan {
+  std::string key;
+  std::string os = "debian-12";
+  std::string suite = "bookworm";
+  std::vector<std::string> packages;
+  std::string mirror;          // a URL, or a path to a deb822/one-line sources file
+  std::string mirror_content;  // the sources file's content (hashed into the key)
+};
+
+// Base + the cartridge's packages (+ in full mode: Puppet classes and the agent).
+struct SystemLayerPlan {
+  std::string key;
+  bool needed = false;          // false: the base layer is the system layer
+  Mode mode = Mode::generic;
+  std::vector<std::string> packages;
+  std::vector<std::string> puppet_classes; // dependent_apps then server_apps
+  std::string puppet_tree_sha256;
+  fs::path puppet_dir;
+  fs::path agent_deb;
+  std::string agent_deb_sha256;
+};
+
+struct Plan {
+  Cartridge cartridge;
+  Mode mode = Mode::generic;
+  OutputFormat format = OutputFormat::qcow2;
+  std::string tool_version;
+  BaseLayerPlan base;
+  std::string bootloader_key;
+  SystemLayerPlan system;
+  std::vector<OverlayFile> overlay;
+  std::vector<std::string> enable_units; // unit file names under /lib/systemd/system
+  std::uint64_t disk_bytes = 4ull << 30;
+  std::string inputs_key;               // the final image's key (all inputs)
+  std::string image_name;               // <type>-<mode>-<short key>
+
+  nlohmann::json to_json() const;
+};
+
+// Resolves the plan: reads and hashes every input file. Fails (exit 3) when a resource
+// such as the agent package is missing.
+Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat format,
+                         const Resources& resources);
+
+// The image content rendered from the cartridge (exposed for tests).
+std::string render_cartridge_conf(const Cartridge& c, Mode mode);
+std::string render_puppet_conf(const Cartridge& c);
+std::string render_agent_conf(const Cartridge& c);
+std::string render_puppet_apply_manifest(const std::vector<std::string>& classes);
+
+// Packages every image gets (kernel, bootloader-independent boot, DHCP, Puppet agent).
+const std::vector<std::string>& base_packages();
+
+extern const char* const k_tool_version;
+
+} // namespace bi

@@ -1,0 +1,184 @@
+#include "rootfs/rootfs.hpp"
+
+#include <sstream>
+
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
+
+#include "util/fs.hpp"
+#include "util/process.hpp"
+
+namespace bi {
+
+namespace {
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (const auto& i : items) {
+    out += out.empty() ? i : sep + i;
+  }
+  return out;
+}
+
+// Files that must be in place before the kernel package is configured.
+Expected<void> write_essential_files(const fs::path& dir) {
+  // /boot/vmlinuz and /boot/initrd.img symlinks: the boot partition's extlinux.conf names
+  // them, so a kernel upgrade inside the instance keeps booting the newest kernel.
+  BI_TRY(replace_file(dir / "etc/kernel-img.conf",
+                      "# Written by build-image\ndo_symlinks = yes\nlink_in_boot = yes\n"));
+  // The initramfs fsck hook cannot detect the root fs type inside a chroot.
+  BI_TRY(replace_file(dir / "etc/initramfs-tools/conf.d/fstype", "FSTYPE=ext4\n"));
+  return Ok{};
+}
+
+} // namespace
+
+Expected<RunResult> run_in_chroot(const fs::path& root, const std::vector<std::string>& argv,
+                                  const std::map<std::string, std::string>& env,
+                                  const LineSink& on_line, int timeout_seconds) {
+  std::vector<std::string> cmd = {"unshare", "--mount", "--pid", "--fork", "--kill-child",
+                                  "--mount-proc=" + (root / "proc").string(),
+                                  "chroot", root.string(), "/usr/bin/env", "-i",
+                                  "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C.UTF-8",
+                                  "DEBIAN_FRONTEND=noninteractive"};
+  for (const auto& [k, v] : env) {
+    cmd.push_back(k + "=" + v);
+  }
+  cmd.insert(cmd.end(), argv.begin(), argv.end());
+  RunOptions opts;
+  opts.timeout = std::chrono::seconds(timeout_seconds);
+  opts.on_line = on_line;
+  return run_process(cmd, opts);
+}
+
+Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& target,
+                                 const fs::path& scratch, const LineSink& on_line) {
+  const fs::path essential = scratch / "essential-files";
+  BI_TRY(write_essential_files(essential));
+  std::vector<std::string> cmd = {
+      "mmdebstrap", "--mode=root", "--format=directory", "--variant=minbase", "--verbose",
+      "--include=" + join(plan.packages, ","),
+      "--aptopt=APT::Install-Recommends \"false\"", "--aptopt=Acquire::Languages \"none\"",
+      "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
+      "--dpkgopt=path-include=/usr/share/locale/locale.alias",
+      "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+      "--dpkgopt=path-exclude=/usr/share/info/*",
+      "--essential-hook=sync-in " + essential.string() + " /",
+      // The system layer installs more packages; keeping the lists saves an apt update.
+      // Hygiene removes them from the final image.
+      "--skip=cleanup/apt/lists",
+      "--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata", plan.suite, target.string(), plan.mirror};
+  RunOptions opts;
+  opts.timeout = std::chrono::seconds(1800);
+  opts.on_line = on_line;
+  auto r = run_process(cmd, opts);
+  if (!r) {
+    return Unexpected{r.error()};
+  }
+  if (!r->ok()) {
+    const bool network = r->output.find("Failed to fetch") != std::string::npos ||
+                         r->output.find("Could not resolve") != std::string::npos ||
+                         r->output.find("Temporary failure resolving") != std::string::npos ||
+                         r->output.find("Unable to connect") != std::string::npos;
+    return fail("mmdebstrap",
+                std::string(network ? "cannot reach the Debian mirror " + plan.mirror + ": "
+                                    : "base OS build failed: ") +
+                    (r->timed_out ? "timed out" : "exit status " + std::to_string(r->exit_code)) +
+                    "\n" + r->tail(),
+                network ? ExitCode::host_missing : ExitCode::build_failed);
+  }
+  // Debian enables the Puppet agent daemon; instances run Puppet once from cartridge-init.
+  auto disable = run_in_chroot(target, {"systemctl", "disable", "puppet.service"}, {}, on_line, 120);
+  if (!disable || !disable->ok()) {
+    return fail("systemctl disable puppet.service",
+                disable ? disable->tail() : disable.error().to_string());
+  }
+  return Ok{};
+}
+
+Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& base_tree,
+                                   const fs::path& target, const LineSink& on_line) {
+  BI_TRY(run_checked({"cp", "-a", "--reflink=auto", base_tree.string() + "/.", target.string()}));
+  // Maintainer scripts must not start daemons in the chroot.
+  BI_TRY(replace_file(target / "usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0755));
+  // apt needs name resolution to reach the mirror; removed again below.
+  if (auto resolv = read_file("/etc/resolv.conf")) {
+    BI_TRY(replace_file(target / "etc/resolv.conf", *resolv));
+  }
+  auto step = [&](const std::string& what, const std::vector<std::string>& argv,
+                  const std::map<std::string, std::string>& env,
+                  std::vector<int> ok_codes = {0}) -> Expected<void> {
+    on_line(what);
+    auto r = run_in_chroot(target, argv, env, on_line);
+    if (!r) {
+      return Unexpected{r.error()};
+    }
+    if (r->timed_out || std::find(ok_codes.begin(), ok_codes.end(), r->exit_code) == ok_codes.end()) {
+      return fail(what, (r->timed_out ? std::string("timed out") : "exit status " + std::to_string(r->exit_code)) +
+                            ": " + format_argv(argv) + "\n" + r->tail(20));
+    }
+    return Ok{};
+  };
+  const std::vector<std::string> apt = {"apt-get", "-y", "-q", "--no-install-recommends",
+                                        "-o", "Dpkg::Options::=--force-unsafe-io",
+                                        "-o", "Dpkg::Options::=--force-confold", "install"};
+  if (!plan.packages.empty()) {
+    auto argv = apt;
+    argv.insert(argv.end(), plan.packages.begin(), plan.packages.end());
+    BI_TRY(step("installing packages " + join(plan.packages, " "), argv, {}));
+  }
+  if (plan.mode == Mode::full) {
+    std::error_code ec;
+    const fs::path work = target / "tmp/build-image";
+    fs::create_directories(work, ec);
+    BI_TRY(run_checked({"cp", "-a", (plan.puppet_dir / "modules").string(), (work / "modules").string()}));
+    BI_TRY(replace_file(work / "apply.pp", render_puppet_apply_manifest(plan.puppet_classes)));
+    BI_TRY(run_checked({"cp", plan.agent_deb.string(), (work / "cartridge-agent.deb").string()}));
+    BI_TRY(step("installing the cartridge agent", [&] {
+      auto argv = apt;
+      argv.push_back("/tmp/build-image/cartridge-agent.deb");
+      return argv;
+    }(), {}));
+    // Detailed exit codes: 0 = no changes, 2 = changes applied; anything else failed.
+    BI_TRY(step("puppet apply " + join(plan.puppet_classes, " "),
+                {"puppet", "apply", "--detailed-exitcodes", "--color=false",
+                 "--modulepath=/tmp/build-image/modules", "/tmp/build-image/apply.pp"},
+                {{"FACTER_cartridge_build", "true"}}, {0, 2}));
+    remove_tree(work);
+  }
+  std::error_code ec;
+  fs::remove(target / "usr/sbin/policy-rc.d", ec);
+  fs::remove(target / "etc/resolv.conf", ec);
+  return Ok{};
+}
+
+Expected<std::map<std::string, std::string>> installed_packages(const fs::path& root) {
+  BI_TRY_ASSIGN(std::string status, read_file(root / "var/lib/dpkg/status", 256u << 20));
+  std::map<std::string, std::string> out;
+  std::istringstream in(status);
+  std::string line, package, version;
+  bool installed = false;
+  auto flush = [&] {
+    if (!package.empty() && installed) {
+      out[package] = version;
+    }
+    package.clear();
+    version.clear();
+    installed = false;
+  };
+  while (std::getline(in, line)) {
+    if (line.empty()) {
+      flush();
+    } else if (line.rfind("Package: ", 0) == 0) {
+      package = line.substr(9);
+    } else if (line.rfind("Version: ", 0) == 0) {
+      version = line.substr(9);
+    } else if (line.rfind("Status: ", 0) == 0) {
+      installed = line.find(" installed") != std::string::npos && line.find("not-installed") == std::string::npos;
+    }
+  }
+  flush();
+  return out;
+}
+
+} // namespace bi

@@ -1,0 +1,35 @@
+#pragma once
+// Root filesystem trees on the host: the base OS from Debian packages (mmdebstrap) and
+// the system layer on top of it (apt and `puppet apply` in a chroot, at native speed).
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "plan/plan.hpp"
+#include "util/expected.hpp"
+
+namespace bi {
+
+using LineSink = std::function<void(const std::string&)>;
+
+// Builds the base OS into the empty directory `target`.
+Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& target,
+                                 const fs::path& scratch, const LineSink& on_line);
+
+// Builds the system layer into `target` (empty) from the base tree.
+Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& base_tree,
+                                   const fs::path& target, const LineSink& on_line);
+
+// Runs a command chrooted into `root`, in private mount and PID namespaces with a fresh
+// /proc, so facter and maintainer scripts see a sane system and nothing outlives the call.
+Expected<struct RunResult> run_in_chroot(const fs::path& root, const std::vector<std::string>& argv,
+                                         const std::map<std::string, std::string>& env,
+                                         const LineSink& on_line, int timeout_seconds = 1800);
+
+// Installed packages (name -> version) read from the tree's dpkg status file.
+Expected<std::map<std::string, std::string>> installed_packages(const fs::path& root);
+
+} // namespace bi

@@ -1,0 +1,238 @@
+#include "util/process.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <deque>
+#include <thread>
+
+#include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+#include <spdlog/spdlog.h>
+
+namespace bp = boost::process;
+
+namespace bi {
+
+namespace {
+
+// The child leads its own process group, so a timeout or Ctrl-C kills everything it
+// started (mmdebstrap and dpkg spawn many children).
+// Inherited descriptors above 2 are closed: tools like mmdebstrap hand their own fd
+// numbers to /bin/sh, which cannot address fds above 9.
+struct NewProcessGroup : bp::extend::handler {
+  template <typename Executor> void on_exec_setup(Executor&) const {
+    ::setpgid(0, 0);
+    ::close_range(3, ~0U, 0);
+  }
+};
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-_./=:,+@%") == std::string::npos) {
+    return s;
+  }
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+std::atomic<int> g_active_groups[32];
+std::atomic<bool> g_interrupted{false};
+
+void register_group(int pgid) {
+  for (auto& slot : g_active_groups) {
+    int expected = 0;
+    if (slot.compare_exchange_strong(expected, pgid)) {
+      return;
+    }
+  }
+}
+
+void unregister_group(int pgid) {
+  for (auto& slot : g_active_groups) {
+    int expected = pgid;
+    if (slot.compare_exchange_strong(expected, 0)) {
+      return;
+    }
+  }
+}
+
+} // namespace
+
+void interrupt_active_processes() {
+  g_interrupted.store(true);
+  for (auto& slot : g_active_groups) {
+    const int pgid = slot.load();
+    if (pgid > 0) {
+      ::kill(-pgid, SIGTERM);
+    }
+  }
+}
+
+bool interrupted() { return g_interrupted.load(); }
+
+std::string RunResult::tail(std::size_t n) const {
+  std::size_t pos = output.size();
+  if (pos > 0 && output[pos - 1] == '\n') {
+    --pos;
+  }
+  std::size_t lines = 0;
+  while (pos > 0) {
+    if (output[pos - 1] == '\n' && ++lines == n) {
+      break;
+    }
+    --pos;
+  }
+  return output.substr(pos);
+}
+
+std::string format_argv(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) {
+      out += ' ';
+    }
+    out += shell_quote(a);
+  }
+  return out;
+}
+
+bool program_available(const std::string& program) {
+  if (program.find('/') != std::string::npos) {
+    return ::access(program.c_str(), X_OK) == 0;
+  }
+  return !bp::search_path(program).empty();
+}
+
+Expected<RunResult> run_process(const std::vector<std::string>& argv, const RunOptions& options) {
+  if (argv.empty()) {
+    return fail("run", "empty command");
+  }
+  boost::filesystem::path exe = argv[0].find('/') != std::string::npos
+                                    ? boost::filesystem::path(argv[0])
+                                    : bp::search_path(argv[0]);
+  if (exe.empty() || ::access(exe.c_str(), X_OK) != 0) {
+    return fail(argv[0], "program not found in PATH (install it, see scripts/install-deps)",
+                ExitCode::host_missing);
+  }
+  spdlog::debug("run: {}", format_argv(argv));
+
+  bp::environment env = boost::this_process::environment();
+  for (const auto& name : options.unset_env) {
+    env.erase(name);
+  }
+  for (const auto& [k, v] : options.extra_env) {
+    env[k] = v;
+  }
+  std::vector<std::string> args(argv.begin() + 1, argv.end());
+  bp::ipstream out;
+  const auto start = std::chrono::steady_clock::now();
+  std::error_code ec;
+  bp::child child(exe, bp::args(args), (bp::std_out & bp::std_err) > out, bp::std_in < bp::null,
+                  env, bp::start_dir(options.cwd.empty() ? "." : options.cwd), NewProcessGroup{},
+                  ec);
+  if (ec) {
+    return fail(argv[0], "cannot start: " + ec.message(), ExitCode::host_missing);
+  }
+  const int pgid = child.id();
+  register_group(pgid);
+  if (interrupted()) {
+    ::kill(-pgid, SIGTERM);
+  }
+
+  RunResult result;
+  std::deque<std::string> kept;
+  std::size_t kept_bytes = 0;
+  std::thread reader([&] {
+    std::string line;
+    while (std::getline(out, line)) {
+      if (options.on_line) {
+        options.on_line(line);
+      }
+      kept_bytes += line.size() + 1;
+      kept.push_back(std::move(line));
+      while (kept_bytes > options.max_output_bytes && !kept.empty()) {
+        kept_bytes -= kept.front().size() + 1;
+        kept.pop_front();
+      }
+    }
+  });
+
+  // Boost.Process spawns; waiting is ours: Boost 1.74's wait_for can reap another
+  // thread's child and then spin, so each call waits for exactly its own pid.
+  child.detach();
+  const pid_t pid = static_cast<pid_t>(pgid);
+  auto try_reap = [&](int& status) {
+    for (;;) {
+      pid_t r = ::waitpid(pid, &status, WNOHANG);
+      if (r == -1 && errno == EINTR) {
+        continue;
+      }
+      return r == pid || r == -1;
+    }
+  };
+  int status = 0;
+  bool finished = false;
+  auto sleep_time = std::chrono::milliseconds(1);
+  const auto deadline = options.timeout ? start + *options.timeout : std::chrono::steady_clock::time_point::max();
+  while (!(finished = try_reap(status))) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(sleep_time);
+    sleep_time = std::min(sleep_time * 2, std::chrono::milliseconds(50));
+  }
+  if (!finished) {
+    result.timed_out = true;
+    ::kill(-pgid, SIGTERM);
+    const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!(finished = try_reap(status)) && std::chrono::steady_clock::now() < grace) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!finished) {
+      ::kill(-pgid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+    }
+  }
+  // Grandchildren that kept the pipe open would block the reader forever.
+  ::kill(-pgid, SIGKILL);
+  unregister_group(pgid);
+  reader.join();
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!result.timed_out) {
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  for (auto& l : kept) {
+    result.output += l;
+    result.output += '\n';
+  }
+  spdlog::debug("run: {} -> {} in {:.2f} s", argv[0],
+                result.timed_out ? std::string("timeout") : std::to_string(result.exit_code),
+                result.seconds);
+  return result;
+}
+
+Expected<RunResult> run_checked(const std::vector<std::string>& argv, const RunOptions& options) {
+  BI_TRY_ASSIGN(RunResult r, run_process(argv, options));
+  if (r.timed_out) {
+    return fail(argv[0], "timed out after " + std::to_string(options.timeout->count()) +
+                             " s: " + format_argv(argv) + "\n" + r.tail());
+  }
+  if (r.exit_code != 0) {
+    return fail(argv[0], "exited with status " + std::to_string(r.exit_code) + ": " +
+                             format_argv(argv) + "\n" + r.tail());
+  }
+  return r;
+}
+
+} // namespace bi
