@@ -87,7 +87,7 @@ TEST_CASE("unknown keys get a did-you-mean hint, all errors are reported") {
         "c.yaml:3:1: unknown key 'server_app' (did you mean 'server_apps'?)\n"
         "c.yaml:1:1: missing required key 'type'\n");
   CHECK(errors_for("type: php\nbase: {os: debian-12, sise: 4G}\n", s) ==
-        "c.yaml:2:24: unknown key 'base.sise' (did you mean 'base.size'?)\n");
+        "c.yaml:2:23: unknown key 'base.sise' (did you mean 'base.size'?)\n");
   CHECK(errors_for("type: php\nzzzzzz: 1\n", s) == "c.yaml:2:1: unknown key 'zzzzzz'\n");
 }
 
@@ -97,7 +97,7 @@ TEST_CASE("wrong types are named with their position") {
   CHECK(errors_for("type: php\nmulti_tenant: maybe\n", s) == "c.yaml:2:15: 'multi_tenant' must be true or false\n");
   CHECK(errors_for("type: php\npackages: curl\n", s) == "c.yaml:2:11: 'packages' must be a list of strings\n");
   CHECK(errors_for("type: php\nports:\n  - {port: eighty}\n", s) ==
-        "c.yaml:3:11: 'ports[0].port' must be an integer\n");
+        "c.yaml:3:12: 'ports[0].port' must be an integer\n");
   CHECK(errors_for("type: php\nmode: fast\n", s) == "c.yaml:2:7: invalid mode 'fast': expected generic or full\n");
   CHECK(errors_for("type: PHP\n", s) == "c.yaml:1:7: invalid type 'PHP': must match ^[a-z][a-z0-9-]{0,31}$\n");
   CHECK(errors_for("type: php\ncategory: web\n", s) ==
@@ -126,16 +126,16 @@ TEST_CASE("files must stay inside the cartridge folder and have absolute destina
   s.write("files/motd", "hi");
   s.write("../outside-secret", "x");
   CHECK(errors_for("type: php\nfiles:\n  - {source: ../outside-secret, dest: /etc/x}\n", s) ==
-        "c.yaml:3:13: files[0].source '../outside-secret' is outside the cartridge folder " +
+        "c.yaml:3:14: files[0].source '../outside-secret' is outside the cartridge folder " +
             s.path().string() + "\n");
   CHECK(errors_for("type: php\nfiles:\n  - {source: files/motd, dest: etc/motd}\n", s) ==
-        "c.yaml:3:33: files[0].dest 'etc/motd' must be an absolute path\n");
+        "c.yaml:3:32: files[0].dest 'etc/motd' must be an absolute path\n");
   CHECK(errors_for("type: php\nfiles:\n  - {source: files/nope, dest: /etc/motd}\n", s) ==
-        "c.yaml:3:13: files[0].source 'files/nope' does not exist\n");
+        "c.yaml:3:14: files[0].source 'files/nope' does not exist\n");
   CHECK(errors_for("type: php\nfiles:\n  - {source: files/motd, dest: /etc/motd, mode: rwx}\n", s) ==
-        "c.yaml:3:50: files[0].mode must be an octal mode like \"0644\"\n");
+        "c.yaml:3:49: files[0].mode must be an octal mode like \"0644\"\n");
   CHECK(errors_for("type: php\nfiles:\n  - {source: files/motd, dest: /etc/../shadow}\n", s) ==
-        "c.yaml:3:33: files[0].dest '/etc/../shadow' must name a file without '..'\n");
+        "c.yaml:3:32: files[0].dest '/etc/../shadow' must name a file without '..'\n");
 }
 
 TEST_CASE("a files source that is a symlink out of the folder is refused") {
@@ -143,23 +143,23 @@ TEST_CASE("a files source that is a symlink out of the folder is refused") {
   s.write("../secret-target", "x");
   std::filesystem::create_symlink(s.path() / "../secret-target", s.path() / "link");
   CHECK(errors_for("type: php\nfiles:\n  - {source: link, dest: /etc/x}\n", s) ==
-        "c.yaml:3:13: files[0].source 'link' is outside the cartridge folder " + s.path().string() + "\n");
+        "c.yaml:3:14: files[0].source 'link' is outside the cartridge folder " + s.path().string() + "\n");
 }
 
 TEST_CASE("ports: duplicates and ranges") {
   test::Scratch s;
   CHECK(errors_for("type: php\nports:\n  - {port: 80}\n  - {port: 80}\n", s) ==
-        "c.yaml:4:11: ports[1].port 80 is a duplicate of ports[0]\n");
+        "c.yaml:4:12: ports[1].port 80 is a duplicate of ports[0]\n");
   CHECK(errors_for("type: php\nports:\n  - {port: 70000}\n", s) ==
-        "c.yaml:3:11: ports[0].port 70000 is out of range 1-65535\n");
-  CHECK(errors_for("type: php\nports:\n  - {port: 0}\n", s) == "c.yaml:3:11: ports[0].port 0 is out of range 1-65535\n");
+        "c.yaml:3:12: ports[0].port 70000 is out of range 1-65535\n");
+  CHECK(errors_for("type: php\nports:\n  - {port: 0}\n", s) == "c.yaml:3:12: ports[0].port 0 is out of range 1-65535\n");
   CHECK(errors_for("type: php\nports:\n  - {name: x}\n", s) == "c.yaml:3:5: ports[0]: missing required key 'port'\n");
 }
 
 TEST_CASE("YAML aliases, syntax errors, duplicate keys") {
   test::Scratch s;
   CHECK(errors_for("a: &a [x, x]\nb: &b [*a, *a]\ntype: php\n", s) ==
-        "c.yaml:2:9: YAML aliases are not allowed\nc.yaml:2:13: YAML aliases are not allowed\n");
+        "c.yaml:2:8: YAML aliases are not allowed\nc.yaml:2:12: YAML aliases are not allowed\n");
   CHECK(errors_for("type: php\nports: [\n", s).rfind("c.yaml:3:1: YAML syntax error: ", 0) == 0);
   CHECK(errors_for("type: php\ntype: ruby\n", s) == "c.yaml:2:1: duplicate key 'type' (first at line 1)\n");
   CHECK(errors_for("", s) == "c.yaml:1:1: the file is empty: at least 'type' is required\n");
@@ -204,7 +204,7 @@ TEST_CASE("apps must be modules that exist") {
 TEST_CASE("iaas entries") {
   test::Scratch s;
   CHECK(errors_for("type: php\niaas:\n  - {type: gce, region: x}\n", s) ==
-        "c.yaml:3:11: iaas[0].type 'gce' is not supported: expected openstack or ec2\n");
+        "c.yaml:3:12: iaas[0].type 'gce' is not supported: expected openstack or ec2\n");
   CHECK(errors_for("type: php\niaas:\n  - {type: ec2}\n", s) == "c.yaml:3:5: iaas[0]: missing required key 'region'\n");
 }
 
