@@ -1,0 +1,66 @@
+#pragma once
+
+#include "common.hpp"
+#include "payload.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cartridge_agent {
+
+inline constexpr std::string_view k_default_config_path = "/etc/cartridge-agent/agent.conf";
+inline constexpr std::string_view k_default_payload_path = "/var/lib/cartridge/launch-params";
+// Name given to the payload by the unit's LoadCredential=launch-params:...
+inline constexpr std::string_view k_payload_credential = "launch-params";
+
+struct BrokerAddress {
+    std::string host;
+    std::uint16_t port = 0;
+
+    // host:port, with IPv6 literals bracketed.
+    std::string to_string() const;
+    bool operator==(const BrokerAddress&) const = default;
+};
+
+struct AgentConfig {
+    std::vector<BrokerAddress> brokers;
+    std::string service_name;
+    std::vector<std::uint16_t> ports;
+    std::string listen_address = "localhost";
+    std::chrono::seconds port_check_timeout{600};
+    std::chrono::seconds stats_interval{15};
+    std::filesystem::path payload_file{k_default_payload_path};
+    // Non-fatal findings (unknown or duplicate keys, half-given overrides) for the log.
+    std::vector<std::string> warnings;
+};
+
+// `source` names the text in messages ("<source>:<line>: ...").
+Result<AgentConfig> parse_config(std::string_view text, std::string_view source);
+Result<AgentConfig> load_config(const std::filesystem::path& path);
+
+// MB_IP+MB_PORT replace mb.urls, PORTS replaces ports, SERVICE_NAME replaces service.name.
+// `source` names the payload in messages.
+Result<void> apply_payload_overrides(AgentConfig& config, const PayloadMap& payload,
+                                     std::string_view source);
+
+// Checks what only the merged result can tell, e.g. that some broker is known.
+Result<void> check_complete(const AgentConfig& config, std::string_view config_source);
+
+// `where` prefixes error messages, e.g. "agent.conf:3: mb.urls".
+Result<std::vector<BrokerAddress>> parse_broker_list(std::string_view text, std::string_view where);
+Result<std::vector<std::uint16_t>> parse_port_list(std::string_view text, std::string_view where);
+Result<std::uint16_t> parse_port(std::string_view text, std::string_view where);
+
+// systemd hands the root-only payload to the unprivileged agent as a credential; outside
+// systemd the configured file is read directly.
+std::filesystem::path resolve_payload_path(const AgentConfig& config,
+                                           const char* credentials_directory);
+
+// Reads a whole file; the error names the path and the OS reason.
+Result<std::string> read_text_file(const std::filesystem::path& path);
+
+}  // namespace cartridge_agent
