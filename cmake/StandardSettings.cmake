@@ -13,7 +13,7 @@ option(ENABLE_SANITIZERS "Build with AddressSanitizer and UndefinedBehaviorSanit
 
 target_compile_options(standard_settings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Wunused
-  -Woverloaded-virtual -Wnull-dereference -Wformat=2)
+  -Woverloaded-virtual -Wformat=2)
 if(WARNINGS_AS_ERRORS)
   target_compile_options(standard_settings INTERFACE -Werror)
 endif()

@@ -1,6 +1,8 @@
 #include "cli/cli.hpp"
 
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -434,7 +436,35 @@ void on_signal(int) { interrupt_active_processes(); }
 
 } // namespace
 
+// Hidden: PID 1 of the chroot's PID namespace during `puppet apply`. Puppet's systemd
+// provider only works when /proc/1/comm says "systemd"; without it Puppet silently
+// falls back to update-rc.d and services end up not enabled (full-image-fastpath.md).
+int pid1_shim(int argc, char** argv) {
+  ::prctl(PR_SET_NAME, "systemd", 0, 0, 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::execvp(argv[0], argv);
+    std::perror(argv[0]);
+    ::_exit(127);
+  }
+  int status = 0;
+  for (;;) {
+    const pid_t r = ::waitpid(-1, &status, 0);
+    if (r == child) {
+      break;
+    }
+    if (r < 0 && errno != EINTR) {
+      return 1;
+    }
+  }
+  (void)argc;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 int build_image_main(int argc, char** argv) {
+  if (argc > 2 && std::string(argv[1]) == "__pid1") {
+    return pid1_shim(argc - 2, argv + 2);
+  }
   std::vector<std::string> args(argv + 1, argv + argc);
   const Command* command = nullptr;
   if (!args.empty() && !args[0].empty() && args[0][0] != '-') {

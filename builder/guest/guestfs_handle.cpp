@@ -184,6 +184,14 @@ Expected<GuestfsHandle::Stat> GuestfsHandle::lstat(const std::string& path) {
   return out;
 }
 
+Expected<int> GuestfsHandle::fsck(const std::string& fstype, const std::string& device) {
+  int r = guestfs_fsck(m_g, fstype.c_str(), device.c_str());
+  if (r < 0) {
+    return Unexpected{error("fsck " + device, "")};
+  }
+  return r;
+}
+
 Expected<void> GuestfsHandle::umount_all() {
   if (guestfs_umount_all(m_g) != 0) {
     return Unexpected{error("umount_all", "")};

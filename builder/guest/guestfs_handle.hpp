@@ -42,6 +42,8 @@ public:
     long long uid = 0;
   };
   Expected<Stat> lstat(const std::string& path);
+  // e2fsck -fn style check; returns fsck's status (0 = clean).
+  Expected<int> fsck(const std::string& fstype, const std::string& device);
   Expected<void> umount_all();
   Expected<void> shutdown();
 

@@ -236,3 +236,77 @@ Expected<RunResult> run_checked(const std::vector<std::string>& argv, const RunO
 }
 
 } // namespace bi
+
+namespace bi {
+
+Expected<Subprocess> Subprocess::start(const std::vector<std::string>& argv, const std::string& log_file,
+                                       const std::map<std::string, std::string>& extra_env) {
+  if (argv.empty()) {
+    return fail("run", "empty command");
+  }
+  boost::filesystem::path exe =
+      argv[0].find('/') != std::string::npos ? boost::filesystem::path(argv[0]) : bp::search_path(argv[0]);
+  if (exe.empty()) {
+    return fail(argv[0], "program not found in PATH (install it, see scripts/install-deps)", ExitCode::host_missing);
+  }
+  spdlog::debug("start: {} (output: {})", format_argv(argv), log_file);
+  bp::environment env = boost::this_process::environment();
+  for (const auto& [k, v] : extra_env) {
+    env[k] = v;
+  }
+  std::error_code ec;
+  std::vector<std::string> args(argv.begin() + 1, argv.end());
+  bp::child child(exe, bp::args(args), (bp::std_out & bp::std_err) > boost::filesystem::path(log_file),
+                  bp::std_in < bp::null, env, NewProcessGroup{}, ec);
+  if (ec) {
+    return fail(argv[0], "cannot start: " + ec.message(), ExitCode::host_missing);
+  }
+  const int pid = child.id();
+  child.detach();
+  register_group(pid);
+  return Subprocess(pid);
+}
+
+Subprocess::Subprocess(Subprocess&& other) noexcept : m_pid(other.m_pid), m_exit_code(other.m_exit_code) {
+  other.m_pid = -1;
+}
+
+Subprocess::~Subprocess() { stop(std::chrono::milliseconds(2000)); }
+
+bool Subprocess::running() {
+  if (m_pid <= 0) {
+    return false;
+  }
+  int status = 0;
+  pid_t r = ::waitpid(m_pid, &status, WNOHANG);
+  if (r == 0) {
+    return true;
+  }
+  if (r == m_pid) {
+    m_exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  ::kill(-m_pid, SIGKILL); // anything it left behind
+  unregister_group(m_pid);
+  m_pid = -1;
+  return false;
+}
+
+void Subprocess::stop(std::chrono::milliseconds grace) {
+  if (!running()) {
+    return;
+  }
+  ::kill(-m_pid, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (m_pid > 0) {
+    ::kill(-m_pid, SIGKILL);
+    int status = 0;
+    ::waitpid(m_pid, &status, 0);
+    unregister_group(m_pid);
+    m_pid = -1;
+  }
+}
+
+} // namespace bi

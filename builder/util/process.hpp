@@ -57,3 +57,31 @@ void interrupt_active_processes();
 bool interrupted();
 
 } // namespace bi
+
+namespace bi {
+
+// A long-running program (qemu, mosquitto, a test server) whose output goes to a file.
+// The whole process group is killed when the object goes away, also on errors.
+class Subprocess {
+public:
+  static Expected<Subprocess> start(const std::vector<std::string>& argv, const std::string& log_file,
+                                    const std::map<std::string, std::string>& extra_env = {});
+  Subprocess(Subprocess&& other) noexcept;
+  Subprocess& operator=(Subprocess&&) = delete;
+  Subprocess(const Subprocess&) = delete;
+  ~Subprocess();
+
+  int pid() const { return m_pid; }
+  // Whether it still runs; reaps it (and records the exit code) if it ended.
+  bool running();
+  int exit_code() const { return m_exit_code; }
+  // SIGTERM, then SIGKILL after `grace`.
+  void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
+
+private:
+  explicit Subprocess(int pid) : m_pid(pid) {}
+  int m_pid = -1;
+  int m_exit_code = -1;
+};
+
+} // namespace bi

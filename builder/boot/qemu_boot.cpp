@@ -1,0 +1,54 @@
+#include "boot/qemu_boot.hpp"
+
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "util/fs.hpp"
+#include "util/process.hpp"
+
+namespace bi {
+
+Expected<QemuBootResult> boot_and_wait(const QemuBootOptions& o) {
+  std::error_code ec;
+  std::filesystem::remove(o.console_log, ec);
+  std::string netdev = "user,id=n0,restrict=on";
+  for (const auto& f : o.guestfwd) {
+    netdev += ",guestfwd=" + f;
+  }
+  std::vector<std::string> argv = {"qemu-system-x86_64", "-accel", o.use_kvm ? "kvm" : "tcg", "-m",
+                                   std::to_string(o.memory_mib), "-smp", "2", "-display", "none", "-monitor",
+                                   "none", "-serial", "file:" + o.console_log.string(), "-snapshot", "-drive",
+                                   "file=" + o.image.string() + ",if=virtio", "-netdev", netdev, "-device",
+                                   "virtio-net-pci,netdev=n0"};
+  for (const auto& d : o.extra_drives) {
+    argv.insert(argv.end(), {"-drive", "file=" + d.string() + ",if=virtio,format=raw,readonly=on"});
+  }
+  const auto start = std::chrono::steady_clock::now();
+  BI_TRY_ASSIGN(Subprocess qemu, Subprocess::start(argv, o.console_log.string() + ".qemu"));
+  QemuBootResult result;
+  while (std::chrono::steady_clock::now() - start < o.timeout) {
+    if (interrupted()) {
+      return fail(o.image.string(), "interrupted");
+    }
+    auto text = read_file(o.console_log, 64u << 20);
+    if (text && text->find(o.wait_for) != std::string::npos) {
+      result.found = true;
+      result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      break;
+    }
+    if (!qemu.running()) {
+      auto err = read_file(o.console_log.string() + ".qemu");
+      return fail(o.image.string(), "qemu exited (status " + std::to_string(qemu.exit_code()) +
+                                        ") before the guest printed '" + o.wait_for + "': " + (err ? *err : ""));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  if (auto text = read_file(o.console_log, 64u << 20)) {
+    result.console_tail = text->size() > 4000 ? text->substr(text->size() - 4000) : *text;
+  }
+  qemu.stop();
+  return result;
+}
+
+} // namespace bi

@@ -1,0 +1,117 @@
+// Black-box tests of the build-image binary: exact stdout, stderr and exit codes.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+#include "util/fs.hpp"
+#include "util/process.hpp"
+
+using namespace bi;
+
+namespace {
+
+struct Outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Outcome run_cli(std::vector<std::string> args, const std::string& cwd = BI_SOURCE_DIR) {
+  const std::string err_file = std::filesystem::temp_directory_path() / ("bi-cli-err-" + std::to_string(::getpid()));
+  std::vector<std::string> argv = {"sh", "-c", "exec \"$0\" \"$@\" 2>\"$BI_ERR\"", BI_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunOptions o;
+  o.cwd = cwd;
+  o.extra_env["BI_ERR"] = err_file;
+  o.extra_env["BUILD_IMAGE_CACHE"] = std::filesystem::temp_directory_path() / "bi-cli-cache";
+  auto r = run_process(argv, o);
+  REQUIRE(r);
+  auto err_text = read_file(err_file);
+  std::string err = err_text ? *err_text : "";
+  std::filesystem::remove(err_file);
+  return {r->exit_code, r->output, err};
+}
+
+} // namespace
+
+TEST_CASE("no arguments prints help and succeeds") {
+  auto r = run_cli({});
+  CHECK(r.code == 0);
+  CHECK(r.out.rfind("usage: build-image [COMMAND] [OPTIONS] FILE...\n", 0) == 0);
+  CHECK(r.out.find("exit codes: 0 ok, 1 build failed, 2 bad input or usage, 3 host is missing something") !=
+        std::string::npos);
+}
+
+TEST_CASE("unknown commands and options get did-you-mean and exit 2") {
+  auto a = run_cli({"biuld"});
+  CHECK(a.code == 2);
+  CHECK(a.err == "build-image: error: unknown command 'biuld' (did you mean 'build'?)\n");
+  auto b = run_cli({"validate", "--modee", "full", "templates/php.yaml"});
+  CHECK(b.code == 2);
+  CHECK(b.err == "build-image: error: unknown option '--modee' (did you mean '--mode'?)\n");
+  auto c = run_cli({"validate", "--mode", "fast", "templates/php.yaml"});
+  CHECK(c.code == 2);
+  CHECK(c.err == "build-image: error: invalid --mode 'fast': expected generic or full\n");
+  auto d = run_cli({"build", "--format", "qcow3", "templates/php.yaml"});
+  CHECK(d.code == 2);
+  CHECK(d.err == "build-image: error: invalid --format 'qcow3': expected qcow2, raw or vmdk\n");
+  auto e = run_cli({"cache", "vrify"});
+  CHECK(e.code == 2);
+  CHECK(e.err == "build-image: error: unknown cache action 'vrify' (did you mean 'verify'?)\n");
+}
+
+TEST_CASE("validate accepts the templates and reports every error of a bad file") {
+  auto ok = run_cli({"validate", "templates/php.yaml", "tests/data/tiny.yaml"});
+  CHECK(ok.code == 0);
+  CHECK(ok.out == "templates/php.yaml: ok (php, full)\ntests/data/tiny.yaml: ok (tiny, generic)\n");
+  CHECK(ok.err.empty());
+
+  auto bad = run_cli({"validate", "tests/data/bad.yaml"});
+  CHECK(bad.code == 2);
+  CHECK(bad.out.empty());
+  CHECK(bad.err == "tests/data/bad.yaml:1:1: unknown key 'tpye' (did you mean 'type'?)\n"
+                   "tests/data/bad.yaml:1:1: missing required key 'type'\n"
+                   "tests/data/bad.yaml:2:7: invalid mode 'fast': expected generic or full\n"
+                   "tests/data/bad.yaml:5:12: ports[1].port 80 is a duplicate of ports[0]\n"
+                   "build-image: error: tests/data/bad.yaml: 4 errors in the cartridge definition\n");
+
+  auto missing = run_cli({"validate", "nope.yaml"});
+  CHECK(missing.code == 2);
+  CHECK(missing.err == "nope.yaml:1:1: no such file\nbuild-image: error: nope.yaml: 1 error in the cartridge definition\n");
+}
+
+TEST_CASE("a bad file fails the build before anything is built, exit 2") {
+  test::Scratch s;
+  auto r = run_cli({"build", "--output", s.path().string(), "tests/data/bad.yaml"});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("build-image: error: tests/data/bad.yaml: 4 errors in the cartridge definition\n") != std::string::npos);
+  CHECK(std::filesystem::is_empty(s.path()));
+}
+
+TEST_CASE("plan --json shows layers and keys without building") {
+  auto r = run_cli({"plan", "--json", "templates/php.yaml"});
+  REQUIRE(r.code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  const auto& p = j["plans"][0];
+  CHECK(p["cartridge"] == "php");
+  CHECK(p["mode"] == "full");
+  CHECK(p["layers"]["base"]["key"].get<std::string>().size() == 64);
+  CHECK(p["layers"]["system"]["puppet_classes"] == nlohmann::json::array({"php"}));
+  CHECK(p["image_name"].get<std::string>().rfind("php-full-", 0) == 0);
+  auto generic = run_cli({"plan", "--json", "--mode", "generic", "templates/php.yaml"});
+  auto g = nlohmann::json::parse(generic.out);
+  CHECK(g["plans"][0]["layers"]["base"]["key"] == p["layers"]["base"]["key"]);
+  CHECK(g["plans"][0]["inputs_key"] != p["inputs_key"]);
+}
+
+TEST_CASE("list and inspect on an empty output folder") {
+  test::Scratch s;
+  auto l = run_cli({"list", "--output", s.path().string()});
+  CHECK(l.code == 0);
+  CHECK(l.out == "no images in " + (s.path() / "catalog.json").string() + "\n");
+  auto i = run_cli({"inspect", "--output", s.path().string(), "php-full"});
+  CHECK(i.code == 2);
+  CHECK(i.err == "build-image: error: php-full: no such image (not a file, and not in " +
+                     (s.path() / "catalog.json").string() + ")\n");
+}

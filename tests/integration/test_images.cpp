@@ -1,0 +1,186 @@
+// Reads the images the `build_test_images` fixture built, with libguestfs (one read-only
+// appliance launch per image), and boots each under qemu to a login prompt.
+// Environment: BI_TEST_IMAGES = the output folder with catalog.json.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "boot/qemu_boot.hpp"
+#include "guest/accel.hpp"
+#include "guest/guestfs_handle.hpp"
+#include "image/catalog.hpp"
+#include "pipeline/layer_store.hpp"
+#include "util/fs.hpp"
+
+using namespace bi;
+
+namespace {
+
+std::filesystem::path images_dir() {
+  const char* d = std::getenv("BI_TEST_IMAGES");
+  REQUIRE(d != nullptr);
+  return d;
+}
+
+std::filesystem::path image_for(const std::string& cartridge, const std::string& mode) {
+  auto catalog = catalog_read(images_dir());
+  REQUIRE(catalog);
+  for (const auto& e : (*catalog)["images"]) {
+    if (e["cartridge"] == cartridge && e["mode"] == mode) {
+      return images_dir() / e["file"].get<std::string>();
+    }
+  }
+  FAIL("no " << cartridge << " " << mode << " image in " << images_dir());
+  return {};
+}
+
+bool use_tcg() { return !detect_accelerator(default_cache_dir()).kvm; }
+
+// One appliance per image: open, mount root and boot, then run all checks on it.
+struct OpenImage {
+  GuestfsHandle g;
+  static OpenImage open(const std::filesystem::path& image) {
+    auto h = GuestfsHandle::create(use_tcg());
+    REQUIRE(h);
+    REQUIRE(h->add_drive(image, "qcow2", true));
+    REQUIRE(h->launch());
+    return OpenImage{std::move(*h)};
+  }
+  std::string read(const std::string& path) {
+    auto r = g.read_file(path);
+    INFO(path);
+    REQUIRE(r);
+    return *r;
+  }
+  std::map<std::string, std::string> packages() {
+    std::map<std::string, std::string> out;
+    const auto status = read("/var/lib/dpkg/status");
+    size_t pos = 0;
+    while ((pos = status.find("Package: ", pos)) != std::string::npos) {
+      const auto end = status.find('\n', pos);
+      const auto name = status.substr(pos + 9, end - pos - 9);
+      const auto block_end = status.find("\n\n", pos);
+      const auto block = status.substr(pos, block_end - pos);
+      if (block.find("Status: install ok installed") != std::string::npos) {
+        out[name] = block;
+      }
+      pos = end;
+    }
+    return out;
+  }
+};
+
+void check_common(OpenImage& img, const std::string& mode) {
+  auto& g = img.g;
+  // The root filesystem made by mke2fs -d from a hard-link farm must be clean.
+  auto fsck_root = g.fsck("ext4", "/dev/sda2");
+  REQUIRE(fsck_root);
+  CHECK(*fsck_root == 0);
+  auto fsck_boot = g.fsck("ext4", "/dev/sda1");
+  REQUIRE(fsck_boot);
+  CHECK(*fsck_boot == 0);
+  REQUIRE(g.mount_ro("/dev/sda2", "/"));
+  REQUIRE(g.mount_ro("/dev/sda1", "/boot"));
+
+  // Bootloader and kernel.
+  CHECK(g.exists("/boot/extlinux/ldlinux.sys"));
+  CHECK(img.read("/boot/extlinux/extlinux.conf").find("root=LABEL=rootfs") != std::string::npos);
+  CHECK(g.is_symlink("/boot/vmlinuz"));
+  CHECK(g.is_symlink("/boot/initrd.img"));
+  CHECK(img.read("/etc/fstab").find("LABEL=boot /boot ext4") != std::string::npos);
+
+  // Hygiene.
+  CHECK(img.read("/etc/machine-id").empty());
+  CHECK(img.read("/etc/hostname") == "localhost\n");
+  CHECK_FALSE(g.exists("/etc/resolv.conf"));
+  CHECK_FALSE(g.exists("/root/.bash_history"));
+  CHECK_FALSE(g.exists("/var/lib/puppet/ssl"));
+  CHECK_FALSE(g.exists("/var/lib/cartridge/launch-params"));
+  CHECK_FALSE(g.exists("/tmp/payload"));
+  CHECK_FALSE(g.exists("/etc/ssl/private/ssl-cert-snakeoil.key"));
+  auto names = [&](const std::string& dir, bool recursive) {
+    auto r = recursive ? g.find(dir) : g.ls(dir);
+    return r ? std::vector<std::string>(r.value()) : std::vector<std::string>{};
+  };
+  for (const auto& f : names("/etc/ssh", false)) {
+    CHECK(f.rfind("ssh_host_", 0) != 0);
+  }
+  for (const auto& f : names("/var/log", true)) {
+    INFO("/var/log/" << f);
+    CHECK(g.is_dir("/var/log/" + f));
+  }
+  for (const auto& f : names("/var/lib/apt/lists", false)) {
+    CHECK((f == "partial" || f == "lock"));
+  }
+  for (const auto& f : names("/var/cache/apt/archives", false)) {
+    CHECK((f == "partial" || f == "lock"));
+  }
+  // Root has no password (locked), so there is no password login at all.
+  const auto shadow = img.read("/etc/shadow");
+  const auto root_line = shadow.substr(0, shadow.find('\n'));
+  CHECK((root_line.rfind("root:*:", 0) == 0 || root_line.rfind("root:!", 0) == 0));
+
+  // Puppet agent present, daemon off, pointed at the YAML's master.
+  auto pkgs = img.packages();
+  CHECK(pkgs.count("puppet-agent") == 1);
+  CHECK(pkgs.count("linux-image-cloud-amd64") == 1);
+  CHECK_FALSE(g.exists("/etc/systemd/system/multi-user.target.wants/puppet.service"));
+  CHECK(img.read("/etc/puppet/puppet.conf").find("server = puppet.example.org\n") != std::string::npos);
+
+  // Init scripts installed and enabled.
+  auto init = g.lstat("/usr/sbin/cartridge-init");
+  REQUIRE(init);
+  CHECK((init->mode & 0777) == 0755);
+  CHECK(g.is_symlink("/etc/systemd/system/multi-user.target.wants/cartridge-init.service"));
+  CHECK(img.read("/etc/cartridge/cartridge.conf").find("CARTRIDGE_MODE=" + mode + "\n") != std::string::npos);
+}
+
+} // namespace
+
+TEST_CASE("the full php image has Apache, PHP and the cartridge agent, and is clean") {
+  auto img = OpenImage::open(image_for("php", "full"));
+  check_common(img, "full");
+  auto pkgs = img.packages();
+  CHECK(pkgs.count("apache2") == 1);
+  CHECK(pkgs.count("libapache2-mod-php") == 1);
+  CHECK(pkgs.count("cartridge-agent") == 1);
+  CHECK(img.g.is_symlink("/etc/systemd/system/multi-user.target.wants/apache2.service"));
+  CHECK(img.g.is_symlink("/etc/systemd/system/multi-user.target.wants/cartridge-agent.service"));
+  CHECK(img.g.exists("/var/www/html/index.php"));
+  CHECK(img.g.exists("/usr/sbin/cartridge-agent"));
+  const auto conf = img.read("/etc/cartridge-agent/agent.conf");
+  CHECK(conf.find("mb.urls = 127.0.0.1:1883\n") != std::string::npos);
+  CHECK(conf.find("service.name = php\n") != std::string::npos);
+  CHECK(conf.find("ports = 80\n") != std::string::npos);
+  CHECK(img.read("/etc/motd") == "This instance is a Stratos cartridge built by build-image.\n");
+}
+
+TEST_CASE("the generic php image has the Puppet agent and init scripts but no server apps") {
+  auto img = OpenImage::open(image_for("php", "generic"));
+  check_common(img, "generic");
+  auto pkgs = img.packages();
+  CHECK(pkgs.count("apache2") == 0);
+  CHECK(pkgs.count("cartridge-agent") == 0);
+  CHECK_FALSE(img.g.exists("/etc/cartridge-agent/agent.conf"));
+}
+
+TEST_CASE("images boot under qemu to a login prompt on the serial console") {
+  const bool kvm = !use_tcg();
+  for (const auto& [cartridge, mode] : std::vector<std::pair<std::string, std::string>>{
+           {"php", "full"}, {"php", "generic"}, {"tiny", "generic"}}) {
+    const auto image = image_for(cartridge, mode);
+    QemuBootOptions o;
+    o.image = image;
+    o.console_log = images_dir() / (cartridge + "-" + mode + "-boot.log");
+    o.use_kvm = kvm;
+    o.timeout = std::chrono::seconds(240);
+    auto r = boot_and_wait(o);
+    REQUIRE(r);
+    INFO(r->console_tail);
+    CHECK(r->found);
+    std::printf("boot to login: %s %s %.1f s\n", cartridge.c_str(), mode.c_str(), r->seconds);
+  }
+}
