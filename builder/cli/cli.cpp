@@ -5,17 +5,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <thread>
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/fmt/fmt.h>
-#include <spdlog/sinks/dist_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "cartridge/loader.hpp"
@@ -24,6 +25,7 @@
 #include "pipeline/layer_store.hpp"
 #include "plan/plan.hpp"
 #include "util/fs.hpp"
+#include "util/log.hpp"
 #include "util/process.hpp"
 
 namespace bi {
@@ -35,6 +37,8 @@ struct Options {
   bool json = false;
   bool help = false;
   bool no_cache = false;
+  unsigned jobs = 1;
+  std::string since;
   std::optional<Mode> mode;
   OutputFormat format = OutputFormat::qcow2;
   fs::path output_dir = "images";
@@ -62,6 +66,8 @@ const std::vector<OptionSpec>& option_specs() {
       {"--format", true, "qcow2 (zstd-compressed, default) | raw | vmdk"},
       {"--cache-dir", true, "layer cache (default: $BUILD_IMAGE_CACHE or ~/.cache/build-image)"},
       {"--no-cache", false, "rebuild every layer of this build"},
+      {"--since", true, "plan: only images affected by changes since this git revision (CI job matrix)"},
+      {"--jobs", true, "build up to N images at once; shared layers are still built once (default 1)"},
       {"--json", false, "print one machine-readable JSON result on stdout"},
       {"--verbose", false, "debug logs on stderr (also -v)"},
       {"--help", false, "show help (also -h)"},
@@ -137,6 +143,14 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
       o.format = *f;
     } else if (name == "--cache-dir") {
       o.cache_dir = *value;
+    } else if (name == "--since") {
+      o.since = *value;
+    } else if (name == "--jobs") {
+      const std::string& v = *value;
+      if (v.empty() || v.size() > 3 || v.find_first_not_of("0123456789") != std::string::npos || std::stoi(v) < 1) {
+        return Unexpected{usage_error(fmt::format("invalid --jobs '{}': expected a number from 1 to 999", v))};
+      }
+      o.jobs = static_cast<unsigned>(std::stoi(v));
     } else if (name == "--no-cache") {
       o.no_cache = true;
     } else if (name == "--json") {
@@ -151,19 +165,6 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
     o.cache_dir = default_cache_dir();
   }
   return o;
-}
-
-void setup_logging(bool verbose) {
-  auto dist = std::make_shared<spdlog::sinks::dist_sink_mt>();
-  auto console = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  console->set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
-  console->set_pattern(verbose ? "[%T.%e] %l: %v" : "build-image: %l: %v");
-  dist->add_sink(console);
-  auto logger = std::make_shared<spdlog::logger>("build-image", dist);
-  logger->set_level(spdlog::level::debug);
-  logger->set_pattern("[%Y-%m-%d %T.%e] %l: %v");
-  console->set_pattern(verbose ? "[%T.%e] %l: %v" : "build-image: %l: %v");
-  spdlog::set_default_logger(logger);
 }
 
 // Loads every file; prints all diagnostics. Fails with exit 2 if any file has errors.
@@ -219,41 +220,77 @@ Expected<int> cmd_build(Options& o) {
     return fail("build-image", "building images needs root (mmdebstrap, chroot, device nodes); run it with sudo",
                 ExitCode::host_missing);
   }
-  nlohmann::json results = nlohmann::json::array();
-  for (const auto& plan : plans) {
-    std::unique_ptr<Progress> progress =
-        (!o.json && ::isatty(STDERR_FILENO)) ? make_terminal_progress(STDERR_FILENO, plan.image_name + " ")
-                                             : make_quiet_progress();
-    BuildOptions bo;
-    bo.output_dir = o.output_dir;
-    bo.cache_dir = o.cache_dir;
-    bo.no_cache = o.no_cache;
-    bo.progress = progress.get();
-    BI_TRY_ASSIGN(BuildResult r, build_image(plan, bo));
+  const size_t jobs = std::min<size_t>(o.jobs, plans.size());
+  const bool tty = !o.json && ::isatty(STDERR_FILENO);
+  std::vector<std::optional<Expected<BuildResult>>> results(plans.size());
+  std::atomic<size_t> next{0};
+  // Builds run in worker threads; layers they share are built once (the cache's per-layer
+  // lock makes the others wait and then hit).
+  auto worker = [&] {
+    for (size_t i; (i = next++) < plans.size();) {
+      const auto& plan = plans[i];
+      std::unique_ptr<Progress> progress =
+          !tty ? make_quiet_progress()
+               : jobs > 1 ? make_line_progress(STDERR_FILENO, plan.image_name + " ")
+                          : make_terminal_progress(STDERR_FILENO, plan.image_name + " ");
+      BuildOptions bo;
+      bo.output_dir = o.output_dir;
+      bo.cache_dir = o.cache_dir;
+      bo.no_cache = o.no_cache;
+      bo.progress = progress.get();
+      results[i] = build_image(plan, bo);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < jobs; ++t) {
+    threads.emplace_back(worker);
+  }
+  worker();
+  for (auto& t : threads) {
+    t.join();
+  }
+
+  nlohmann::json images = nlohmann::json::array();
+  int worst = 0;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    const auto& plan = plans[i];
+    const auto& r = *results[i];
+    if (!r) {
+      if (!o.json) {
+        std::cerr << "build-image: error: " << r.error().to_string() << "\n";
+      }
+      worst = std::max(worst, static_cast<int>(r.error().code));
+      images.push_back({{"name", plan.image_name}, {"ok", false}, {"error", r.error().to_string()},
+                        {"exit_code", static_cast<int>(r.error().code)}});
+      continue;
+    }
     nlohmann::json phases = nlohmann::json::array();
-    for (const auto& p : r.phases) {
+    for (const auto& p : r->phases) {
       phases.push_back({{"name", p.name}, {"seconds", p.seconds}, {"note", p.note}});
     }
-    results.push_back({{"name", plan.image_name},
-                       {"image", r.image.string()},
-                       {"manifest", r.manifest_path.string()},
-                       {"log", r.up_to_date ? "" : r.log_path.string()},
-                       {"sha256", r.manifest.value("sha256", "")},
-                       {"file_size", r.manifest.value("file_size", 0ull)},
-                       {"seconds", r.seconds},
-                       {"up_to_date", r.up_to_date},
-                       {"appliance_launches", r.appliance_launches},
-                       {"phases", phases}});
+    images.push_back({{"name", plan.image_name},
+                      {"ok", true},
+                      {"image", r->image.string()},
+                      {"manifest", r->manifest_path.string()},
+                      {"log", r->up_to_date ? "" : r->log_path.string()},
+                      {"sha256", r->manifest.value("sha256", "")},
+                      {"file_size", r->manifest.value("file_size", 0ull)},
+                      {"seconds", r->seconds},
+                      {"up_to_date", r->up_to_date},
+                      {"appliance_launches", r->appliance_launches},
+                      {"phases", phases}});
     if (!o.json) {
-      std::cout << fmt::format("{}  {}  {}{}\n", r.image.string(),
-                               human_bytes(r.manifest.value("file_size", 0ull)), fmt_seconds(r.seconds),
-                               r.up_to_date ? "  (up to date)" : "");
+      std::cout << fmt::format("{}  {}  {}{}\n", r->image.string(), human_bytes(r->manifest.value("file_size", 0ull)),
+                               fmt_seconds(r->seconds), r->up_to_date ? "  (up to date)" : "");
     }
   }
   if (o.json) {
-    std::cout << nlohmann::json{{"ok", true}, {"images", results}}.dump(2) << "\n";
+    std::cout << nlohmann::json{{"ok", worst == 0}, {"images", images}}.dump(2) << "\n";
   }
-  return 0;
+  if (interrupted()) {
+    return fail("build-image", "interrupted");
+  }
+  return worst;
 }
 
 Expected<int> cmd_validate(Options& o) {
@@ -273,18 +310,90 @@ Expected<int> cmd_validate(Options& o) {
   return 0;
 }
 
+// Why a change to `path` (relative to the repository) affects the image of `plan`, or "".
+std::string change_reason(const std::string& path, const Plan& plan, const fs::path& repo) {
+  auto under = [&](const char* prefix) { return path.rfind(prefix, 0) == 0; };
+  if (under("builder/") || path == "CMakeLists.txt" || under("cmake/")) {
+    return "the builder changed: " + path;
+  }
+  if (under("init-scripts/")) {
+    return "init script changed: " + path;
+  }
+  if (plan.mode == Mode::full && under("agent/")) {
+    return "cartridge agent changed: " + path;
+  }
+  if (plan.mode == Mode::full && under("puppet/modules/")) {
+    const std::string module = path.substr(15, path.find('/', 15) - 15);
+    const auto& classes = plan.system.puppet_classes;
+    if (module == "base" || std::find(classes.begin(), classes.end(), module) != classes.end()) {
+      return "Puppet module " + module + " changed: " + path;
+    }
+  }
+  std::error_code ec;
+  const auto rel = [&](const fs::path& p) { return fs::weakly_canonical(p, ec).lexically_relative(repo).generic_string(); };
+  if (rel(plan.cartridge.file) == path) {
+    return "cartridge definition changed: " + path;
+  }
+  for (const auto& f : plan.cartridge.files) {
+    if (rel(f.source) == path) {
+      return "file changed: " + path;
+    }
+  }
+  return "";
+}
+
 Expected<int> cmd_plan(Options& o) {
   BI_TRY_ASSIGN(std::vector<Plan> plans, plan_all(o));
-  LayerStore store(o.cache_dir);
+  std::vector<std::string> changed;
+  std::error_code ec;
+  const fs::path repo = fs::weakly_canonical(Resources::discover().puppet_dir.parent_path(), ec);
+  if (!o.since.empty()) {
+    auto diff = run_process({"git", "-C", repo.string(), "diff", "--name-only", o.since, "--"});
+    if (!diff) {
+      return Unexpected{diff.error()};
+    }
+    if (!diff->ok()) {
+      return fail("--since " + o.since, "git diff failed: " + diff->tail(3), ExitCode::bad_input);
+    }
+    // New files count as changes too (a module gains a manifest before it is committed).
+    auto untracked = run_process({"git", "-C", repo.string(), "ls-files", "--others", "--exclude-standard"});
+    std::istringstream lines(diff->output + (untracked && untracked->ok() ? untracked->output : ""));
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty()) {
+        changed.push_back(line);
+      }
+    }
+  }
   nlohmann::json out = nlohmann::json::array();
+  nlohmann::json matrix = nlohmann::json::array();
   for (const auto& p : plans) {
     auto j = p.to_json();
     const bool base_cached = fs::exists(o.cache_dir / "layers" / ("base-" + p.base.key));
     const bool system_cached = !p.system.needed || fs::exists(o.cache_dir / "layers" / ("system-" + p.system.key));
     j["cached"] = {{"base", base_cached}, {"system", system_cached}};
+    bool affected = true;
+    if (!o.since.empty()) {
+      nlohmann::json reasons = nlohmann::json::array();
+      for (const auto& path : changed) {
+        if (auto why = change_reason(path, p, repo); !why.empty()) {
+          reasons.push_back(why);
+        }
+      }
+      affected = !reasons.empty();
+      j["affected"] = affected;
+      j["reasons"] = reasons;
+    }
+    if (affected) {
+      matrix.push_back({{"cartridge", p.cartridge.type},
+                        {"file", fs::weakly_canonical(p.cartridge.file, ec).lexically_relative(repo).generic_string()},
+                        {"mode", to_string(p.mode)},
+                        {"image_name", p.image_name},
+                        {"inputs_key", p.inputs_key}});
+    }
     out.push_back(j);
     if (!o.json) {
-      std::cout << fmt::format("{}\n  base    {}  {}\n  system  {}  {}\n  image   {}\n", p.image_name,
+      std::cout << fmt::format("{}{}\n  base    {}  {}\n  system  {}  {}\n  image   {}\n", p.image_name,
+                               o.since.empty() ? "" : (affected ? "  (affected)" : "  (unchanged)"),
                                p.base.key.substr(0, 12), base_cached ? "cached" : "to build",
                                p.system.key.substr(0, 12),
                                !p.system.needed ? "same as base" : (system_cached ? "cached" : "to build"),
@@ -292,7 +401,12 @@ Expected<int> cmd_plan(Options& o) {
     }
   }
   if (o.json) {
-    std::cout << nlohmann::json{{"plans", out}}.dump(2) << "\n";
+    nlohmann::json result = {{"plans", out}, {"matrix", {{"include", matrix}}}};
+    if (!o.since.empty()) {
+      result["since"] = o.since;
+      result["changed_files"] = changed;
+    }
+    std::cout << result.dump(2) << "\n";
   }
   return 0;
 }
@@ -417,7 +531,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"build", "build FILE... [--mode M] [--format F]", "build images (the default command)", cmd_build},
       {"validate", "validate FILE...", "check cartridge files; report every error", cmd_validate},
-      {"plan", "plan FILE... [--json]", "show layers, cache keys and what would be built", cmd_plan},
+      {"plan", "plan FILE... [--since REV] [--json]", "show layers, cache keys and what would be built", cmd_plan},
       {"list", "list [--json]", "show the image catalog", cmd_list},
       {"inspect", "inspect IMAGE [--json]", "print an image's manifest", cmd_inspect},
       {"cache", "cache ls|verify|gc [FILE...]", "manage the layer cache", cmd_cache},
@@ -432,7 +546,13 @@ int report(const Error& e) {
   return static_cast<int>(e.code);
 }
 
-void on_signal(int) { interrupt_active_processes(); }
+// First signal: stop children and unwind (temp files removed). Second: leave now.
+void on_signal(int) {
+  if (interrupted()) {
+    ::_exit(130);
+  }
+  interrupt_active_processes();
+}
 
 } // namespace
 

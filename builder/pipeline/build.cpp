@@ -8,8 +8,6 @@
 #include <future>
 #include <sstream>
 
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/dist_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "guest/accel.hpp"
@@ -20,6 +18,7 @@
 #include "rootfs/rootfs.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
+#include "util/log.hpp"
 #include "util/process.hpp"
 
 namespace bi {
@@ -27,37 +26,6 @@ namespace bi {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Adds a per-build log file to the default logger's fan-out sink for the build's lifetime.
-class BuildLog {
-public:
-  explicit BuildLog(const fs::path& path) {
-    auto dist = std::dynamic_pointer_cast<spdlog::sinks::dist_sink_mt>(
-        spdlog::default_logger()->sinks().empty() ? nullptr : spdlog::default_logger()->sinks().front());
-    if (!dist) {
-      return;
-    }
-    try {
-      m_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path.string(), true);
-      m_sink->set_level(spdlog::level::debug);
-      dist->add_sink(m_sink);
-      m_dist = dist;
-    } catch (const std::exception&) {
-    }
-  }
-  ~BuildLog() {
-    if (m_dist && m_sink) {
-      m_sink->flush();
-      m_dist->remove_sink(m_sink);
-    }
-  }
-  BuildLog(const BuildLog&) = delete;
-  BuildLog& operator=(const BuildLog&) = delete;
-
-private:
-  std::shared_ptr<spdlog::sinks::dist_sink_mt> m_dist;
-  std::shared_ptr<spdlog::sinks::basic_file_sink_mt> m_sink;
-};
 
 class Phases {
 public:
@@ -267,7 +235,16 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
   }
 
   const fs::path log_tmp = options.output_dir / (".tmp-" + plan.image_name + ".log");
-  BuildLog log(log_tmp);
+  // The log keeps its final name whether the build succeeds or not: a failed build's log
+  // is the one a user needs.
+  struct LogRename {
+    fs::path from, to;
+    ~LogRename() {
+      std::error_code e;
+      fs::rename(from, to, e);
+    }
+  } log_rename{log_tmp, result.log_path};
+  ScopedBuildLog log(log_tmp.string());
   spdlog::info("build-image {}: {} ({} mode) -> {}", k_tool_version, plan.cartridge.file.string(),
                to_string(plan.mode), result.image.string());
 
@@ -283,7 +260,8 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
   // The bootloader layer needs the one appliance launch; it does not depend on the base
   // OS, so on a cold cache it runs while mmdebstrap works.
   const int launches_before = GuestfsHandle::launch_count();
-  auto bootloader = std::async(std::launch::async, [&]() -> Expected<LayerStore::Result> {
+  auto bootloader = std::async(std::launch::async, [&, build_log = current_build_log()]() -> Expected<LayerStore::Result> {
+    set_current_build_log(build_log);
     return store.get_or_build("bootloader", plan.bootloader_key, [&](const fs::path& content) -> Expected<void> {
       const Accelerator accel = detect_accelerator(options.cache_dir);
       spdlog::info("bootloader: libguestfs appliance with {} ({})", accel.kvm ? "KVM" : "TCG", accel.reason);
@@ -445,7 +423,6 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
   }));
   spdlog::info("built {} in {:.1f} s ({} appliance launch(es))", result.image.string(), result.seconds,
                result.appliance_launches);
-  fs::rename(log_tmp, result.log_path, ec);
   return result;
 }
 

@@ -58,7 +58,26 @@ private:
   std::mutex m_mutex;
 };
 
+class LineProgress : public Progress {
+public:
+  LineProgress(int fd, std::string prefix) : m_fd(fd), m_prefix(std::move(prefix)) {}
+  void phase_start(const std::string&) override {}
+  void detail(const std::string&) override {}
+  void phase_end(const std::string& phase, double seconds, const std::string& note) override {
+    const std::string line = fmt::format("{}{:<12} {:6.1f} s  {}\n", m_prefix, phase, seconds, note);
+    (void)!::write(m_fd, line.data(), line.size());
+  }
+
+private:
+  int m_fd;
+  std::string m_prefix;
+};
+
 } // namespace
+
+std::unique_ptr<Progress> make_line_progress(int fd, std::string prefix) {
+  return std::make_unique<LineProgress>(fd, std::move(prefix));
+}
 
 std::unique_ptr<Progress> make_quiet_progress() { return std::make_unique<QuietProgress>(); }
 std::unique_ptr<Progress> make_terminal_progress(int fd, std::string prefix) {

@@ -19,6 +19,8 @@ public:
 
 // Silent (not a TTY, or --json): phases still go to the log.
 std::unique_ptr<Progress> make_quiet_progress();
+// One line per finished phase, prefixed (parallel builds on a terminal: readable interleaving).
+std::unique_ptr<Progress> make_line_progress(int fd, std::string prefix);
 // One updating status line per phase on a terminal, then a summary line when it ends.
 std::unique_ptr<Progress> make_terminal_progress(int fd, std::string prefix = "");
 

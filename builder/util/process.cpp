@@ -1,4 +1,5 @@
 #include "util/process.hpp"
+#include "util/log.hpp"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -152,7 +153,8 @@ Expected<RunResult> run_process(const std::vector<std::string>& argv, const RunO
   RunResult result;
   std::deque<std::string> kept;
   std::size_t kept_bytes = 0;
-  std::thread reader([&] {
+  std::thread reader([&, build_log = current_build_log()] {
+    set_current_build_log(build_log);
     std::string line;
     while (std::getline(out, line)) {
       if (options.on_line) {

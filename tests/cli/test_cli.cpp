@@ -115,3 +115,64 @@ TEST_CASE("list and inspect on an empty output folder") {
   CHECK(i.err == "build-image: error: php-full: no such image (not a file, and not in " +
                      (s.path() / "catalog.json").string() + ")\n");
 }
+
+TEST_CASE("plan --since lists exactly the images a change affects (CI job matrix)") {
+  test::Scratch s;
+  const auto repo = s.path() / "repo";
+  std::filesystem::create_directories(repo);
+  for (const char* dir : {"init-scripts", "puppet", "templates"}) {
+    std::filesystem::copy(std::filesystem::path(BI_SOURCE_DIR) / dir, repo / dir, std::filesystem::copy_options::recursive);
+  }
+  std::filesystem::copy(std::filesystem::path(BI_SOURCE_DIR) / "tests/data/tiny.yaml", repo / "templates/tiny.yaml");
+  std::filesystem::create_directories(repo / "agent");
+  s.write("repo/agent/agent.cpp", "v1\n");
+  auto git = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"git", "-C", repo.string(), "-c", "user.name=t", "-c", "user.email=t@t"});
+    auto r = run_process(args);
+    REQUIRE(r);
+    REQUIRE(r->exit_code == 0);
+  };
+  git({"init", "-q"});
+  git({"add", "."});
+  git({"commit", "-qm", "base"});
+  auto affected = [&]() {
+    std::vector<std::string> argv = {"sh", "-c", "exec \"$0\" \"$@\"", BI_BINARY, "plan", "--json", "--since", "HEAD",
+                                     "templates/php.yaml", "templates/tiny.yaml"};
+    RunOptions o;
+    o.cwd = repo.string();
+    o.extra_env["BUILD_IMAGE_SOURCE_DIR"] = repo.string();
+    auto r = run_process(argv, o);
+    REQUIRE(r);
+    REQUIRE(r->exit_code == 0);
+    auto j = nlohmann::json::parse(r->output);
+    std::vector<std::string> names;
+    for (const auto& m : j["matrix"]["include"]) {
+      names.push_back(m["cartridge"].get<std::string>() + "-" + m["mode"].get<std::string>());
+    }
+    return names;
+  };
+  using V = std::vector<std::string>;
+  CHECK(affected() == V{});
+  SECTION("a Puppet module change rebuilds only the full images that use it") {
+    s.write("repo/puppet/modules/php/manifests/extra.pp", "class php::extra {}\n");
+    CHECK(affected() == V{"php-full"});
+  }
+  SECTION("an agent change rebuilds only full images") {
+    s.write("repo/agent/agent.cpp", "v2\n");
+    CHECK(affected() == V{"php-full"});
+  }
+  SECTION("an init-script change rebuilds every image") {
+    s.write("repo/init-scripts/sbin/cartridge-init", "#!/bin/bash\n");
+    CHECK(affected() == V{"php-full", "tiny-generic"});
+  }
+  SECTION("a cartridge's files entry rebuilds that cartridge only") {
+    s.write("repo/templates/files/motd", "new motd\n");
+    CHECK(affected() == V{"php-full"});
+  }
+}
+
+TEST_CASE("--jobs must be a positive number") {
+  auto r = run_cli({"build", "--jobs", "0", "templates/php.yaml"});
+  CHECK(r.code == 2);
+  CHECK(r.err == "build-image: error: invalid --jobs '0': expected a number from 1 to 999\n");
+}

@@ -14,6 +14,9 @@
 #include "image/catalog.hpp"
 #include "pipeline/layer_store.hpp"
 #include "util/fs.hpp"
+#include "util/process.hpp"
+
+#include <fstream>
 
 using namespace bi;
 
@@ -192,4 +195,68 @@ TEST_CASE("images boot under qemu to a login prompt on the serial console") {
     CHECK(r->found);
     std::printf("boot to login: %s %s %.1f s\n", cartridge.c_str(), mode.c_str(), r->seconds);
   }
+}
+
+namespace {
+
+nlohmann::json run_build(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+  std::vector<std::string> argv = {BI_BINARY, "--json"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunOptions o;
+  o.extra_env = env;
+  o.cwd = BI_SOURCE_DIR;
+  auto r = run_process(argv, o);
+  REQUIRE(r);
+  INFO(r->output);
+  REQUIRE(r->exit_code == 0);
+  return nlohmann::json::parse(r->output.substr(r->output.find('{')));
+}
+
+std::string phase_note(const nlohmann::json& image, const std::string& phase) {
+  for (const auto& p : image["phases"]) {
+    if (p["name"] == phase) {
+      return p["note"];
+    }
+  }
+  return "(no phase " + phase + ")";
+}
+
+} // namespace
+
+TEST_CASE("a rebuild after an init-script or files change reuses every layer, no appliance") {
+  const char* cache = std::getenv("BUILD_IMAGE_CACHE");
+  REQUIRE(cache != nullptr);
+  const auto work = images_dir() / "rebuild";
+  std::filesystem::remove_all(work);
+  std::filesystem::create_directories(work / "src");
+  for (const char* dir : {"init-scripts", "puppet", "templates"}) {
+    std::filesystem::copy(std::filesystem::path(BI_SOURCE_DIR) / dir, work / "src" / dir,
+                          std::filesystem::copy_options::recursive);
+  }
+  {
+    std::ofstream f(work / "src/init-scripts/sbin/cartridge-init", std::ios::app);
+    f << "# changed by the rebuild test\n";
+  }
+  {
+    std::ofstream f(work / "src/templates/files/motd", std::ios::app);
+    f << "changed by the rebuild test\n";
+  }
+  const std::map<std::string, std::string> env = {{"BUILD_IMAGE_SOURCE_DIR", (work / "src").string()},
+                                                  {"BUILD_IMAGE_CACHE", cache}};
+  const auto yaml = (work / "src/templates/php.yaml").string();
+  auto first = run_build({"--output", (work / "out").string(), yaml}, env)["images"][0];
+  CHECK(first["up_to_date"] == false);
+  CHECK(phase_note(first, "base-os").rfind("cached", 0) == 0);
+  CHECK(phase_note(first, "bootloader") == "cached");
+  CHECK(phase_note(first, "system").rfind("cached", 0) == 0);
+  CHECK(first["appliance_launches"] == 0);
+  std::printf("rebuild after an init-script change: %.1f s\n", first["seconds"].get<double>());
+  // The fixture's image had the original script: the new one must differ.
+  auto fixture = image_for("php", "full");
+  CHECK(first["image"].get<std::string>() != fixture.string());
+
+  auto second = run_build({"--output", (work / "out").string(), yaml}, env)["images"][0];
+  CHECK(second["up_to_date"] == true);
+  CHECK(second["sha256"] == first["sha256"]);
+  std::filesystem::remove_all(work);
 }

@@ -14,10 +14,10 @@ namespace fs = std::filesystem;
 class Scratch {
 public:
   Scratch() {
-    const auto* info = Catch::getResultCapture().getCurrentTestName().c_str();
+    const std::string test_name = Catch::getResultCapture().getCurrentTestName();
     std::string name;
-    for (const char* p = info; *p; ++p) {
-      name += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
+    for (char c : test_name) {
+      name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
     }
     m_path = fs::temp_directory_path() / "build-image-unit" / name.substr(0, 60);
     fs::remove_all(m_path);
