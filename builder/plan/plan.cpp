@@ -2,11 +2,17 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
 
 #include <spdlog/fmt/fmt.h>
 
 #include "util/fs.hpp"
 #include "util/hash.hpp"
+#include "util/process.hpp"
 
 #ifndef BUILD_IMAGE_VERSION
 #define BUILD_IMAGE_VERSION "0.0.0"
@@ -99,6 +105,18 @@ Resources Resources::discover() {
   r.init_scripts_dir = source / "init-scripts";
   r.agent_deb = env_or("BUILD_IMAGE_AGENT_DEB", BUILD_IMAGE_AGENT_DEB);
   r.apt_sources = env_or("BUILD_IMAGE_APT_SOURCES", "/etc/apt/sources.list.d/debian.sources");
+  r.fetch_url = [](const std::string& url) -> Expected<std::string> {
+    RunOptions o;
+    o.timeout = std::chrono::seconds(30);
+    auto res = run_process({"curl", "-fsSL", "--max-time", "20", "--retry", "2", url}, o);
+    if (!res) {
+      return Unexpected{res.error()};
+    }
+    if (!res->ok()) {
+      return fail(url, "cannot fetch: " + res->tail(2), ExitCode::host_missing);
+    }
+    return res->output;
+  };
   return r;
 }
 
@@ -165,6 +183,55 @@ Expected<void> add_tree(std::vector<OverlayFile>& overlay, const fs::path& dir,
   return Ok{};
 }
 
+std::vector<std::string> split_ws(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string w; in >> w;) {
+    out.push_back(w);
+  }
+  return out;
+}
+
+Expected<std::string> resolve_mirror_index(const BaseLayerPlan& base, const Resources& resources) {
+  // One fetch per process for all cartridges of a run: they share the mirror.
+  static std::mutex memo_mutex;
+  static std::map<std::string, std::string> memo;
+  std::lock_guard lock(memo_mutex);
+  if (auto it = memo.find(base.mirror_content); it != memo.end() && !resources.index_cache_dir.empty()) {
+    return it->second;
+  }
+  const auto suites = mirror_suites(base.mirror_content, base.suite);
+  Hasher h;
+  const fs::path remembered =
+      resources.index_cache_dir.empty() ? fs::path() : resources.index_cache_dir / sha256_hex(base.mirror_content);
+  for (const auto& [uri, suite] : suites) {
+    std::string url = uri;
+    while (!url.empty() && url.back() == '/') {
+      url.pop_back();
+    }
+    url += "/dists/" + suite + "/InRelease";
+    auto text = resources.fetch_url ? resources.fetch_url(url) : fail(url, "no fetcher", ExitCode::host_missing);
+    if (!text) {
+      // Offline: a warm rebuild may still use the index seen last time.
+      if (auto last = read_file(remembered); !remembered.empty() && last) {
+        spdlog::warn("mirror index {} unreachable ({}); using the one seen last time", url, text.error().detail);
+        return *last;
+      }
+      return fail(url, "cannot read the mirror's index (needed for cache keys): " + text.error().detail,
+                  ExitCode::host_missing);
+    }
+    h.field(url, sha256_hex(*text));
+  }
+  std::string digest = h.finish();
+  memo[base.mirror_content] = digest;
+  if (!remembered.empty()) {
+    std::error_code ec;
+    fs::create_directories(remembered.parent_path(), ec);
+    (void)write_file_atomic(remembered, digest);
+  }
+  return digest;
+}
+
 OverlayFile inline_file(std::string dest, std::string content, unsigned mode = 0644) {
   OverlayFile o;
   o.dest = std::move(dest);
@@ -175,6 +242,60 @@ OverlayFile inline_file(std::string dest, std::string content, unsigned mode = 0
 }
 
 } // namespace
+
+std::vector<std::pair<std::string, std::string>> mirror_suites(const std::string& content,
+                                                               const std::string& default_suite) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (content.find("://") != std::string::npos && content.find('\n') == std::string::npos &&
+      content.find(' ') == std::string::npos) {
+    out.emplace_back(content, default_suite); // a bare mirror URL
+    return out;
+  }
+  std::istringstream in(content + "\n\n");
+  std::vector<std::string> uris;
+  std::vector<std::string> suites;
+  bool deb = false;
+  for (std::string line; std::getline(in, line);) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first != std::string::npos && line[first] == '#') {
+      continue; // a comment line does not end a deb822 stanza
+    }
+    const auto trimmed = line.substr(0, line.find('#'));
+    if (trimmed.find_first_not_of(" \t\r") == std::string::npos) {
+      if (deb) {
+        for (const auto& u : uris) {
+          for (const auto& s : suites) {
+            out.emplace_back(u, s);
+          }
+        }
+      }
+      uris.clear();
+      suites.clear();
+      deb = false;
+      continue;
+    }
+    auto words = split_ws(trimmed);
+    if (words[0] == "deb" && words.size() >= 3) { // one-line format
+      size_t i = 1;
+      if (words[i].rfind('[', 0) == 0) {
+        while (i < words.size() && words[i].back() != ']') {
+          ++i;
+        }
+        ++i;
+      }
+      if (i + 1 < words.size()) {
+        out.emplace_back(words[i], words[i + 1]);
+      }
+    } else if (words[0] == "Types:") {
+      deb = std::find(words.begin(), words.end(), "deb") != words.end();
+    } else if (words[0] == "URIs:") {
+      uris.assign(words.begin() + 1, words.end());
+    } else if (words[0] == "Suites:") {
+      suites.assign(words.begin() + 1, words.end());
+    }
+  }
+  return out;
+}
 
 Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat format,
                          const Resources& resources) {
@@ -209,6 +330,7 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   } else {
     base.mirror_content = base.mirror;
   }
+  BI_TRY_ASSIGN(base.mirror_index, resolve_mirror_index(base, resources));
   {
     Hasher h;
     h.field("layer", "base");
@@ -217,6 +339,7 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
     h.field("suite", base.suite);
     h.field("packages", join(base.packages, ","));
     h.field("mirror", base.mirror_content);
+    h.field("mirror_index", base.mirror_index);
     base.key = h.finish();
   }
   {
@@ -331,7 +454,7 @@ nlohmann::json Plan::to_json() const {
       {"layers",
        {{"base",
          {{"key", base.key}, {"os", base.os}, {"suite", base.suite}, {"packages", base.packages},
-          {"mirror", base.mirror}}},
+          {"mirror", base.mirror}, {"mirror_index", base.mirror_index}}},
         {"bootloader", {{"key", bootloader_key}}},
         {"system",
          {{"key", system.key},

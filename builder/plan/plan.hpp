@@ -4,6 +4,7 @@
 // structure; executing a build reads nothing that is not in it (osbuild's rule).
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +24,10 @@ struct Resources {
   fs::path init_scripts_dir;  // init-scripts/ (sbin/, lib/, systemd/)
   fs::path agent_deb;         // the cartridge-agent .deb built by CMake/CPack
   fs::path apt_sources;       // the host's deb822 sources, used when base.mirror is unset
+  // Fetches a URL (the mirror's InRelease files); tests replace it. Default: curl.
+  std::function<Expected<std::string>(const std::string& url)> fetch_url;
+  // Where the last seen mirror index digests are kept, for planning while offline.
+  fs::path index_cache_dir;
   // Finds them next to the executable (build tree) or under the install prefix;
   // BUILD_IMAGE_SOURCE_DIR / BUILD_IMAGE_AGENT_DEB override.
   static Resources discover();
@@ -49,6 +54,9 @@ struct BaseLayerPlan {
   std::vector<std::string> packages;
   std::string mirror;          // a URL, or a path to a deb822/one-line sources file
   std::string mirror_content;  // the sources file's content (hashed into the key)
+  // sha256 over the mirror's InRelease files: they list the hash of every Packages index,
+  // so any package version change on the mirror changes the base layer's key.
+  std::string mirror_index;
 };
 
 // Base + the cartridge's packages (+ in full mode: Puppet classes and the agent).
@@ -91,6 +99,10 @@ std::string render_cartridge_conf(const Cartridge& c, Mode mode);
 std::string render_puppet_conf(const Cartridge& c);
 std::string render_agent_conf(const Cartridge& c);
 std::string render_puppet_apply_manifest(const std::vector<std::string>& classes);
+
+// (URI, suite) pairs of a deb822 or one-line apt sources text, or of a plain mirror URL.
+std::vector<std::pair<std::string, std::string>> mirror_suites(const std::string& mirror_content,
+                                                               const std::string& default_suite);
 
 // Packages every image gets (kernel, bootloader-independent boot, DHCP, Puppet agent).
 const std::vector<std::string>& base_packages();

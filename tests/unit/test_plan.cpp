@@ -1,6 +1,8 @@
 // The plan: cache keys change exactly when their inputs change; rendered configs.
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include "cartridge/loader.hpp"
 #include "plan/plan.hpp"
 #include "test_support.hpp"
@@ -12,7 +14,17 @@ namespace {
 struct Fixture {
   test::Scratch s;
   Resources res;
+  std::map<std::string, std::string> mirror; // URL -> InRelease content
+  std::vector<std::string> fetched;
   Fixture() {
+    mirror["http://mirror/debian/dists/bookworm/InRelease"] = "Packages sha256 aaa\n";
+    res.fetch_url = [this](const std::string& url) -> Expected<std::string> {
+      fetched.push_back(url);
+      if (auto it = mirror.find(url); it != mirror.end()) {
+        return it->second;
+      }
+      return fail(url, "cannot fetch: 404", ExitCode::host_missing);
+    };
     s.write("puppet/modules/php/manifests/init.pp", "class php {}\n");
     s.write("puppet/modules/base/manifests/init.pp", "class base {}\n");
     s.write("init-scripts/sbin/cartridge-init", "#!/bin/bash\necho v1\n");
@@ -77,11 +89,51 @@ TEST_CASE("a mirror or package change rebuilds what depends on it") {
   Fixture f;
   auto before = f.plan(k_yaml, Mode::generic);
   f.s.write("sources", "deb http://other/debian bookworm main\n");
+  f.mirror["http://other/debian/dists/bookworm/InRelease"] = "Packages sha256 aaa\n";
   auto mirror = f.plan(k_yaml, Mode::generic);
   CHECK(mirror.base.key != before.base.key);
   auto pkgs = f.plan("type: php\npackages: [curl, git]\n", Mode::generic);
   CHECK(pkgs.base.key == mirror.base.key);
   CHECK(pkgs.system.key != mirror.system.key);
+}
+
+TEST_CASE("a package version change on the mirror (new InRelease) rebuilds the base layer") {
+  Fixture f;
+  auto before = f.plan(k_yaml, Mode::generic);
+  CHECK(f.fetched == std::vector<std::string>{"http://mirror/debian/dists/bookworm/InRelease"});
+  f.mirror["http://mirror/debian/dists/bookworm/InRelease"] = "Packages sha256 bbb\n";
+  auto after = f.plan(k_yaml, Mode::generic);
+  CHECK(after.base.key != before.base.key);
+  CHECK(after.system.key != before.system.key);
+}
+
+TEST_CASE("an unreachable mirror index is a host error unless one was seen before") {
+  Fixture f;
+  f.res.index_cache_dir = f.s.path() / "index-cache";
+  auto seen = f.plan(k_yaml, Mode::generic);
+  f.mirror.clear();
+  f.s.write("sources", "deb http://mirror/debian bookworm main\n# comment changes nothing\n");
+  f.res.index_cache_dir.clear();
+  const auto file = f.s.write("c.yaml", k_yaml);
+  auto c = load_cartridge(file);
+  auto offline = make_plan(*c.cartridge, Mode::generic, OutputFormat::qcow2, f.res);
+  REQUIRE_FALSE(offline);
+  CHECK(offline.error().code == ExitCode::host_missing);
+  CHECK(offline.error().to_string().rfind(
+            "http://mirror/debian/dists/bookworm/InRelease: cannot read the mirror's index (needed for cache keys): ", 0) == 0);
+}
+
+TEST_CASE("mirror_suites reads deb822, one-line sources and bare URLs") {
+  using P = std::vector<std::pair<std::string, std::string>>;
+  CHECK(mirror_suites("Types: deb\nURIs: http://a/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n"
+                      "Types: deb-src\nURIs: http://src\nSuites: bookworm\n\n"
+                      "Types: deb\n# note\nURIs: http://s/debian-security\nSuites: bookworm-security\n",
+                      "bookworm") == P{{"http://a/debian", "bookworm"},
+                                       {"http://a/debian", "bookworm-updates"},
+                                       {"http://s/debian-security", "bookworm-security"}});
+  CHECK(mirror_suites("deb [arch=amd64 signed-by=/k.gpg] http://m/debian bookworm main\n", "bookworm") ==
+        P{{"http://m/debian", "bookworm"}});
+  CHECK(mirror_suites("http://m/debian", "bookworm") == P{{"http://m/debian", "bookworm"}});
 }
 
 TEST_CASE("a generic cartridge without packages uses the base layer as its system layer") {
