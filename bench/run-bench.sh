@@ -5,8 +5,12 @@
 set -euo pipefail
 rounds=${1:-3}
 top=$(cd "$(dirname "$0")/.." && pwd)
-bin=$top/build/build-image
 work=$(mktemp -d /var/tmp/bi-bench.XXXXXX)
+# Private copies: a rebuild of the tree during the run must not change what is measured.
+cp "$top/build/build-image" "$work/build-image"
+cp "$top"/build/packages/cartridge-agent_*.deb "$work/agent.deb"
+bin=$work/build-image
+export BUILD_IMAGE_AGENT_DEB=$work/agent.deb
 results=$top/bench/results
 mkdir -p "$results"
 trap 'rm -rf "$work"' EXIT

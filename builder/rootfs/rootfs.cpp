@@ -1,5 +1,7 @@
 #include "rootfs/rootfs.hpp"
 
+#include <unistd.h>
+
 #include <sstream>
 
 #include <spdlog/fmt/fmt.h>
@@ -36,10 +38,10 @@ Expected<void> write_essential_files(const fs::path& dir) {
 Expected<RunResult> run_in_chroot(const fs::path& root, const std::vector<std::string>& argv,
                                   const std::map<std::string, std::string>& env,
                                   const LineSink& on_line, int timeout_seconds) {
-  std::error_code ec;
-  const auto self = fs::read_symlink("/proc/self/exe", ec);
+  // /proc/<pid>/exe still executes this binary if it was replaced on disk meanwhile.
+  const std::string self = "/proc/" + std::to_string(::getpid()) + "/exe";
   std::vector<std::string> cmd = {"unshare", "--mount", "--pid", "--fork", "--kill-child",
-                                  "--mount-proc=" + (root / "proc").string(), self.string(), "__pid1",
+                                  "--mount-proc=" + (root / "proc").string(), self, "__pid1",
                                   "chroot", root.string(), "/usr/bin/env", "-i",
                                   "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C.UTF-8",
                                   "DEBIAN_FRONTEND=noninteractive"};
