@@ -81,7 +81,7 @@ Expected<void> run_mke2fs(const std::string& label, const std::string& uuid, std
   RunOptions opts;
   opts.timeout = std::chrono::seconds(1200);
   // Fixed timestamps in the superblock and inodes, for reproducible images.
-  opts.extra_env["E2FSPROGS_FAKE_TIME"] = "1700000000";
+  opts.extra_env["E2FSPROGS_FAKE_TIME"] = std::to_string(source_date_epoch());
   auto r = run_process(argv, opts);
   if (!r) {
     return Unexpected{r.error()};
@@ -178,7 +178,7 @@ Expected<void> install_kernel(const fs::path& disk, const fs::path& boot_dir) {
   BI_TRY(replace_file(cmdfile, commands));
   RunOptions opts;
   opts.timeout = std::chrono::seconds(300);
-  opts.extra_env["E2FSPROGS_FAKE_TIME"] = "1700000000";
+  opts.extra_env["E2FSPROGS_FAKE_TIME"] = std::to_string(source_date_epoch());
   auto r = run_checked({"debugfs", "-w", "-f", cmdfile.string(),
                         disk.string() + "?offset=" + std::to_string(k_boot_offset)},
                        opts);

@@ -330,6 +330,8 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
     }
     BI_TRY(apply_overlay(plan, farm));
     BI_TRY(apply_hygiene(farm));
+    // New files and every directory of the farm are fresh inodes: clamping them is safe.
+    BI_TRY(clamp_mtimes(farm, source_date_epoch()));
     BI_TRY_ASSIGN(packages, installed_packages(farm));
     AssembleInput in;
     in.root_tree = farm;

@@ -28,7 +28,7 @@ namespace bi {
 
 // Bump the suffix whenever layer-building code changes what ends up in a layer, so old
 // cache entries stop matching.
-const char* const k_tool_version = BUILD_IMAGE_VERSION "+layers.1";
+const char* const k_tool_version = BUILD_IMAGE_VERSION "+layers.2";
 
 namespace {
 
@@ -439,6 +439,11 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
 nlohmann::json Plan::to_json() const {
   using nlohmann::json;
   json overlay_json = json::array();
+  // Ports are in the manifest for tools that act for the cloud, like boot-test's payload.
+  json ports_json = json::array();
+  for (const auto& p : cartridge.ports) {
+    ports_json.push_back({{"name", p.name}, {"protocol", p.protocol}, {"port", p.port}, {"proxy_port", p.proxy_port}});
+  }
   for (const auto& o : overlay) {
     overlay_json.push_back({{"dest", o.dest}, {"mode", fmt::format("{:04o}", o.mode)}, {"sha256", o.sha256}});
   }
@@ -463,6 +468,7 @@ nlohmann::json Plan::to_json() const {
           {"puppet_classes", system.puppet_classes},
           {"puppet_tree_sha256", system.puppet_tree_sha256},
           {"agent_deb_sha256", system.agent_deb_sha256}}}}},
+      {"ports", ports_json},
       {"overlay", overlay_json},
       {"enable_units", enable_units},
   };

@@ -45,6 +45,7 @@ Expected<RunResult> run_in_chroot(const fs::path& root, const std::vector<std::s
                                   "chroot", root.string(), "/usr/bin/env", "-i",
                                   "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C.UTF-8",
                                   "DEBIAN_FRONTEND=noninteractive"};
+  cmd.push_back("SOURCE_DATE_EPOCH=" + std::to_string(source_date_epoch()));
   for (const auto& [k, v] : env) {
     cmd.push_back(k + "=" + v);
   }
@@ -75,6 +76,8 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
   RunOptions opts;
   opts.timeout = std::chrono::seconds(1800);
   opts.on_line = on_line;
+  // mmdebstrap, dpkg, initramfs-tools and shadow honour it: fixed dates in the tree.
+  opts.extra_env["SOURCE_DATE_EPOCH"] = std::to_string(source_date_epoch());
   auto r = run_process(cmd, opts);
   if (!r) {
     return Unexpected{r.error()};
@@ -97,7 +100,7 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
     return fail("systemctl disable puppet.service",
                 disable ? disable->tail() : disable.error().to_string());
   }
-  return Ok{};
+  return clamp_mtimes(target, source_date_epoch());
 }
 
 Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& base_tree,
@@ -131,8 +134,8 @@ Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& 
     argv.insert(argv.end(), plan.packages.begin(), plan.packages.end());
     BI_TRY(step("installing packages " + join(plan.packages, " "), argv, {}));
   }
+  std::error_code ec;
   if (plan.mode == Mode::full) {
-    std::error_code ec;
     const fs::path work = target / "tmp/build-image";
     fs::create_directories(work, ec);
     BI_TRY(run_checked({"cp", "-a", (plan.puppet_dir / "modules").string(), (work / "modules").string()}));
@@ -149,11 +152,15 @@ Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& 
                  "--modulepath=/tmp/build-image/modules", "/tmp/build-image/apply.pp"},
                 {{"FACTER_cartridge_build", "true"}}, {0, 2}));
     remove_tree(work);
+    // Run state with timestamps; a Puppet run on the instance recreates it.
+    for (const char* f : {"state/state.yaml", "state/last_run_summary.yaml", "state/last_run_report.yaml",
+                          "state/classes.txt", "state/resources.txt", "state/transactionstore.yaml"}) {
+      fs::remove(target / "var/cache/puppet" / f, ec);
+    }
   }
-  std::error_code ec;
   fs::remove(target / "usr/sbin/policy-rc.d", ec);
   fs::remove(target / "etc/resolv.conf", ec);
-  return Ok{};
+  return clamp_mtimes(target, source_date_epoch());
 }
 
 Expected<std::map<std::string, std::string>> installed_packages(const fs::path& root) {

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -193,6 +194,38 @@ TempDir::~TempDir() {
 void remove_tree(const fs::path& path) {
   std::error_code ec;
   fs::remove_all(path, ec);
+}
+
+Expected<void> clamp_mtimes(const fs::path& root, std::int64_t epoch) {
+  std::error_code ec;
+  std::vector<fs::path> paths{root};
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it); it.increment(ec)) {
+    paths.push_back(it->path());
+  }
+  if (ec) {
+    return fail(root.string(), "cannot list: " + ec.message());
+  }
+  const struct timespec times[2] = {{static_cast<time_t>(epoch), 0}, {static_cast<time_t>(epoch), 0}};
+  for (const auto& p : paths) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) == 0 && (st.st_mtime > epoch || st.st_atime > epoch)) {
+      if (::utimensat(AT_FDCWD, p.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+        return fail(p.string(), std::string("cannot set times: ") + std::strerror(errno));
+      }
+    }
+  }
+  return Ok{};
+}
+
+std::int64_t source_date_epoch() {
+  if (const char* v = std::getenv("SOURCE_DATE_EPOCH"); v && *v) {
+    char* end = nullptr;
+    const long long n = std::strtoll(v, &end, 10);
+    if (end && *end == '\0' && n > 0) {
+      return n;
+    }
+  }
+  return 1700000000; // 2023-11-14, fixed so identical inputs give identical images
 }
 
 std::uint64_t parse_size(std::string_view text) {

@@ -62,6 +62,13 @@ private:
 // Removes a tree, also one containing immutable-free files owned by root.
 void remove_tree(const fs::path& path);
 
+// Sets every mtime and atime newer than `epoch` in the tree to `epoch` (symlinks too), so
+// filesystems made from the tree are byte-identical across builds.
+Expected<void> clamp_mtimes(const fs::path& root, std::int64_t epoch);
+
+// SOURCE_DATE_EPOCH from the environment, else a fixed default.
+std::int64_t source_date_epoch();
+
 // Parses sizes like 4G, 512M, 10GiB, 1073741824 into bytes. Returns 0 on bad input.
 std::uint64_t parse_size(std::string_view text);
 
