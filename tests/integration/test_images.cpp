@@ -14,6 +14,7 @@
 #include "image/catalog.hpp"
 #include "pipeline/layer_store.hpp"
 #include "util/fs.hpp"
+#include "util/hash.hpp"
 #include "util/process.hpp"
 
 #include <fstream>
@@ -152,7 +153,7 @@ void check_common(OpenImage& img, const std::string& mode) {
 
 } // namespace
 
-TEST_CASE("the full php image has Apache, PHP and the cartridge agent, and is clean") {
+TEST_CASE("the full php image has Apache, PHP and the cartridge agent, and is clean", "[contents]") {
   auto img = OpenImage::open(image_for("php", "full"));
   check_common(img, "full");
   auto pkgs = img.packages();
@@ -170,7 +171,7 @@ TEST_CASE("the full php image has Apache, PHP and the cartridge agent, and is cl
   CHECK(img.read("/etc/motd") == "This instance is a Stratos cartridge built by build-image.\n");
 }
 
-TEST_CASE("the generic php image has the Puppet agent and init scripts but no server apps") {
+TEST_CASE("the generic php image has the Puppet agent and init scripts but no server apps", "[contents]") {
   auto img = OpenImage::open(image_for("php", "generic"));
   check_common(img, "generic");
   auto pkgs = img.packages();
@@ -179,7 +180,7 @@ TEST_CASE("the generic php image has the Puppet agent and init scripts but no se
   CHECK_FALSE(img.g.exists("/etc/cartridge-agent/agent.conf"));
 }
 
-TEST_CASE("images boot under qemu to a login prompt on the serial console") {
+TEST_CASE("images boot under qemu to a login prompt on the serial console", "[boot]") {
   const bool kvm = !use_tcg();
   for (const auto& [cartridge, mode] : std::vector<std::pair<std::string, std::string>>{
            {"php", "full"}, {"php", "generic"}, {"tiny", "generic"}}) {
@@ -223,7 +224,7 @@ std::string phase_note(const nlohmann::json& image, const std::string& phase) {
 
 } // namespace
 
-TEST_CASE("a rebuild after an init-script or files change reuses every layer, no appliance") {
+TEST_CASE("a rebuild after an init-script or files change reuses every layer, no appliance", "[rebuild]") {
   const char* cache = std::getenv("BUILD_IMAGE_CACHE");
   REQUIRE(cache != nullptr);
   const auto work = images_dir() / "rebuild";
@@ -258,5 +259,19 @@ TEST_CASE("a rebuild after an init-script or files change reuses every layer, no
   auto second = run_build({"--output", (work / "out").string(), yaml}, env)["images"][0];
   CHECK(second["up_to_date"] == true);
   CHECK(second["sha256"] == first["sha256"]);
+  std::filesystem::remove_all(work);
+}
+
+TEST_CASE("reproducible: the same inputs built again from an empty cache give the same bytes", "[reproducible]") {
+  const auto work = images_dir() / "repro";
+  std::filesystem::remove_all(work);
+  const auto fixture = image_for("tiny", "generic");
+  auto again = run_build({"--output", (work / "out").string(), "tests/data/tiny.yaml"},
+                         {{"BUILD_IMAGE_CACHE", (work / "cache").string()}})["images"][0];
+  CHECK(again["up_to_date"] == false);
+  auto digest = sha256_file(fixture);
+  REQUIRE(digest);
+  CHECK(again["sha256"] == *digest);
+  CHECK(std::filesystem::path(again["image"].get<std::string>()).filename() == fixture.filename());
   std::filesystem::remove_all(work);
 }
