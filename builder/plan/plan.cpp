@@ -438,6 +438,17 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
 
 nlohmann::json Plan::to_json() const {
   using nlohmann::json;
+  // The cartridge definition fields (`build-image cartridge-json`, register).
+  auto stratos_json = [&] {
+    json iaas_json = json::array();
+    for (const auto& t : cartridge.iaas) {
+      iaas_json.push_back({{"type", t.type}, {"region", t.region}, {"properties", t.properties}});
+    }
+    return json{{"display_name", cartridge.display_name}, {"description", cartridge.description},
+                {"version", cartridge.version},           {"category", cartridge.category},
+                {"provider", cartridge.provider},         {"host", cartridge.host},
+                {"multi_tenant", cartridge.multi_tenant}, {"iaas", iaas_json}};
+  };
   json overlay_json = json::array();
   // Ports are in the manifest for tools that act for the cloud, like boot-test's payload.
   json ports_json = json::array();
@@ -469,6 +480,7 @@ nlohmann::json Plan::to_json() const {
           {"puppet_tree_sha256", system.puppet_tree_sha256},
           {"agent_deb_sha256", system.agent_deb_sha256}}}}},
       {"ports", ports_json},
+      {"stratos", stratos_json()},
       {"overlay", overlay_json},
       {"enable_units", enable_units},
   };
