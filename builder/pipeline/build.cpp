@@ -226,6 +226,15 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
   Progress& progress = options.progress ? *options.progress : *quiet;
   Phases phases(progress, result.phases);
 
+  // One build of an image name at a time per output folder: a second process building the
+  // same cartridge waits here, then finds the image up to date.
+  BI_TRY_ASSIGN(FileLock image_lock, FileLock::acquire(options.output_dir / (".lock-" + plan.image_name)));
+  // Temp files of an earlier build of this image that was killed (SIGKILL leaves them).
+  for (const auto& e : fs::directory_iterator(options.output_dir, ec)) {
+    if (e.path().filename().string().rfind(".tmp-" + plan.image_name + ".", 0) == 0) {
+      fs::remove(e.path(), ec);
+    }
+  }
   if (!options.no_cache && image_up_to_date(result.image, result.manifest_path, plan)) {
     result.up_to_date = true;
     BI_TRY_ASSIGN(std::string text, read_file(result.manifest_path));

@@ -293,6 +293,12 @@ bool Subprocess::running() {
   return false;
 }
 
+void Subprocess::signal(int sig) {
+  if (m_pid > 0) {
+    ::kill(-m_pid, sig);
+  }
+}
+
 void Subprocess::stop(std::chrono::milliseconds grace) {
   if (!running()) {
     return;

@@ -75,6 +75,8 @@ public:
   // Whether it still runs; reaps it (and records the exit code) if it ended.
   bool running();
   int exit_code() const { return m_exit_code; }
+  // Sends `sig` to the whole process group (tests use SIGKILL to simulate a crash).
+  void signal(int sig);
   // SIGTERM, then SIGKILL after `grace`.
   void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
 

@@ -17,7 +17,10 @@
 #include "util/hash.hpp"
 #include "util/process.hpp"
 
+#include <csignal>
 #include <fstream>
+#include <random>
+#include <thread>
 
 using namespace bi;
 
@@ -273,5 +276,78 @@ TEST_CASE("reproducible: the same inputs built again from an empty cache give th
   REQUIRE(digest);
   CHECK(again["sha256"] == *digest);
   CHECK(std::filesystem::path(again["image"].get<std::string>()).filename() == fixture.filename());
+  std::filesystem::remove_all(work);
+}
+
+TEST_CASE("SIGKILL at random points never leaves a half image, a broken catalog or a bad cache", "[kill]") {
+  const char* cache = std::getenv("BUILD_IMAGE_CACHE");
+  REQUIRE(cache != nullptr);
+  const auto work = images_dir() / "kill";
+  std::filesystem::remove_all(work);
+  std::filesystem::create_directories(work / "src");
+  for (const char* dir : {"init-scripts", "puppet", "templates"}) {
+    std::filesystem::copy(std::filesystem::path(BI_SOURCE_DIR) / dir, work / "src" / dir,
+                          std::filesystem::copy_options::recursive);
+  }
+  const auto out = work / "out";
+  const auto yaml = (work / "src/templates/php.yaml").string();
+  const std::map<std::string, std::string> env = {{"BUILD_IMAGE_SOURCE_DIR", (work / "src").string()},
+                                                  {"BUILD_IMAGE_CACHE", cache}};
+  // How long an uncached build of this image takes here sets the range of kill times.
+  auto timing = run_build({"--output", out.string(), yaml}, env)["images"][0];
+  const double full_seconds = timing["seconds"].get<double>();
+  const unsigned seed = std::random_device{}();
+  std::printf("kill trials: seed %u, build takes %.1f s\n", seed, full_seconds);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> when(0.05, full_seconds * 1.1);
+  const int trials = 20;
+  for (int t = 0; t < trials; ++t) {
+    INFO("trial " << t << " seed " << seed);
+    {
+      // A new input each trial, so every trial really builds.
+      std::ofstream f(work / "src/templates/files/motd", std::ios::app);
+      f << "trial " << t << "\n";
+    }
+    std::vector<std::string> argv = {BI_BINARY, "--output", out.string(), yaml};
+    auto proc = Subprocess::start(argv, (work / "trial.log").string(), env);
+    REQUIRE(proc);
+    const double at = when(rng);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(at);
+    while (std::chrono::steady_clock::now() < deadline && proc->running()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    proc->signal(SIGKILL);
+    proc->stop();
+    // The catalog parses and every image it lists is complete (its sha256 matches).
+    auto catalog = catalog_read(out);
+    REQUIRE(catalog);
+    for (const auto& e : (*catalog)["images"]) {
+      const auto image = out / e["file"].get<std::string>();
+      REQUIRE(std::filesystem::exists(image));
+      auto digest = sha256_file(image);
+      REQUIRE(digest);
+      CHECK(*digest == e["sha256"].get<std::string>());
+    }
+    // Nothing under a final name without its manifest.
+    for (const auto& f : std::filesystem::directory_iterator(out)) {
+      const auto name = f.path().filename().string();
+      if (name[0] != '.' && f.path().extension() == ".qcow2") {
+        auto m = f.path();
+        m.replace_extension(".json");
+        CHECK(std::filesystem::exists(m));
+      }
+    }
+  }
+  // Every cache entry verifies (a killed layer build never got its final name).
+  RunOptions o;
+  o.extra_env = env;
+  auto verify = run_process({BI_BINARY, "cache", "verify"}, o);
+  REQUIRE(verify);
+  INFO(verify->output);
+  CHECK(verify->exit_code == 0);
+  // The next build succeeds and equals a build of the same inputs into a clean folder.
+  auto next = run_build({"--output", out.string(), yaml}, env)["images"][0];
+  auto clean = run_build({"--output", (work / "clean").string(), yaml}, env)["images"][0];
+  CHECK(next["sha256"] == clean["sha256"]);
   std::filesystem::remove_all(work);
 }
