@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cartridge/loader.hpp"
+#include "cli/cmd_register.hpp"
 #include "image/catalog.hpp"
 #include "pipeline/build.hpp"
 #include "pipeline/layer_store.hpp"
@@ -43,6 +44,8 @@ struct Options {
   OutputFormat format = OutputFormat::qcow2;
   fs::path output_dir = "images";
   fs::path cache_dir;
+  std::string to, region;  // register
+  bool do_register = false; // build --register
   std::vector<std::string> args;
 };
 
@@ -68,6 +71,9 @@ const std::vector<OptionSpec>& option_specs() {
       {"--no-cache", false, "rebuild every layer of this build"},
       {"--since", true, "plan: only images affected by changes since this git revision (CI job matrix)"},
       {"--jobs", true, "build up to N images at once; shared layers are still built once (default 1)"},
+      {"--to", true, "register: openstack | ec2 (default: every iaas target of the cartridge)"},
+      {"--region", true, "register: the cloud region (default: the cartridge's iaas entry)"},
+      {"--register", false, "after building, register with every iaas target of the cartridge"},
       {"--json", false, "print one machine-readable JSON result on stdout"},
       {"--verbose", false, "debug logs on stderr (also -v)"},
       {"--help", false, "show help (also -h)"},
@@ -153,6 +159,12 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
       o.jobs = static_cast<unsigned>(std::stoi(v));
     } else if (name == "--no-cache") {
       o.no_cache = true;
+    } else if (name == "--to") {
+      o.to = *value;
+    } else if (name == "--region") {
+      o.region = *value;
+    } else if (name == "--register") {
+      o.do_register = true;
     } else if (name == "--json") {
       o.json = true;
     } else if (name == "--verbose") {
@@ -283,6 +295,19 @@ Expected<int> cmd_build(Options& o) {
     if (!o.json) {
       std::cout << fmt::format("{}  {}  {}{}\n", r->image.string(), human_bytes(r->manifest.value("file_size", 0ull)),
                                fmt_seconds(r->seconds), r->up_to_date ? "  (up to date)" : "");
+    }
+    if (o.do_register) {
+      auto regs = register_built_image(r->manifest_path, o.json);
+      if (!regs) {
+        if (!o.json) {
+          std::cerr << "build-image: error: " << regs.error().to_string() << "\n";
+        }
+        worst = std::max(worst, static_cast<int>(regs.error().code));
+        images.back()["ok"] = false;
+        images.back()["error"] = regs.error().to_string();
+      } else {
+        images.back()["registrations"] = *regs;
+      }
     }
   }
   if (o.json) {
@@ -536,6 +561,10 @@ const std::vector<Command>& commands() {
       {"list", "list [--json]", "show the image catalog", cmd_list},
       {"inspect", "inspect IMAGE [--json]", "print an image's manifest", cmd_inspect},
       {"cache", "cache ls|verify|gc [FILE...]", "manage the layer cache", cmd_cache},
+      {"register", "register IMAGE... [--to CLOUD] [--region R]", "upload to Glance / EBS and register (openstack, ec2)",
+       [](Options& o) { return cmd_register({o.args, o.output_dir, o.to, o.region, o.json}); }},
+      {"cartridge-json", "cartridge-json IMAGE", "print the Stratos cartridge definition with the image IDs",
+       [](Options& o) { return cmd_cartridge_json({o.args, o.output_dir, o.to, o.region, o.json}); }},
       {"help", "help", "show this help", cmd_help},
       {"version", "version", "print the version", cmd_version},
   };

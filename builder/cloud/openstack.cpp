@@ -1,0 +1,356 @@
+#include "cloud/openstack.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
+
+#include "cloud/http.hpp"
+#include "util/hash.hpp"
+
+namespace bi::cloud {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string strip_slash(std::string s) {
+  while (!s.empty() && s.back() == '/') {
+    s.pop_back();
+  }
+  return s;
+}
+
+std::string v3_url(const std::string& auth_url) {
+  std::string u = strip_slash(auth_url);
+  if (u.size() < 3 || u.substr(u.size() - 3) != "/v3") {
+    u += "/v3";
+  }
+  return u;
+}
+
+// Glance endpoints are published with or without the version; we add /v2 ourselves.
+std::string glance_base(const std::string& endpoint) {
+  std::string u = strip_slash(endpoint);
+  if (u.size() >= 3 && u.substr(u.size() - 3) == "/v2") {
+    u.resize(u.size() - 3);
+  }
+  return u;
+}
+
+Expected<nlohmann::json> parse_json(const std::string& what, const std::string& body) {
+  try {
+    return nlohmann::json::parse(body);
+  } catch (const std::exception& e) {
+    return fail(what, std::string("invalid JSON in the response: ") + e.what());
+  }
+}
+
+class Glance {
+public:
+  Glance(std::string base, std::string token) : m_base(std::move(base)), m_token(std::move(token)) {}
+
+  HttpRequest request(const std::string& method, const std::string& path, std::string body = "") const {
+    HttpRequest r;
+    r.method = method;
+    r.url = m_base + path;
+    r.headers = {{"X-Auth-Token", m_token}, {"Accept", "application/json"}};
+    if (!body.empty()) {
+      r.headers.emplace_back("Content-Type", "application/json");
+    }
+    r.body = std::move(body);
+    r.timeout = std::chrono::seconds(60);
+    return r;
+  }
+
+  Expected<nlohmann::json> call(const std::string& method, const std::string& path, std::string body,
+                                std::initializer_list<long> ok) const {
+    const HttpRequest req = request(method, path, std::move(body));
+    BI_TRY_ASSIGN(HttpResponse resp, send_with_retry([&]() -> Expected<HttpRequest> { return req; }));
+    if (std::find(ok.begin(), ok.end(), resp.status) == ok.end()) {
+      return Unexpected{http_error(req, resp)};
+    }
+    if (resp.body.empty()) {
+      return nlohmann::json::object();
+    }
+    return parse_json(describe_request(req.method, req.url), resp.body);
+  }
+
+  // Best effort: used on the error path, so it logs instead of failing.
+  void remove(const std::string& id) const {
+    auto r = call("DELETE", "/v2/images/" + id, "", {204, 404});
+    if (!r) {
+      spdlog::warn("could not delete the unfinished Glance image {}: {}", id, r.error().to_string());
+    } else {
+      spdlog::info("deleted the unfinished Glance image {}", id);
+    }
+  }
+
+  const std::string& base() const { return m_base; }
+  const std::string& token() const { return m_token; }
+
+private:
+  std::string m_base;
+  std::string m_token;
+};
+
+// Deletes the image unless released: every error after the create leaves nothing behind.
+class ImageGuard {
+public:
+  ImageGuard(const Glance& g, std::string id) : m_glance(g), m_id(std::move(id)) {}
+  ~ImageGuard() {
+    if (!m_id.empty()) {
+      m_glance.remove(m_id);
+    }
+  }
+  void release() { m_id.clear(); }
+  ImageGuard(const ImageGuard&) = delete;
+  ImageGuard& operator=(const ImageGuard&) = delete;
+
+private:
+  const Glance& m_glance;
+  std::string m_id;
+};
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+};
+
+} // namespace
+
+nlohmann::json keystone_auth_body(const OpenStackAuth& a) {
+  using nlohmann::json;
+  json identity;
+  if (a.auth_type == "v3applicationcredential") {
+    json cred = {{"secret", a.application_credential_secret}};
+    if (!a.application_credential_id.empty()) {
+      cred["id"] = a.application_credential_id;
+    } else {
+      cred["name"] = a.application_credential_name;
+      json user = a.user_id.empty() ? json{{"name", a.username}} : json{{"id", a.user_id}};
+      if (a.user_id.empty()) {
+        user["domain"] = a.user_domain_id.empty() ? json{{"name", a.user_domain_name}} : json{{"id", a.user_domain_id}};
+      }
+      cred["user"] = user;
+    }
+    identity = {{"methods", {"application_credential"}}, {"application_credential", cred}};
+    return {{"auth", {{"identity", identity}}}};  // an application credential carries its own scope
+  }
+  json user = a.user_id.empty() ? json{{"name", a.username}} : json{{"id", a.user_id}};
+  if (a.user_id.empty()) {
+    user["domain"] = a.user_domain_id.empty() ? json{{"name", a.user_domain_name}} : json{{"id", a.user_domain_id}};
+  }
+  user["password"] = a.password;
+  identity = {{"methods", {"password"}}, {"password", {{"user", user}}}};
+  json body = {{"auth", {{"identity", identity}}}};
+  if (!a.project_id.empty()) {
+    body["auth"]["scope"] = {{"project", {{"id", a.project_id}}}};
+  } else if (!a.project_name.empty()) {
+    json domain = a.project_domain_id.empty() ? json{{"name", a.project_domain_name}} : json{{"id", a.project_domain_id}};
+    body["auth"]["scope"] = {{"project", {{"name", a.project_name}, {"domain", domain}}}};
+  }
+  return body;
+}
+
+Expected<KeystoneToken> keystone_authenticate(const OpenStackAuth& auth) {
+  HttpRequest req;
+  req.method = "POST";
+  req.url = v3_url(auth.auth_url) + "/auth/tokens";
+  req.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
+  req.body = keystone_auth_body(auth).dump();
+  req.timeout = std::chrono::seconds(60);
+  BI_TRY_ASSIGN(HttpResponse resp, send_with_retry([&]() -> Expected<HttpRequest> { return req; }));
+  if (resp.status == 401) {
+    return fail(describe_request(req.method, req.url),
+                fmt::format("HTTP 401: Keystone refused the credentials ({})", auth.describe()), ExitCode::bad_input);
+  }
+  if (resp.status != 201 && resp.status != 200) {
+    return Unexpected{http_error(req, resp)};
+  }
+  KeystoneToken t;
+  t.token = resp.header("X-Subject-Token");
+  if (t.token.empty()) {
+    return fail(describe_request(req.method, req.url), "no X-Subject-Token in Keystone's response");
+  }
+  BI_TRY_ASSIGN(nlohmann::json body, parse_json(describe_request(req.method, req.url), resp.body));
+  t.catalog = body["token"].value("catalog", nlohmann::json::array());
+  if (body["token"].contains("project")) {
+    t.project_id = body["token"]["project"].value("id", "");
+  }
+  return t;
+}
+
+Expected<std::string> catalog_endpoint(const nlohmann::json& catalog, const std::string& service_type,
+                                       const std::string& region, const std::string& interface) {
+  std::vector<std::string> seen;
+  for (const auto& service : catalog) {
+    if (service.value("type", "") != service_type) {
+      continue;
+    }
+    for (const auto& ep : service.value("endpoints", nlohmann::json::array())) {
+      const std::string ep_region = ep.value("region_id", ep.value("region", ""));
+      const std::string ep_iface = ep.value("interface", "");
+      seen.push_back(ep_iface + "@" + ep_region);
+      if (ep_iface == interface && (region.empty() || ep_region == region)) {
+        return ep.value("url", "");
+      }
+    }
+  }
+  return fail("service catalog",
+              seen.empty() ? fmt::format("no '{}' service", service_type)
+                           : fmt::format("no {} '{}' endpoint in region '{}' (catalog has: {})", interface,
+                                         service_type, region, fmt::join(seen, ", ")),
+              ExitCode::bad_input);
+}
+
+nlohmann::json glance_image_body(const ImageInfo& image, const GlanceOptions& options) {
+  const std::uint64_t gib = 1ull << 30;
+  nlohmann::json body = {
+      {"name", image.name},
+      {"disk_format", image.format},
+      {"container_format", "bare"},
+      {"visibility", options.visibility},
+      {"min_disk", static_cast<std::uint64_t>((image.virtual_size + gib - 1) / gib)},
+      {"min_ram", options.min_ram_mib},
+      {"os_distro", "debian"},
+      {"os_version", "12"},
+      {"architecture", "x86_64"},
+      {"hw_disk_bus", "virtio"},
+      {"hw_vif_model", "virtio"},
+      {"cartridge_type", image.cartridge},
+      {"cartridge_mode", image.mode},
+      {"build_image_inputs_key", image.inputs_key},
+      {"build_image_sha256", image.sha256},
+  };
+  // Only where the guest really has the agent.
+  for (const auto& p : image.manifest.value("packages", nlohmann::json::array())) {
+    if (p.value("name", "") == "qemu-guest-agent") {
+      body["hw_qemu_guest_agent"] = "yes";
+    }
+  }
+  return body;
+}
+
+Expected<RegisterResult> register_openstack(const ImageInfo& image, const OpenStackAuth& auth,
+                                            const GlanceOptions& options, const RegisterEvents& events) {
+  const auto start = Clock::now();
+  RegisterResult result;
+  result.cloud = "openstack";
+  result.region = options.region;
+  BI_TRY(check_self_contained(image));
+  spdlog::info("openstack: authenticating as {}", auth.describe());
+  BI_TRY_ASSIGN(KeystoneToken token, keystone_authenticate(auth));
+  std::string endpoint = options.image_url;
+  if (endpoint.empty()) {
+    BI_TRY_ASSIGN(endpoint, catalog_endpoint(token.catalog, "image", options.region, auth.interface));
+  }
+  Glance glance(glance_base(endpoint), token.token);
+  result.endpoint = glance.base();
+
+  // Idempotency: an active image with our inputs key and the same bytes is the answer.
+  BI_TRY_ASSIGN(nlohmann::json found,
+                glance.call("GET", "/v2/images?build_image_inputs_key=" + url_encode(image.inputs_key), "", {200}));
+  for (const auto& img : found.value("images", nlohmann::json::array())) {
+    const std::string status = img.value("status", "");
+    const std::string id = img.value("id", "");
+    if (status == "active" && img.value("os_hash_algo", "") == "sha512" && !image.sha512.empty() &&
+        img.value("os_hash_value", "") == image.sha512) {
+      result.image_id = id;
+      result.reused = true;
+      events.id("glance image (already registered)", id);
+      result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      return result;
+    }
+    // Left over by an interrupted run (queued: created, never uploaded; killed: failed).
+    if (status == "queued" || status == "killed") {
+      spdlog::info("openstack: removing the unfinished image {} ({}) of an earlier run", id, status);
+      glance.remove(id);
+    }
+  }
+
+  BI_TRY_ASSIGN(nlohmann::json created, glance.call("POST", "/v2/images", glance_image_body(image, options).dump(), {201}));
+  const std::string id = created.value("id", "");
+  if (id.empty()) {
+    return fail(glance.base() + "/v2/images", "Glance returned no image id");
+  }
+  ImageGuard guard(glance, id);
+  events.id("glance image (uploading)", id);
+
+  // Stream the file, hashing what we send.
+  Fd file{::open(image.image.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (file.fd < 0) {
+    return fail(image.image.string(), std::string("cannot open: ") + std::strerror(errno));
+  }
+  ::posix_fadvise(file.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  Hasher sha512(HashAlgorithm::sha512);
+  std::uint64_t sent = 0;
+  HttpRequest put = glance.request("PUT", "/v2/images/" + id + "/file");
+  put.headers.emplace_back("Content-Type", "application/octet-stream");
+  put.body_size = image.file_size;
+  put.timeout = std::chrono::seconds(0);
+  put.stall_timeout = std::chrono::seconds(120);
+  put.body_reader = [&](char* buf, std::size_t len) -> Expected<std::size_t> {
+    const ssize_t n = ::read(file.fd, buf, len);
+    if (n < 0) {
+      return fail(image.image.string(), std::string("read error: ") + std::strerror(errno));
+    }
+    sha512.update(std::string_view(buf, static_cast<std::size_t>(n)));
+    sent += static_cast<std::uint64_t>(n);
+    return static_cast<std::size_t>(n);
+  };
+  put.on_upload_progress = [&](std::uint64_t done) { events.progress(done, image.file_size); };
+  const auto upload_start = Clock::now();
+  // Not retried: a failed PUT leaves the image in a state only a new image fixes (the
+  // guard deletes it; run register again).
+  BI_TRY_ASSIGN(HttpResponse resp, http_send(put));
+  result.upload_seconds = std::chrono::duration<double>(Clock::now() - upload_start).count();
+  events.progress(sent, image.file_size);
+  if (resp.status != 204 && resp.status != 200 && resp.status != 201) {
+    return Unexpected{http_error(put, resp)};
+  }
+  result.bytes_sent = sent;
+  if (sent != image.file_size) {
+    return fail(image.image.string(), fmt::format("sent {} bytes but the file has {}", sent, image.file_size));
+  }
+  const std::string streamed = sha512.finish();
+
+  BI_TRY_ASSIGN(nlohmann::json after, glance.call("GET", "/v2/images/" + id, "", {200}));
+  const std::string status = after.value("status", "");
+  const std::string algo = after.value("os_hash_algo", "");
+  const std::string value = after.is_object() && after.contains("os_hash_value") && after["os_hash_value"].is_string()
+                                ? after["os_hash_value"].get<std::string>()
+                                : "";
+  if (status != "active") {
+    return fail("glance image " + id, fmt::format("status is '{}' after the upload, expected 'active'", status));
+  }
+  if (algo != "sha512") {
+    return fail("glance image " + id,
+                fmt::format("Glance hashes with '{}', not sha512: cannot verify the upload", algo.empty() ? "none" : algo));
+  }
+  if (value != streamed) {
+    return fail("glance image " + id,
+                fmt::format("hash mismatch: Glance stored sha512 {}... but we sent {}...; the image was deleted",
+                            value.substr(0, 16), streamed.substr(0, 16)));
+  }
+  if (!image.sha512.empty() && streamed != image.sha512) {
+    return fail(image.image.string(),
+                fmt::format("the file's sha512 {}... differs from the manifest's {}...: it changed after the build; "
+                            "the uploaded image was deleted",
+                            streamed.substr(0, 16), image.sha512.substr(0, 16)));
+  }
+  guard.release();
+  result.image_id = id;
+  events.id("glance image", id);
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return result;
+}
+
+} // namespace bi::cloud
