@@ -9,9 +9,15 @@
 # (dependent apps first), and, unless the fact cartridge_build is true (a full image being
 # built in a chroot), `agent`. An unknown service gets only `base` and a notice naming it.
 
-# Service name => ordered list of classes.
+# Service name => ordered list of classes: dependent apps first, then server apps, the
+# same lists as the cartridge's YAML (templates/<service>.yaml), so a generic instance gets
+# exactly what a full image build applies.
 $cartridge_services = {
-  'php' => ['php'],
+  'php'       => ['php'],
+  'tomcat'    => ['java', 'tomcat'],
+  'mysql'     => ['mysql'],
+  'wordpress' => ['mysql', 'wordpress'],
+  'ruby'      => ['ruby'],
 }
 
 # Services have no `provider` default: each service resource in the modules sets
