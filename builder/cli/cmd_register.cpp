@@ -70,7 +70,8 @@ Expected<cloud::RegisterResult> register_one(const cloud::ImageInfo& image, cons
   std::unique_ptr<cloud::TransferProgress> bar;
   if (!json_output && ::isatty(STDERR_FILENO)) {
     bar = std::make_unique<cloud::TransferProgress>(STDERR_FILENO,
-                                                   fmt::format("{} -> {} {}", image.name, target.cloud, target.region));
+                                                   fmt::format("{} -> {}{}{}", image.name, target.cloud,
+                                                               target.region.empty() ? "" : " ", target.region));
   }
   cloud::RegisterEvents events;
   std::string region = target.region;
