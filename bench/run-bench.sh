@@ -29,28 +29,27 @@ timed() { local name=$1; shift; local t0; t0=$(now); "$@" >"$work/$name.log" 2>&
 
 for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds"
-  rm -rf "$work/cache" "$work/out" "$work/hand"
-  # Cold: empty caches on both sides.
+  rm -rf "$work/cache-g" "$work/cache-f" "$work/out" "$work/hand"
+  # Cold: empty caches on both sides (one cache per mode, so both are really cold).
   timed hand_cold_generic "$top/bench/hand-pipeline.sh" cold "$work/hand-generic.qcow2" "$work/hand" "$src/init-scripts/sbin/cartridge-init"
-  timed bi_cold_generic env BUILD_IMAGE_CACHE="$work/cache" "$bin" --mode generic --output "$work/out" "$src/templates/php.yaml"
-  rm -rf "$work/cache" "$work/out"
-  timed bi_cold_full env BUILD_IMAGE_CACHE="$work/cache" "$bin" --mode full --output "$work/out" "$src/templates/php.yaml"
+  timed bi_cold_generic env BUILD_IMAGE_CACHE="$work/cache-g" "$bin" --mode generic --output "$work/out" "$src/templates/php.yaml"
+  timed bi_cold_full env BUILD_IMAGE_CACHE="$work/cache-f" "$bin" --mode full --output "$work/out" "$src/templates/php.yaml"
   # Warm: an init-script change, kept base/layers.
   echo "# bench round $r $(now)" >> "$src/init-scripts/sbin/cartridge-init"
   timed hand_warm_customize "$top/bench/hand-pipeline.sh" warm "$work/hand-warm.qcow2" "$work/hand" "$src/init-scripts/sbin/cartridge-init"
-  timed bi_warm_full env BUILD_IMAGE_CACHE="$work/cache" "$bin" --mode full --output "$work/out" "$src/templates/php.yaml"
-  timed bi_warm_generic env BUILD_IMAGE_CACHE="$work/cache" "$bin" --mode generic --output "$work/out" "$src/templates/php.yaml"
-  timed bi_nochange_full env BUILD_IMAGE_CACHE="$work/cache" "$bin" --mode full --output "$work/out" "$src/templates/php.yaml"
+  timed bi_warm_full env BUILD_IMAGE_CACHE="$work/cache-f" "$bin" --mode full --output "$work/out" "$src/templates/php.yaml"
+  timed bi_warm_generic env BUILD_IMAGE_CACHE="$work/cache-g" "$bin" --mode generic --output "$work/out" "$src/templates/php.yaml"
+  timed bi_nochange_full env BUILD_IMAGE_CACHE="$work/cache-f" "$bin" --mode full --output "$work/out" "$src/templates/php.yaml"
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {printf "%.1f\n", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 m() { echo "${samples[$1]}" | median; }
 hand_cold=$(m hand_cold_generic); bi_cold=$(m bi_cold_generic); bi_full=$(m bi_cold_full)
 hand_warm=$(m hand_warm_customize); bi_warm=$(m bi_warm_full); bi_warm_g=$(m bi_warm_generic); nochange=$(m bi_nochange_full)
-ratio() { echo "scale=2; $1 / $2" | bc; }
+ratio() { printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), TCG (no usable KVM)"
 {
-  echo "Measured $(date -u +%Y-%m-%d) on: $machine; $rounds rounds, medians in seconds."
+  echo "Measured $(date -u +%Y-%m-%d) on: $machine; $rounds rounds, medians in seconds; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
   echo "| case | build-image | baseline (same run) | ratio | target |"
   echo "|---|---|---|---|---|"
