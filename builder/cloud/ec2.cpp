@@ -229,7 +229,8 @@ public:
   Aws(AwsConfig config) : m_config(std::move(config)) {}
 
   // EC2 Query API call; returns the XML body of a 200, or an error with AWS's code/message.
-  Expected<std::string> ec2(const std::string& action, std::vector<std::pair<std::string, std::string>> params) const {
+  Expected<std::string> ec2(const std::string& action, std::vector<std::pair<std::string, std::string>> params,
+                            bool cleanup = false) const {
     params.insert(params.begin(), {{"Action", action}, {"Version", "2016-11-15"}});
     const std::string body = form(params);
     const std::string url = m_config.ec2_endpoint + "/";
@@ -242,6 +243,7 @@ public:
                                             body, m_config.credentials, p);
                     if (r) {
                       r->timeout = std::chrono::seconds(60);
+                      r->cleanup = cleanup;
                     }
                     return r;
                   }));
@@ -494,7 +496,7 @@ Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig config, 
         if (id.empty()) {
           return;
         }
-        auto r = aws.ec2("DeleteSnapshot", {{"SnapshotId", id}});
+        auto r = aws.ec2("DeleteSnapshot", {{"SnapshotId", id}}, true);
         if (r) {
           spdlog::warn("deleted the unfinished snapshot {}", id);
         } else {

@@ -88,7 +88,7 @@ size_t on_read(char* buf, size_t size, size_t n, void* user) {
 
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t ulnow) {
   auto* t = static_cast<Transfer*>(user);
-  if (interrupted()) {
+  if (interrupted() && !t->request->cleanup) {
     return 1;  // Ctrl-C: abort the transfer
   }
   if (t->request->on_upload_progress) {
@@ -277,7 +277,7 @@ Expected<HttpResponse> send_with_retry(const std::function<Expected<HttpRequest>
     if (r && !is_retryable(*r)) {
       return r;
     }
-    if (interrupted()) {
+    if (interrupted() && !request.cleanup) {
       return fail(what, "interrupted");
     }
     if (r) {

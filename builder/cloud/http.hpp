@@ -37,6 +37,8 @@ struct HttpRequest {
   std::chrono::seconds stall_timeout{60};
   // Upload progress (bytes sent so far); called from the transfer loop.
   std::function<void(std::uint64_t)> on_upload_progress;
+  // Cleanup (deleting a half-made image or snapshot): still runs after Ctrl-C.
+  bool cleanup = false;
 };
 
 struct HttpResponse {

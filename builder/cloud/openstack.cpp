@@ -67,8 +67,9 @@ public:
   }
 
   Expected<nlohmann::json> call(const std::string& method, const std::string& path, std::string body,
-                                std::initializer_list<long> ok) const {
-    const HttpRequest req = request(method, path, std::move(body));
+                                std::initializer_list<long> ok, bool cleanup = false) const {
+    HttpRequest req = request(method, path, std::move(body));
+    req.cleanup = cleanup;
     BI_TRY_ASSIGN(HttpResponse resp, send_with_retry([&]() -> Expected<HttpRequest> { return req; }));
     if (std::find(ok.begin(), ok.end(), resp.status) == ok.end()) {
       return Unexpected{http_error(req, resp)};
@@ -81,7 +82,7 @@ public:
 
   // Best effort: used on the error path, so it logs instead of failing.
   void remove(const std::string& id) const {
-    auto r = call("DELETE", "/v2/images/" + id, "", {204, 404});
+    auto r = call("DELETE", "/v2/images/" + id, "", {204, 404}, true);
     if (!r) {
       spdlog::warn("could not delete the unfinished Glance image {}: {}", id, r.error().to_string());
     } else {
