@@ -20,6 +20,7 @@ latency_ms=${EBS_LATENCY_MS:-20}
 [ -n "$image" ] && [ -f "$image" ] || { echo "register-bench: no image (give IMAGE)" >&2; exit 2; }
 [ -x "$bin" ] || { echo "register-bench: no binary at $bin (build first or set BI_BINARY)" >&2; exit 2; }
 
+export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 work=$(mktemp -d /tmp/register-bench.XXXXXX)
 svc=$work/services
 fake_pid=""

@@ -22,6 +22,8 @@ import urllib.request
 SRC = os.environ.get("BI_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN = os.environ.get("BI_BINARY", os.path.join(SRC, "build", "build-image"))
 PY = "/usr/bin/python3"
+# Everything here talks to 127.0.0.1 only: never through a proxy from the environment.
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 
 def find_image():

@@ -259,16 +259,12 @@ class Handler(BaseHTTPRequestHandler):
             for f in STATE["faults"]:
                 if f.get("method", self.command) != self.command or f.get("path", "") not in self.path:
                     continue
-                action = f.get("action")
-                if action and f"Action={action}" not in self.path and not self._body_has_action(action):
-                    continue
+                if f.get("action"):
+                    continue  # EC2 action faults are applied in ec2(), once the action is known
                 f["seen"] += 1
                 if f.get("after", 0) < f["seen"] <= f.get("after", 0) + f.get("times", 1):
                     STATE["faults_fired"] += 1
                     raise Reject(f.get("status", 500), f.get("code", "InternalError"), "injected fault", strict=False)
-
-    def _body_has_action(self, action):
-        return False
 
     # ------------------------------------------------------------------ EBS
     def ebs(self, path, body):
