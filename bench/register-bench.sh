@@ -14,10 +14,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BI_BINARY:-$here/build/build-image}
-image=${1:-$(ls "$here"/build/test-images/tiny-generic-*.qcow2 2>/dev/null | head -1)}
+image=${1:-$(find "$here/build/test-images" -maxdepth 1 -name 'tiny-generic-*.qcow2' 2>/dev/null | sort | head -1)}
 rounds=${2:-3}
 latency_ms=${EBS_LATENCY_MS:-20}
-[ -n "$image" ] && [ -f "$image" ] || { echo "register-bench: no image (give IMAGE)" >&2; exit 2; }
+if [ -z "$image" ] || [ ! -f "$image" ]; then echo "register-bench: no image (give IMAGE)" >&2; exit 2; fi
 [ -x "$bin" ] || { echo "register-bench: no binary at $bin (build first or set BI_BINARY)" >&2; exit 2; }
 
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
@@ -25,7 +25,7 @@ work=$(mktemp -d /tmp/register-bench.XXXXXX)
 svc=$work/services
 fake_pid=""
 cleanup() {
-  [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null || true
+  if [ -n "$fake_pid" ]; then kill "$fake_pid" 2>/dev/null || true; fi
   "$here/tests/harness/cloud-services.sh" stop "$svc" || true
   rm -rf "$work"
 }

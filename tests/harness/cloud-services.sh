@@ -79,14 +79,16 @@ key_repository = $dir/credential
 provider = fernet
 EOF
 K="keystone-manage --config-file $dir/keystone.conf"
-$K db_sync >"$dir/keystone-setup.log" 2>&1
-sqlite3 "$dir/keystone.sqlite" 'PRAGMA journal_mode=WAL;' >/dev/null
-$K fernet_setup --keystone-user root --keystone-group root >>"$dir/keystone-setup.log" 2>&1
-$K credential_setup --keystone-user root --keystone-group root >>"$dir/keystone-setup.log" 2>&1
-$K bootstrap --bootstrap-username admin --bootstrap-password "$admin_pw" \
-  --bootstrap-project-name admin --bootstrap-role-name admin --bootstrap-service-name keystone \
-  --bootstrap-region-id RegionOne --bootstrap-public-url "$kurl" --bootstrap-internal-url "$kurl" \
-  --bootstrap-admin-url "$kurl" >>"$dir/keystone-setup.log" 2>&1
+{
+  $K db_sync
+  sqlite3 "$dir/keystone.sqlite" 'PRAGMA journal_mode=WAL;'
+  $K fernet_setup --keystone-user root --keystone-group root
+  $K credential_setup --keystone-user root --keystone-group root
+  $K bootstrap --bootstrap-username admin --bootstrap-password "$admin_pw" \
+    --bootstrap-project-name admin --bootstrap-role-name admin --bootstrap-service-name keystone \
+    --bootstrap-region-id RegionOne --bootstrap-public-url "$kurl" --bootstrap-internal-url "$kurl" \
+    --bootstrap-admin-url "$kurl"
+} >"$dir/keystone-setup.log" 2>&1 || { echo "cloud-services: keystone setup failed:" >&2; tail -20 "$dir/keystone-setup.log" >&2; exit 1; }
 
 cat > "$dir/keystone-uwsgi.ini" <<EOF
 [uwsgi]
@@ -102,7 +104,7 @@ env = OS_KEYSTONE_CONFIG_FILES=$dir/keystone.conf
 logto = $dir/keystone.log
 pidfile = $dir/keystone.pid
 EOF
-uwsgi --ini "$dir/keystone-uwsgi.ini" --daemonize2 "$dir/keystone.log" 2>>"$dir/keystone.log"
+uwsgi --ini "$dir/keystone-uwsgi.ini" --daemonize2 "$dir/keystone.log" >"$dir/keystone-start.log" 2>&1
 wait_http "$kurl" keystone "$dir/keystone.log"
 
 # Admin token (project-scoped), then the glance service user and the image endpoints.
