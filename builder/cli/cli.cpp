@@ -21,6 +21,7 @@
 
 #include "cartridge/loader.hpp"
 #include "cli/cmd_register.hpp"
+#include "cli/cmd_boot_test.hpp"
 #include "image/catalog.hpp"
 #include "pipeline/build.hpp"
 #include "pipeline/layer_store.hpp"
@@ -46,6 +47,7 @@ struct Options {
   fs::path cache_dir;
   std::string to, region;  // register
   bool do_register = false; // build --register
+  std::optional<std::string> payload, timeout, broker; // boot-test; checked there
   std::vector<std::string> args;
 };
 
@@ -71,6 +73,9 @@ const std::vector<OptionSpec>& option_specs() {
       {"--no-cache", false, "rebuild every layer of this build"},
       {"--since", true, "plan: only images affected by changes since this git revision (CI job matrix)"},
       {"--jobs", true, "build up to N images at once; shared layers are still built once (default 1)"},
+      {"--payload", true, "boot-test: the instance payload file (default: generated for the image)"},
+      {"--timeout", true, "boot-test: seconds to wait for InstanceActivatedEvent (default 600)"},
+      {"--broker", true, "boot-test: use this MQTT broker HOST:PORT instead of a private mosquitto"},
       {"--to", true, "register: openstack | ec2 (default: every iaas target of the cartridge)"},
       {"--region", true, "register: the cloud region (default: the cartridge's iaas entry)"},
       {"--register", false, "after building, register with every iaas target of the cartridge"},
@@ -157,6 +162,12 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
         return Unexpected{usage_error(fmt::format("invalid --jobs '{}': expected a number from 1 to 999", v))};
       }
       o.jobs = static_cast<unsigned>(std::stoi(v));
+    } else if (name == "--payload") {
+      o.payload = *value;
+    } else if (name == "--timeout") {
+      o.timeout = *value;
+    } else if (name == "--broker") {
+      o.broker = *value;
     } else if (name == "--no-cache") {
       o.no_cache = true;
     } else if (name == "--to") {
@@ -561,6 +572,8 @@ const std::vector<Command>& commands() {
       {"list", "list [--json]", "show the image catalog", cmd_list},
       {"inspect", "inspect IMAGE [--json]", "print an image's manifest", cmd_inspect},
       {"cache", "cache ls|verify|gc [FILE...]", "manage the layer cache", cmd_cache},
+      {"boot-test", "boot-test IMAGE [--payload F] [--timeout S]", "boot under libvirt, wait for InstanceActivatedEvent",
+       [](Options& o) { return cmd_boot_test({o.args, o.json, o.payload, o.timeout, o.broker, o.output_dir, o.cache_dir}); }},
       {"register", "register IMAGE... [--to CLOUD] [--region R]", "upload to Glance / EBS and register (openstack, ec2)",
        [](Options& o) { return cmd_register({o.args, o.output_dir, o.to, o.region, o.json}); }},
       {"cartridge-json", "cartridge-json IMAGE", "print the Stratos cartridge definition with the image IDs",

@@ -1,0 +1,734 @@
+#include "boot/boot_test.hpp"
+
+#include <pwd.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
+
+#include "boot/config_drive.hpp"
+#include "boot/libvirt_domain.hpp"
+#include "cartridge/loader.hpp"
+#include "guest/accel.hpp"
+#include "image/catalog.hpp"
+#include "util/fs.hpp"
+#include "util/process.hpp"
+
+namespace bi {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The addresses docs/image-contract.md promises a boot-test guest.
+constexpr const char* k_guest_broker_ip = "10.0.2.100";
+constexpr int k_guest_broker_port = 1883;
+constexpr const char* k_guest_puppet_ip = "10.0.2.101";
+constexpr const char* k_hostname_marker = "cartridge-init: hostname ";
+constexpr const char* k_activated = "InstanceActivatedEvent";
+
+std::string trim(std::string_view s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) {
+    return {};
+  }
+  const auto e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return s;
+}
+
+std::string regex_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out;
+}
+
+bool is_hostname_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+}
+
+bool is_ipv4(const std::string& s) {
+  static const std::regex re(R"(^[0-9]{1,3}(\.[0-9]{1,3}){3}$)");
+  return std::regex_match(s, re);
+}
+
+std::string value_or(const PayloadFields& p, const std::string& key, const std::string& fallback) {
+  auto it = p.find(key);
+  return it == p.end() || it->second.empty() || it->second == "null" ? fallback : it->second;
+}
+
+std::string random_uuid() {
+  std::random_device rd;
+  std::array<unsigned, 16> b{};
+  for (auto& x : b) {
+    x = rd() & 0xffu;
+  }
+  b[6] = (b[6] & 0x0fu) | 0x40u; // version 4
+  b[8] = (b[8] & 0x3fu) | 0x80u; // RFC 4122 variant
+  return fmt::format("{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                     b[15]);
+}
+
+std::string random_key(size_t n) {
+  static const std::string_view chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device rd;
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out += chars[rd() % chars.size()];
+  }
+  return out;
+}
+
+double seconds_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+std::string last_lines(const std::string& text, size_t n) {
+  size_t pos = text.size();
+  size_t lines = 0;
+  while (pos > 0) {
+    if (text[pos - 1] == '\n' && pos != text.size() && ++lines == n) {
+      break;
+    }
+    --pos;
+  }
+  std::string out = text.substr(pos);
+  // The serial log carries terminal escapes and NULs from the boot; keep it printable.
+  std::string clean;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const char c = out[i];
+    if (c == '\x1b') {
+      while (i < out.size() && !std::isalpha(static_cast<unsigned char>(out[i]))) {
+        ++i;
+      }
+      continue;
+    }
+    if (c == '\n' || c == '\t' || (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f)) {
+      clean += c;
+    }
+  }
+  return clean;
+}
+
+// What the image is and what its manifest says about it.
+struct ImageInfo {
+  fs::path image;
+  std::string cartridge; // empty without a manifest
+  std::vector<int> ports;
+};
+
+std::vector<int> ports_from_manifest(const nlohmann::json& m) {
+  std::vector<int> ports;
+  const auto plan = m.find("plan");
+  if (plan == m.end()) {
+    return ports;
+  }
+  if (auto p = plan->find("ports"); p != plan->end() && p->is_array()) {
+    for (const auto& e : *p) {
+      if (e.is_number_integer()) {
+        ports.push_back(e.get<int>());
+      } else if (e.is_object() && e.contains("port")) {
+        ports.push_back(e["port"].get<int>());
+      }
+    }
+    return ports;
+  }
+  // Manifests written before the plan recorded ports: the cartridge file, if still there.
+  const std::string file = plan->value("file", "");
+  std::error_code ec;
+  if (!file.empty() && fs::is_regular_file(file, ec)) {
+    auto loaded = load_cartridge(file);
+    if (loaded.cartridge) {
+      for (const auto& p : loaded.cartridge->ports) {
+        ports.push_back(p.port);
+      }
+    }
+  }
+  return ports;
+}
+
+Expected<ImageInfo> resolve_image(const BootTestOptions& o) {
+  ImageInfo info;
+  std::error_code ec;
+  std::optional<fs::path> manifest;
+  if (fs::is_regular_file(o.image, ec)) {
+    info.image = fs::absolute(o.image).lexically_normal();
+    fs::path m = info.image;
+    m.replace_extension(".json");
+    if (fs::is_regular_file(m, ec)) {
+      manifest = m;
+    }
+  } else {
+    BI_TRY_ASSIGN(fs::path m, find_manifest(o.output_dir, o.image));
+    manifest = m;
+  }
+  if (manifest) {
+    BI_TRY_ASSIGN(std::string text, read_file(*manifest));
+    nlohmann::json m;
+    try {
+      m = nlohmann::json::parse(text);
+    } catch (const std::exception& e) {
+      return fail(manifest->string(), std::string("invalid manifest: ") + e.what(), ExitCode::bad_input);
+    }
+    info.cartridge = m.value("cartridge", "");
+    info.ports = ports_from_manifest(m);
+    if (info.image.empty()) {
+      info.image = fs::absolute(manifest->parent_path() / m.value("file", "")).lexically_normal();
+      if (!fs::is_regular_file(info.image, ec)) {
+        return fail(info.image.string(), "image named by " + manifest->string() + " does not exist",
+                    ExitCode::bad_input);
+      }
+    }
+  }
+  return info;
+}
+
+// The user and group libvirt runs qemu as (qemu.conf, else Debian's build default).
+std::pair<std::string, std::string> qemu_identity() {
+  std::string user = "libvirt-qemu";
+  std::string group = "libvirt-qemu";
+  if (auto conf = read_file("/etc/libvirt/qemu.conf", 1u << 20)) {
+    static const std::regex re(R"re(^\s*(user|group)\s*=\s*"([^"]*)")re");
+    std::istringstream in(*conf);
+    std::string line;
+    std::smatch m;
+    while (std::getline(in, line)) {
+      if (std::regex_search(line, m, re)) {
+        (m[1] == "user" ? user : group) = m[2];
+      }
+    }
+  }
+  return {user, group};
+}
+
+// Whether qemu, running as libvirt's unprivileged user, can open `path` (the file and
+// every directory above it).
+bool readable_by_qemu(const fs::path& path) {
+  const auto [user, group] = qemu_identity();
+  if (user == "root" || user == "+0") {
+    return true;
+  }
+  if (::getpwnam(user.c_str()) == nullptr) {
+    return true; // libvirtd itself will refuse to run; it says so more precisely
+  }
+  auto r = run_process({"setpriv", "--reuid=" + user, "--regid=" + group, "--init-groups", "test", "-r", path.string()});
+  return r && r->exit_code == 0;
+}
+
+Expected<std::string> image_format(const fs::path& image) {
+  RunOptions ro;
+  ro.timeout = std::chrono::seconds(60);
+  // -U: the image may be open elsewhere (another test booting it); we only read the header.
+  BI_TRY_ASSIGN(RunResult r, run_checked({"qemu-img", "info", "-U", "--output=json", image.string()}, ro));
+  try {
+    auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+    return j.at("format").get<std::string>();
+  } catch (const std::exception& e) {
+    return fail(image.string(), std::string("cannot read the image format from qemu-img info: ") + e.what());
+  }
+}
+
+// Accumulates the serial log as the guest writes it.
+class ConsoleReader {
+public:
+  explicit ConsoleReader(fs::path path) : m_path(std::move(path)) {}
+  // Returns the offset where the new text starts.
+  size_t poll() {
+    const size_t before = m_text.size();
+    std::ifstream f(m_path, std::ios::binary);
+    if (!f || m_text.size() >= k_max_bytes) {
+      return before;
+    }
+    f.seekg(static_cast<std::streamoff>(m_offset));
+    std::string chunk((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    m_offset += chunk.size();
+    m_text += chunk;
+    return before;
+  }
+  const std::string& text() const { return m_text; }
+
+private:
+  static constexpr size_t k_max_bytes = 32u << 20;
+  fs::path m_path;
+  std::uintmax_t m_offset = 0;
+  std::string m_text;
+};
+
+fs::path kept_log_path(const fs::path& image) {
+  fs::path p = image;
+  p.replace_extension(".boot-test.log");
+  return p;
+}
+
+// Copies the serial log next to the image (or to /var/tmp when that folder is read-only).
+fs::path keep_console_log(const fs::path& console, const fs::path& image) {
+  std::error_code ec;
+  for (const fs::path& dest : {kept_log_path(image), fs::path("/var/tmp") / kept_log_path(image).filename()}) {
+    fs::copy_file(console, dest, fs::copy_options::overwrite_existing, ec);
+    if (!ec) {
+      ::chmod(dest.c_str(), 0644);
+      return dest;
+    }
+    spdlog::warn("cannot keep the console log as {}: {}", dest.string(), ec.message());
+  }
+  return {};
+}
+
+std::string describe_events(const std::vector<StatusEvent>& events) {
+  if (events.empty()) {
+    return "no instance/status event reached the broker";
+  }
+  std::string out = "events seen:";
+  for (const auto& e : events) {
+    out += fmt::format(" {} at {:.1f} s{};", e.name, e.seconds,
+                       e.for_member ? "" : " (memberId " + (e.member_id.empty() ? "missing" : e.member_id) + ")");
+  }
+  out.pop_back();
+  return out;
+}
+
+} // namespace
+
+// ---- payload
+
+PayloadFields parse_payload(std::string_view text) {
+  std::vector<std::string> lines;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) {
+      end = text.size();
+    }
+    std::string line = trim(text.substr(pos, end - pos));
+    if (!line.empty()) {
+      lines.push_back(std::move(line));
+    }
+    pos = end + 1;
+  }
+  std::vector<std::string> fields;
+  if (lines.size() == 1) {
+    std::string_view line = lines[0];
+    size_t start = 0;
+    for (;;) {
+      const size_t comma = line.find(',', start);
+      fields.emplace_back(line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      start = comma + 1;
+    }
+  } else {
+    fields = lines;
+  }
+  PayloadFields out;
+  for (const auto& f : fields) {
+    const auto eq = f.find('=');
+    if (eq == std::string::npos) {
+      continue;
+    }
+    std::string key = trim(std::string_view(f).substr(0, eq));
+    if (!key.empty()) {
+      out[key] = trim(std::string_view(f).substr(eq + 1));
+    }
+  }
+  return out;
+}
+
+std::string make_default_payload(const DefaultPayloadInput& in) {
+  const std::string& t = in.service_name;
+  std::string ports;
+  for (int p : in.ports) {
+    ports += (ports.empty() ? "" : "|") + std::to_string(p);
+  }
+  const std::string cluster = "boot-test." + t + ".domain";
+  std::vector<std::pair<std::string, std::string>> f = {
+      {"APPLICATION_ID", "boot-test"},
+      {"GROUP_NAME", "null"},
+      {"SERVICE_NAME", t},
+      {"HOST_NAME", "boot-test." + t + ".stratos.test"},
+      {"MULTITENANT", "false"},
+      {"TENANT_ID", "-1234"},
+      {"TENANT_RANGE", "*"},
+      {"CARTRIDGE_ALIAS", t},
+      {"CLUSTER_ID", cluster},
+      {"CARTRIDGE_KEY", in.cartridge_key},
+      {"DEPLOYMENT", "default"},
+  };
+  // Without PORTS the agent falls back to the ports in the image's agent.conf.
+  if (!ports.empty()) {
+    f.emplace_back("PORTS", ports);
+  }
+  const std::vector<std::pair<std::string, std::string>> tail = {
+      {"PUPPET_IP", k_guest_puppet_ip},
+      {"PUPPET_HOSTNAME", "puppet.test"},
+      {"PUPPET_DNS_AVAILABLE", "false"},
+      {"MEMBER_ID", cluster + in.uuid},
+      {"CLUSTER_INSTANCE_ID", "boot-test-1"},
+      {"NETWORK_PARTITION_ID", "np-1"},
+      {"PARTITION_ID", "p-1"},
+      {"INTERNAL", "false"},
+      {"MB_IP", k_guest_broker_ip},
+      {"MB_PORT", std::to_string(k_guest_broker_port)},
+  };
+  f.insert(f.end(), tail.begin(), tail.end());
+  std::string out;
+  for (const auto& [k, v] : f) {
+    out += (out.empty() ? "" : ",") + k + "=" + v;
+  }
+  return out;
+}
+
+// ---- what the guest reports
+
+std::string hostname_pattern(const PayloadFields& payload) {
+  // cartridge-init lower-cases each part and falls back to these defaults.
+  const std::string deployment = lower(value_or(payload, "DEPLOYMENT", "default"));
+  const std::string service = lower(value_or(payload, "SERVICE_NAME", "unknown"));
+  const std::string puppet = lower(value_or(payload, "PUPPET_HOSTNAME", ""));
+  // Without a usable Puppet host name the domain comes from the image's cartridge.conf.
+  const std::string domain = puppet.empty() || is_ipv4(puppet) ? "[a-z0-9.-]+" : regex_escape(puppet);
+  return "^[0-9]+\\." + regex_escape(deployment) + "\\." + regex_escape(service) + "\\." + domain + "$";
+}
+
+bool hostname_matches(const std::string& hostname, const std::string& pattern) {
+  try {
+    return std::regex_match(hostname, std::regex(pattern));
+  } catch (const std::regex_error&) {
+    return false;
+  }
+}
+
+std::optional<std::string> find_chosen_hostname(std::string_view console) {
+  std::optional<std::string> found;
+  const std::string_view marker = k_hostname_marker;
+  size_t pos = 0;
+  while ((pos = console.find(marker, pos)) != std::string_view::npos) {
+    pos += marker.size();
+    size_t end = console.find('\n', pos);
+    if (end == std::string_view::npos) {
+      break; // the line is still being written
+    }
+    const std::string rest = trim(console.substr(pos, end - pos));
+    // Only "hostname <fqdn>" itself: other lines start with the same words.
+    if (!rest.empty() && std::all_of(rest.begin(), rest.end(), is_hostname_char)) {
+      found = rest;
+    }
+    pos = end;
+  }
+  return found;
+}
+
+StatusEvent decode_status_event(const BrokerMessage& message, const std::string& member_id,
+                                std::chrono::steady_clock::time_point power_on) {
+  StatusEvent e;
+  e.topic = message.topic;
+  e.name = message.topic.substr(message.topic.rfind('/') + 1);
+  e.seconds = seconds_between(power_on, message.received);
+  e.body = nlohmann::json::parse(message.payload, nullptr, false);
+  if (e.body.is_discarded()) {
+    e.body = nullptr;
+  }
+  if (e.body.is_object()) {
+    if (auto it = e.body.find("memberId"); it != e.body.end() && it->is_string()) {
+      e.member_id = it->get<std::string>();
+    }
+    if (auto it = e.body.find("clusterId"); it != e.body.end() && it->is_string()) {
+      e.cluster_id = it->get<std::string>();
+    }
+  }
+  e.for_member = !member_id.empty() && e.member_id == member_id;
+  return e;
+}
+
+bool is_activation_of(const StatusEvent& event) { return event.for_member && event.name == k_activated; }
+
+// ---- reporting
+
+nlohmann::json BootTestResult::to_json() const {
+  nlohmann::json events_json = nlohmann::json::array();
+  for (const auto& e : events) {
+    events_json.push_back({{"event", e.name},
+                           {"topic", e.topic},
+                           {"seconds", e.seconds},
+                           {"member_id", e.member_id},
+                           {"cluster_id", e.cluster_id},
+                           {"for_member", e.for_member},
+                           {"body", e.body}});
+  }
+  const auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  nlohmann::json j = {
+      {"passed", passed},
+      {"reason", reason},
+      {"image", image.string()},
+      {"accelerator", accelerator},
+      {"domain", domain},
+      {"broker", broker},
+      {"member_id", member_id},
+      {"cluster_id", cluster_id},
+      {"hostname", hostname},
+      {"hostname_pattern", hostname_pattern},
+      {"hostname_matches", hostname_ok},
+      {"events", events_json},
+      {"boot_to_login_seconds", opt(login_seconds)},
+      {"boot_to_activated_seconds", opt(activated_seconds)},
+      {"setup_seconds", setup_seconds},
+      {"total_seconds", total_seconds},
+      {"console_log", console_log.string()},
+  };
+  if (!passed) {
+    j["console_tail"] = console_tail;
+  }
+  return j;
+}
+
+std::string BootTestResult::to_text() const {
+  std::string out = fmt::format("boot-test {}: {} ({})\n", passed ? "PASSED" : "FAILED", image.string(), accelerator);
+  if (!passed) {
+    out += fmt::format("  reason          {}\n", reason);
+  }
+  out += fmt::format("  member          {}\n", member_id);
+  out += fmt::format("  hostname        {}\n",
+                     hostname.empty() ? "(not seen)"
+                                      : hostname + (hostname_ok ? " (matches " : " (does NOT match ") +
+                                            hostname_pattern + ")");
+  out += "  events          (seconds since power-on)\n";
+  for (const auto& e : events) {
+    out += fmt::format("    {:7.1f} s  {:<26} {}\n", e.seconds, e.name,
+                       e.for_member ? "this member" : "other member " + e.member_id);
+  }
+  if (events.empty()) {
+    out += "    (none)\n";
+  }
+  const auto secs = [](const std::optional<double>& v) { return v ? fmt::format("{:.1f} s", *v) : "not seen"; };
+  out += fmt::format("  boot to login   {}\n", secs(login_seconds));
+  out += fmt::format("  boot to active  {}\n", secs(activated_seconds));
+  out += fmt::format("  console log     {}\n", console_log.empty() ? "(not kept)" : console_log.string());
+  if (!passed && !console_tail.empty()) {
+    out += "  last console lines:\n";
+    std::istringstream in(console_tail);
+    std::string line;
+    while (std::getline(in, line)) {
+      out += "    | " + line + "\n";
+    }
+  }
+  return out;
+}
+
+// ---- running it
+
+Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
+  const auto started = Clock::now();
+  BootTestResult result;
+
+  // Inputs first: a usage problem must not cost a VM start.
+  BI_TRY_ASSIGN(ImageInfo info, resolve_image(o));
+  result.image = info.image;
+  const std::string uuid = random_uuid();
+  std::string payload;
+  if (o.payload_file) {
+    BI_TRY_ASSIGN(payload, read_file(*o.payload_file, 1u << 20));
+    if (trim(payload).empty()) {
+      return fail(o.payload_file->string(), "payload file is empty", ExitCode::bad_input);
+    }
+  } else {
+    if (info.cartridge.empty()) {
+      return fail(info.image.string(), "no manifest beside the image, so its cartridge type is unknown; "
+                                       "give a payload with --payload FILE",
+                  ExitCode::bad_input);
+    }
+    payload = make_default_payload({info.cartridge, info.ports, uuid, random_key(16)});
+  }
+  const PayloadFields fields = parse_payload(payload);
+  result.member_id = value_or(fields, "MEMBER_ID", "");
+  result.cluster_id = value_or(fields, "CLUSTER_ID", "");
+  if (result.member_id.empty()) {
+    return fail(o.payload_file ? o.payload_file->string() : "payload",
+                "no MEMBER_ID: the InstanceActivatedEvent cannot be matched to this instance", ExitCode::bad_input);
+  }
+  if (value_or(fields, "MB_IP", k_guest_broker_ip) != k_guest_broker_ip ||
+      value_or(fields, "MB_PORT", std::to_string(k_guest_broker_port)) != std::to_string(k_guest_broker_port)) {
+    spdlog::warn("the payload's MB_IP/MB_PORT are not {}:{}, the only broker address the guest can reach",
+                 k_guest_broker_ip, k_guest_broker_port);
+  }
+  result.hostname_pattern = hostname_pattern(fields);
+
+  for (const char* tool : {"qemu-img", "xorriso", "qemu-system-x86_64", "setpriv"}) {
+    if (!program_available(tool)) {
+      return fail(tool, "not installed (see scripts/install-deps)", ExitCode::host_missing);
+    }
+  }
+  const Accelerator accel = detect_accelerator(o.cache_dir);
+  result.accelerator = accel.kvm ? "kvm" : "tcg";
+  spdlog::info("boot-test: {} under {} ({})", info.image.string(), result.accelerator, accel.reason);
+
+  // Everything qemu touches lives in one directory its unprivileged user can traverse;
+  // the files are 0600 and libvirt hands them to that user for the run.
+  std::error_code ec;
+  const fs::path parent = fs::is_directory("/var/lib/libvirt/images", ec) ? fs::path("/var/lib/libvirt/images")
+                                                                          : fs::path("/var/tmp");
+  BI_TRY_ASSIGN(TempDir run_dir, TempDir::create(parent, "build-image-boot-"));
+  if (::chmod(run_dir.path().c_str(), 0711) != 0) {
+    return fail(run_dir.path().string(), "cannot chmod the run directory");
+  }
+
+  fs::path backing = info.image;
+  if (!readable_by_qemu(backing)) {
+    // Relabelling the user's image would change its owner for good; a private copy is safer.
+    spdlog::info("{} is not readable by libvirt's qemu user; booting a private copy", backing.string());
+    const fs::path copy = run_dir.path() / ("image" + backing.extension().string());
+    BI_TRY(run_checked({"cp", "--sparse=always", "--reflink=auto", backing.string(), copy.string()}));
+    ::chmod(copy.c_str(), 0644);
+    backing = copy;
+  }
+  BI_TRY_ASSIGN(std::string format, image_format(backing));
+  const fs::path overlay = run_dir.path() / "overlay.qcow2";
+  BI_TRY(run_checked({"qemu-img", "create", "-q", "-f", "qcow2", "-b", backing.string(), "-F", format,
+                      overlay.string()}));
+  ::chmod(overlay.c_str(), 0600);
+
+  const std::string short_id = uuid.substr(0, 8);
+  const fs::path config_drive = run_dir.path() / "config-2.iso";
+  BI_TRY(make_config_drive(config_drive, {payload, uuid, "boot-test-" + short_id}, run_dir.path()));
+  payload.clear();
+
+  std::optional<MosquittoBroker> own_broker;
+  BrokerAddress broker_address;
+  if (o.broker) {
+    broker_address = *o.broker;
+  } else {
+    BI_TRY_ASSIGN(MosquittoBroker b, MosquittoBroker::start(run_dir.path()));
+    broker_address = b.address();
+    own_broker.emplace(std::move(b));
+  }
+  result.broker = broker_address.to_string();
+  BI_TRY_ASSIGN(std::unique_ptr<EventRecorder> recorder,
+                EventRecorder::connect(broker_address, "instance/status/#", std::chrono::seconds(15)));
+
+  BI_TRY(ensure_libvirtd(std::chrono::seconds(90)));
+  BI_TRY_ASSIGN(LibvirtConnection conn, LibvirtConnection::open("qemu:///system"));
+
+  DomainSpec spec;
+  spec.name = "build-image-boot-" + short_id;
+  spec.uuid = uuid;
+  spec.kvm = accel.kvm;
+  spec.disk = overlay;
+  spec.backing_image = backing;
+  spec.config_drive = config_drive;
+  spec.console_log = run_dir.path() / "console.log";
+  spec.guestfwd = {fmt::format("tcp:{}:{}-tcp:{}", k_guest_broker_ip, k_guest_broker_port, broker_address.to_string())};
+  result.domain = spec.name;
+  const std::string xml = render_domain_xml(spec);
+  spdlog::debug("domain XML:\n{}", xml);
+  result.setup_seconds = seconds_between(started, Clock::now());
+
+  BI_TRY_ASSIGN(LibvirtDomain domain, conn.create_transient(xml, spec.name));
+  const auto power_on = Clock::now();
+  const auto deadline = power_on + o.timeout;
+  spdlog::info("boot-test: domain {} started; waiting up to {} s for {} of {}", spec.name, o.timeout.count(),
+               k_activated, result.member_id);
+
+  ConsoleReader console(spec.console_log);
+  size_t seen_messages = 0;
+  std::optional<Clock::time_point> activated_at;
+  std::string stop_reason;
+  for (;;) {
+    if (interrupted()) {
+      return fail("boot-test", "interrupted");
+    }
+    const auto now = Clock::now();
+    const size_t from = console.poll();
+    if (!result.login_seconds) {
+      // "login:" can straddle two reads; look back a few bytes.
+      const size_t look = from > 8 ? from - 8 : 0;
+      if (console.text().find("login:", look) != std::string::npos) {
+        result.login_seconds = seconds_between(power_on, now);
+      }
+    }
+    if (result.hostname.empty()) {
+      if (auto h = find_chosen_hostname(console.text())) {
+        result.hostname = *h;
+      }
+    }
+    const auto messages = recorder->messages();
+    for (; seen_messages < messages.size(); ++seen_messages) {
+      StatusEvent e = decode_status_event(messages[seen_messages], result.member_id, power_on);
+      spdlog::info("boot-test: {} at {:.1f} s{}", e.name, e.seconds, e.for_member ? "" : " (another member)");
+      if (is_activation_of(e) && !activated_at) {
+        activated_at = messages[seen_messages].received;
+        result.activated_seconds = e.seconds;
+      }
+      result.events.push_back(std::move(e));
+    }
+    if (activated_at) {
+      const bool grace_over = now - *activated_at > o.login_grace;
+      if ((!result.hostname.empty() && result.login_seconds) || grace_over || now >= deadline) {
+        break;
+      }
+    } else if (now >= deadline) {
+      stop_reason = fmt::format("no {} for member {} within {} s", k_activated, result.member_id, o.timeout.count());
+      break;
+    }
+    BI_TRY_ASSIGN(bool active, domain.is_active());
+    if (!active) {
+      stop_reason = fmt::format("the guest stopped (powered off, rebooted or crashed) after {:.1f} s",
+                                seconds_between(power_on, now));
+      break;
+    }
+    if (own_broker && !own_broker->running()) {
+      stop_reason = "the MQTT broker (mosquitto) exited; see " + own_broker->log_file().string();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+
+  // Power off before reading the log for the last time, so it is complete.
+  BI_TRY(domain.destroy());
+  console.poll();
+  if (result.hostname.empty()) {
+    if (auto h = find_chosen_hostname(console.text())) {
+      result.hostname = *h;
+    }
+  }
+  result.console_log = keep_console_log(spec.console_log, info.image);
+  result.hostname_ok = !result.hostname.empty() && hostname_matches(result.hostname, result.hostname_pattern);
+
+  if (!activated_at) {
+    result.reason = stop_reason + "; " + describe_events(result.events) +
+                    (result.hostname.empty() ? "; cartridge-init never printed its hostname" : "");
+  } else if (result.hostname.empty()) {
+    result.reason = "cartridge-init never printed its hostname ('cartridge-init: hostname ...' on the serial console)";
+  } else if (!result.hostname_ok) {
+    result.reason = "hostname " + result.hostname + " does not match " + result.hostname_pattern;
+  }
+  result.passed = result.reason.empty();
+  if (!result.passed) {
+    result.console_tail = last_lines(console.text(), 25);
+  }
+  result.total_seconds = seconds_between(started, Clock::now());
+  return result;
+}
+
+} // namespace bi

@@ -1,0 +1,110 @@
+#pragma once
+// `build-image boot-test`: boots an image the way a Stratos IaaS would (transient libvirt
+// domain, config drive with a payload, the broker at 10.0.2.100:1883) and waits for the
+// cartridge agent's InstanceActivatedEvent for this member. The image is never written:
+// the guest runs on a throwaway overlay.
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "boot/broker.hpp"
+#include "util/expected.hpp"
+
+namespace bi {
+
+namespace fs = std::filesystem;
+
+// ---- payload (Stratos launch parameters: KEY=VALUE fields, comma- or line-separated)
+
+using PayloadFields = std::map<std::string, std::string>;
+
+// Splits like cartridge-init does: one line is comma-separated, several lines are one
+// field each; keys and values are trimmed, the last occurrence of a key wins.
+PayloadFields parse_payload(std::string_view text);
+
+struct DefaultPayloadInput {
+  std::string service_name;  // the cartridge type
+  std::vector<int> ports;    // from the image's plan
+  std::string uuid;          // makes MEMBER_ID unique per run
+  std::string cartridge_key; // CARTRIDGE_KEY, random per run
+};
+
+// A one-line payload in Stratos' field order, with the boot-test guest addresses
+// (MB_IP=10.0.2.100, MB_PORT=1883, PUPPET_IP=10.0.2.101).
+std::string make_default_payload(const DefaultPayloadInput& in);
+
+// ---- what the guest reports
+
+// The regex the hostname cartridge-init picks must match:
+// ^[0-9]+\.<DEPLOYMENT>\.<SERVICE_NAME>\.<PUPPET_HOSTNAME>$ (lower case, as the script
+// writes it; any domain when the payload has no usable PUPPET_HOSTNAME).
+std::string hostname_pattern(const PayloadFields& payload);
+bool hostname_matches(const std::string& hostname, const std::string& pattern);
+
+// The hostname from the last "cartridge-init: hostname <name>" line of a serial log.
+std::optional<std::string> find_chosen_hostname(std::string_view console);
+
+// An instance/status message, decoded.
+struct StatusEvent {
+  std::string topic;
+  std::string name;        // last topic segment, e.g. InstanceActivatedEvent
+  double seconds = 0;      // since power-on (domain start)
+  nlohmann::json body;     // null when the payload is not JSON
+  std::string member_id;   // body.memberId, empty when absent
+  std::string cluster_id;  // body.clusterId
+  bool for_member = false; // memberId equals the payload's MEMBER_ID
+};
+
+StatusEvent decode_status_event(const BrokerMessage& message, const std::string& member_id,
+                                std::chrono::steady_clock::time_point power_on);
+bool is_activation_of(const StatusEvent& event);
+
+// ---- running it
+
+struct BootTestOptions {
+  std::string image;                      // a path, or a name in `output_dir`'s catalog
+  fs::path output_dir = "images";
+  fs::path cache_dir;                     // where the KVM probe verdict is cached
+  std::optional<fs::path> payload_file;   // default: generated for the image's cartridge
+  std::chrono::seconds timeout{600};      // from power-on to InstanceActivatedEvent
+  std::optional<BrokerAddress> broker;    // an existing broker; default: a private mosquitto
+  // After activation, how long to keep watching the console for the login prompt.
+  std::chrono::seconds login_grace{20};
+};
+
+struct BootTestResult {
+  bool passed = false;
+  std::string reason;                     // why it failed; empty on pass
+  fs::path image;
+  std::string accelerator;                // kvm | tcg
+  std::string domain;
+  std::string broker;                     // host:port the guest's 10.0.2.100:1883 reaches
+  std::string member_id;
+  std::string cluster_id;
+  std::string hostname;
+  std::string hostname_pattern;
+  bool hostname_ok = false;
+  std::vector<StatusEvent> events;
+  std::optional<double> login_seconds;     // power-on to "login:" on the serial console
+  std::optional<double> activated_seconds; // power-on to InstanceActivatedEvent for the member
+  double setup_seconds = 0;               // overlay, config drive, broker, libvirtd
+  double total_seconds = 0;
+  fs::path console_log;                   // kept after the run
+  std::string console_tail;               // last lines, on failure
+
+  nlohmann::json to_json() const;
+  std::string to_text() const;
+};
+
+// Setup problems (missing tools, bad input, libvirt refusing the domain) are errors;
+// a guest that does not activate in time is a result with passed = false.
+Expected<BootTestResult> run_boot_test(const BootTestOptions& options);
+
+} // namespace bi

@@ -1,0 +1,317 @@
+#include "boot/libvirt_domain.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
+
+#include "util/fs.hpp"
+#include "util/process.hpp"
+
+namespace bi {
+
+namespace {
+
+constexpr const char* k_libvirt_sock = "/run/libvirt/libvirt-sock";
+constexpr const char* k_virtlogd_sock = "/run/libvirt/virtlogd-sock";
+constexpr const char* k_libvirtd_log = "/var/log/libvirt/libvirtd.log";
+
+// libvirt prints every error to stderr by default; ours are reported once, as values.
+void ignore_libvirt_error(void*, virErrorPtr) {}
+
+void silence_libvirt() {
+  static const bool done = [] {
+    virInitialize();
+    virSetErrorFunc(nullptr, ignore_libvirt_error);
+    return true;
+  }();
+  (void)done;
+}
+
+std::string last_libvirt_error() {
+  const char* msg = virGetLastErrorMessage();
+  return msg != nullptr ? msg : "unknown libvirt error";
+}
+
+// A socket file can outlive its daemon; only a successful connect proves someone listens.
+bool unix_socket_answers(const char* path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return false;
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path, sizeof(addr.sun_path) - 1);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+bool connection_works() {
+  virConnectPtr c = virConnectOpen("qemu:///system");
+  if (c == nullptr) {
+    return false;
+  }
+  virConnectClose(c);
+  return true;
+}
+
+// The daemon binaries live in /usr/sbin, which is not always in PATH.
+std::string daemon_path(const std::string& name) {
+  if (program_available(name)) {
+    return name;
+  }
+  const std::string sbin = "/usr/sbin/" + name;
+  return program_available(sbin) ? sbin : std::string();
+}
+
+// The last error lines libvirtd logged: the reason it refused to serve qemu:///system.
+std::string libvirtd_log_errors() {
+  auto text = read_file(k_libvirtd_log, 64u << 20);
+  if (!text) {
+    return {};
+  }
+  std::vector<std::string> errors;
+  size_t pos = 0;
+  while (pos < text->size()) {
+    size_t end = text->find('\n', pos);
+    if (end == std::string::npos) {
+      end = text->size();
+    }
+    const std::string line = text->substr(pos, end - pos);
+    if (line.find(" error : ") != std::string::npos) {
+      errors.push_back(line.substr(line.find(" error : ") + 9));
+    }
+    pos = end + 1;
+  }
+  std::string out;
+  for (size_t i = errors.size() > 3 ? errors.size() - 3 : 0; i < errors.size(); ++i) {
+    out += "\n  " + errors[i];
+  }
+  return out;
+}
+
+Expected<void> start_daemon(const std::string& name) {
+  const std::string path = daemon_path(name);
+  if (path.empty()) {
+    return fail(name, "not installed (apt-get install libvirt-daemon-system libvirt-daemon-driver-qemu)",
+                ExitCode::host_missing);
+  }
+  RunOptions ro;
+  ro.timeout = std::chrono::seconds(60);
+  ro.cwd = "/";
+  // `-d` returns once the daemon has forked into its own session, so it outlives us.
+  BI_TRY(run_checked({path, "-d"}, ro));
+  return Ok{};
+}
+
+} // namespace
+
+std::string xml_escape(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+    case '&': out += "&amp;"; break;
+    case '<': out += "&lt;"; break;
+    case '>': out += "&gt;"; break;
+    case '\'': out += "&apos;"; break;
+    case '"': out += "&quot;"; break;
+    default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string render_domain_xml(const DomainSpec& s) {
+  const auto e = [](const auto& v) { return xml_escape(std::string(v)); };
+  std::string x;
+  x += fmt::format("<domain type='{}' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n",
+                   s.kvm ? "kvm" : "qemu");
+  x += fmt::format("  <name>{}</name>\n", e(s.name));
+  if (!s.uuid.empty()) {
+    x += fmt::format("  <uuid>{}</uuid>\n", e(s.uuid));
+  }
+  x += fmt::format("  <memory unit='MiB'>{}</memory>\n  <vcpu>{}</vcpu>\n", s.memory_mib, s.vcpus);
+  x += "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    <boot dev='hd'/>\n  </os>\n";
+  x += "  <features>\n    <acpi/>\n    <apic/>\n";
+  if (!s.kvm) {
+    // QEMU's default translation cache is 1 GiB; a quarter of that keeps TCG fast
+    // without doubling the guest's footprint on a shared host.
+    x += "    <tcg>\n      <tb-cache unit='MiB'>256</tb-cache>\n    </tcg>\n";
+  }
+  x += "  </features>\n";
+  // TCG cannot pass the host CPU through; qemu64 is the model every TCG build supports.
+  x += s.kvm ? "  <cpu mode='host-passthrough'/>\n"
+             : "  <cpu mode='custom' match='exact'>\n    <model fallback='allow'>qemu64</model>\n  </cpu>\n";
+  x += "  <clock offset='utc'/>\n";
+  // A reboot or crash ends the test: the domain disappears and the wait loop says so.
+  x += "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n  <on_crash>destroy</on_crash>\n";
+  x += "  <devices>\n";
+  x += "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2'/>\n";
+  x += fmt::format("      <source file='{}'/>\n", e(s.disk.string()));
+  if (!s.backing_image.empty()) {
+    // Given explicitly so the DAC driver leaves the user's image alone: libvirt chowns
+    // backing files to the qemu user and never restores them.
+    x += "      <backingStore type='file'>\n        <format type='qcow2'/>\n";
+    x += fmt::format("        <source file='{}'>\n          <seclabel model='dac' relabel='no'/>\n        </source>\n",
+                     e(s.backing_image.string()));
+    x += "        <backingStore/>\n      </backingStore>\n";
+  }
+  x += "      <target dev='vda' bus='virtio'/>\n    </disk>\n";
+  if (!s.config_drive.empty()) {
+    x += "    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n";
+    x += fmt::format("      <source file='{}'/>\n", e(s.config_drive.string()));
+    x += "      <target dev='vdb' bus='virtio'/>\n      <readonly/>\n    </disk>\n";
+  }
+  x += fmt::format("    <serial type='file'>\n      <source path='{}'/>\n      <target port='0'/>\n    </serial>\n",
+                   e(s.console_log.string()));
+  x += "    <memballoon model='none'/>\n";
+  x += "  </devices>\n";
+  // libvirt's <interface type='user'> has neither restrict= nor guestfwd=, so the NIC is
+  // passed to qemu directly. Its PCI address is explicit: libvirt does not know about it
+  // and would otherwise hand the same slot to a disk.
+  std::string netdev = "user,id=n0,restrict=on";
+  for (const auto& f : s.guestfwd) {
+    netdev += ",guestfwd=" + f;
+  }
+  x += "  <qemu:commandline>\n";
+  x += "    <qemu:arg value='-netdev'/>\n";
+  x += fmt::format("    <qemu:arg value='{}'/>\n", e(netdev));
+  x += "    <qemu:arg value='-device'/>\n";
+  x += "    <qemu:arg value='virtio-net-pci,netdev=n0,bus=pci.0,addr=0x10'/>\n";
+  x += "  </qemu:commandline>\n";
+  x += "</domain>\n";
+  return x;
+}
+
+Expected<void> ensure_libvirtd(std::chrono::seconds timeout) {
+  silence_libvirt();
+  if (unix_socket_answers(k_libvirt_sock) && connection_works()) {
+    return Ok{};
+  }
+  if (daemon_path("libvirtd").empty()) {
+    return fail("libvirtd", "not installed (apt-get install libvirt-daemon-system libvirt-daemon-driver-qemu)",
+                ExitCode::host_missing);
+  }
+  // Both daemons refuse to start when they cannot open their log files.
+  std::error_code ec;
+  fs::create_directories("/var/log/libvirt", ec);
+  if (!unix_socket_answers(k_virtlogd_sock)) {
+    spdlog::info("starting virtlogd");
+    BI_TRY(start_daemon("virtlogd"));
+  }
+  if (!unix_socket_answers(k_libvirt_sock)) {
+    spdlog::info("starting libvirtd (no systemd here to socket-activate it)");
+    BI_TRY(start_daemon("libvirtd"));
+  }
+  // The first start probes QEMU's capabilities, which takes seconds under load.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool listened = false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (interrupted()) {
+      return fail("libvirtd", "interrupted");
+    }
+    if (connection_works()) {
+      return Ok{};
+    }
+    // A socket that answered and then stopped answering means the daemon gave up
+    // (e.g. its QEMU driver failed to load): waiting longer cannot help.
+    const bool listens = unix_socket_answers(k_libvirt_sock);
+    if (listened && !listens) {
+      break;
+    }
+    listened = listened || listens;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  const std::string log = libvirtd_log_errors();
+  // Without libvirt-daemon-system there is no qemu.conf and no libvirt-qemu user, and the
+  // QEMU driver refuses to load: a host setup problem, not a failed test.
+  const bool setup = log.find("Failed to parse user") != std::string::npos ||
+                     log.find("Failed to parse group") != std::string::npos;
+  return fail("libvirtd",
+              fmt::format("qemu:///system did not answer within {} s: {}{}{}", timeout.count(), last_libvirt_error(),
+                          log.empty() ? "" : "\nlast errors in " + std::string(k_libvirtd_log) + ":", log),
+              setup ? ExitCode::host_missing : ExitCode::build_failed);
+}
+
+Expected<LibvirtConnection> LibvirtConnection::open(const std::string& uri) {
+  silence_libvirt();
+  virConnectPtr c = virConnectOpen(uri.c_str());
+  if (c == nullptr) {
+    return fail("libvirt " + uri, "cannot connect (virConnectOpen): " + last_libvirt_error());
+  }
+  return LibvirtConnection(c, uri);
+}
+
+LibvirtConnection::LibvirtConnection(LibvirtConnection&& other) noexcept
+    : m_conn(other.m_conn), m_uri(std::move(other.m_uri)) {
+  other.m_conn = nullptr;
+}
+
+LibvirtConnection::~LibvirtConnection() {
+  if (m_conn != nullptr) {
+    virConnectClose(m_conn);
+  }
+}
+
+Expected<LibvirtDomain> LibvirtConnection::create_transient(const std::string& xml, const std::string& name) {
+  // AUTODESTROY: if this process dies without cleaning up, libvirtd destroys the guest
+  // when our connection drops, so no qemu is left running.
+  virDomainPtr d = virDomainCreateXML(m_conn, xml.c_str(), VIR_DOMAIN_START_AUTODESTROY);
+  if (d == nullptr) {
+    return fail("libvirt domain " + name, "cannot start (virDomainCreateXML): " + last_libvirt_error());
+  }
+  return LibvirtDomain(d, name);
+}
+
+LibvirtDomain::LibvirtDomain(LibvirtDomain&& other) noexcept : m_dom(other.m_dom), m_name(std::move(other.m_name)) {
+  other.m_dom = nullptr;
+}
+
+LibvirtDomain::~LibvirtDomain() {
+  if (m_dom == nullptr) {
+    return;
+  }
+  if (auto r = destroy(); !r) {
+    spdlog::warn("{}", r.error().to_string());
+  }
+  virDomainFree(m_dom);
+}
+
+Expected<bool> LibvirtDomain::is_active() const {
+  const int r = virDomainIsActive(m_dom);
+  if (r < 0) {
+    // A transient domain that shut down no longer exists: that is "not active".
+    const virErrorPtr err = virGetLastError();
+    if (err != nullptr && err->code == VIR_ERR_NO_DOMAIN) {
+      return false;
+    }
+    return fail("libvirt domain " + m_name, "cannot query state (virDomainIsActive): " + last_libvirt_error());
+  }
+  return r == 1;
+}
+
+Expected<void> LibvirtDomain::destroy() {
+  BI_TRY_ASSIGN(bool active, is_active());
+  if (!active) {
+    return Ok{};
+  }
+  if (virDomainDestroy(m_dom) < 0) {
+    const virErrorPtr err = virGetLastError();
+    if (err != nullptr && (err->code == VIR_ERR_NO_DOMAIN || err->code == VIR_ERR_OPERATION_INVALID)) {
+      return Ok{}; // it stopped by itself in the meantime
+    }
+    return fail("libvirt domain " + m_name, "cannot destroy (virDomainDestroy): " + last_libvirt_error());
+  }
+  return Ok{};
+}
+
+} // namespace bi

@@ -1,0 +1,27 @@
+#pragma once
+// `build-image boot-test IMAGE`: checks the command line, runs the boot test and prints
+// its report. Kept out of cli.cpp, which only maps options to this structure.
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/expected.hpp"
+
+namespace bi {
+
+struct BootTestCommand {
+  std::vector<std::string> args;      // exactly one: the image
+  bool json = false;
+  std::optional<std::string> payload; // --payload FILE
+  std::optional<std::string> timeout; // --timeout SECONDS
+  std::optional<std::string> broker;  // --broker HOST:PORT
+  std::filesystem::path output_dir;   // where image names are looked up
+  std::filesystem::path cache_dir;    // KVM probe verdict
+};
+
+// 0 passed, 1 failed; errors carry their own exit code (2 usage, 3 host missing).
+Expected<int> cmd_boot_test(const BootTestCommand& command);
+
+} // namespace bi

@@ -1,0 +1,88 @@
+// End to end: `build-image boot-test` on the php full image the `images` fixture built.
+// The real binary boots it under libvirt with a config-drive payload and a private
+// mosquitto, and must see the cartridge agent activate this member.
+// Environment: BI_TEST_IMAGES = the fixture's output folder with catalog.json.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "image/catalog.hpp"
+#include "util/process.hpp"
+
+using namespace bi;
+
+namespace {
+
+std::filesystem::path php_full_image() {
+  const char* dir = std::getenv("BI_TEST_IMAGES");
+  REQUIRE(dir != nullptr);
+  auto catalog = catalog_read(dir);
+  REQUIRE(catalog);
+  for (const auto& e : (*catalog)["images"]) {
+    if (e["cartridge"] == "php" && e["mode"] == "full") {
+      return std::filesystem::path(dir) / e["file"].get<std::string>();
+    }
+  }
+  FAIL("no php full image in " << dir << "/catalog.json");
+  return {};
+}
+
+const nlohmann::json* find_event(const nlohmann::json& events, const std::string& name) {
+  for (const auto& e : events) {
+    if (e["event"] == name && e["for_member"] == true) {
+      return &e;
+    }
+  }
+  return nullptr;
+}
+
+} // namespace
+
+TEST_CASE("boot-test: the php full image activates under libvirt with a Stratos payload", "[boot]") {
+  const auto image = php_full_image();
+  RunOptions ro;
+  ro.timeout = std::chrono::seconds(900);
+  auto r = run_process({BI_BINARY, "boot-test", "--json", "--timeout", "600", image.string()}, ro);
+  REQUIRE(r);
+  INFO(r->output);
+  // Exit 3 means this host lacks libvirt, qemu or mosquitto: not a product failure.
+  if (r->exit_code == 3) {
+    WARN("boot-test could not run on this host");
+  }
+  REQUIRE(r->exit_code == 0);
+  const auto j = nlohmann::json::parse(r->output.substr(r->output.find('{')));
+
+  CHECK(j["passed"] == true);
+  CHECK(j["reason"] == "");
+  const std::string member = j["member_id"];
+  const std::string cluster = j["cluster_id"];
+  CHECK(cluster == "boot-test.php.domain");
+  CHECK(member.rfind(cluster, 0) == 0);
+
+  const auto* activated = find_event(j["events"], "InstanceActivatedEvent");
+  REQUIRE(activated != nullptr);
+  CHECK((*activated)["body"]["memberId"] == member);
+  CHECK((*activated)["body"]["clusterId"] == cluster);
+  CHECK((*activated)["body"]["serviceName"] == "php");
+  const auto* started = find_event(j["events"], "InstanceStartedEvent");
+  REQUIRE(started != nullptr);
+  CHECK((*started)["seconds"].get<double>() <= (*activated)["seconds"].get<double>());
+  CHECK((*started)["body"]["applicationId"] == "boot-test");
+
+  const std::string hostname = j["hostname"];
+  CHECK(std::regex_match(hostname, std::regex(R"(^[0-9]+\.default\.php\.puppet\.test$)")));
+  CHECK(j["hostname_matches"] == true);
+  CHECK(std::filesystem::exists(j["console_log"].get<std::string>()));
+
+  const double activated_s = j["boot_to_activated_seconds"];
+  char login[32] = "not seen";
+  if (!j["boot_to_login_seconds"].is_null()) {
+    std::snprintf(login, sizeof(login), "%.1f s", j["boot_to_login_seconds"].get<double>());
+  }
+  std::printf("boot-test php full (%s): boot to activated %.1f s, boot to login %s, hostname %s\n",
+              j["accelerator"].get<std::string>().c_str(), activated_s, login, hostname.c_str());
+}

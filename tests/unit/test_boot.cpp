@@ -1,0 +1,244 @@
+// boot-test without a VM: payload, hostname rule, event matching, domain XML, config
+// drive and the private broker (a real mosquitto when installed).
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <regex>
+#include <thread>
+
+#include "boot/boot_test.hpp"
+#include "boot/broker.hpp"
+#include "boot/config_drive.hpp"
+#include "boot/libvirt_domain.hpp"
+#include "test_support.hpp"
+#include "util/fs.hpp"
+#include "util/process.hpp"
+
+using namespace bi;
+
+namespace {
+
+DefaultPayloadInput php_input() {
+  return {"php", {80, 443}, "5b7c1e2a-0000-4000-8000-000000000001", "U4OYk2Pnu09TK34x"};
+}
+
+BrokerMessage message(const std::string& topic, const std::string& payload, std::chrono::steady_clock::time_point t) {
+  return {topic, payload, t};
+}
+
+} // namespace
+
+TEST_CASE("parse_payload splits one line on commas and several lines per line", "[boot]") {
+  auto one = parse_payload(" A=1, B = two ,,C=x=y,NOEQUALS,A=3\n");
+  CHECK(one.size() == 3);
+  CHECK(one["A"] == "3"); // the last one wins, as in cartridge-init
+  CHECK(one["B"] == "two");
+  CHECK(one["C"] == "x=y");
+  auto lines = parse_payload("A=1,2\nB=3\n\n");
+  CHECK(lines["A"] == "1,2"); // one field per line: commas are data
+  CHECK(lines["B"] == "3");
+  CHECK(parse_payload("").empty());
+}
+
+TEST_CASE("the default payload is one Stratos line with the boot-test guest addresses", "[boot]") {
+  const std::string p = make_default_payload(php_input());
+  CHECK(p.find('\n') == std::string::npos);
+  CHECK(p.rfind("APPLICATION_ID=boot-test,GROUP_NAME=null,SERVICE_NAME=php,", 0) == 0);
+  auto f = parse_payload(p);
+  CHECK(f["CLUSTER_ID"] == "boot-test.php.domain");
+  // Stratos' generateMemberId: the cluster id and a UUID, no separator.
+  CHECK(f["MEMBER_ID"] == "boot-test.php.domain5b7c1e2a-0000-4000-8000-000000000001");
+  CHECK(f["CLUSTER_INSTANCE_ID"] == "boot-test-1");
+  CHECK(f["NETWORK_PARTITION_ID"] == "np-1");
+  CHECK(f["PARTITION_ID"] == "p-1");
+  CHECK(f["PORTS"] == "80|443");
+  CHECK(f["DEPLOYMENT"] == "default");
+  CHECK(f["PUPPET_IP"] == "10.0.2.101");
+  CHECK(f["PUPPET_HOSTNAME"] == "puppet.test");
+  CHECK(f["PUPPET_DNS_AVAILABLE"] == "false");
+  CHECK(f["MB_IP"] == "10.0.2.100");
+  CHECK(f["MB_PORT"] == "1883");
+  CHECK(f["CARTRIDGE_KEY"] == "U4OYk2Pnu09TK34x");
+  // Stratos' order: identity first, then deployment, ports and Puppet, then the member.
+  CHECK(p.find("CLUSTER_ID=") < p.find("DEPLOYMENT="));
+  CHECK(p.find("PORTS=") < p.find("PUPPET_IP="));
+  CHECK(p.find("PUPPET_DNS_AVAILABLE=") < p.find("MEMBER_ID="));
+
+  auto no_ports = php_input();
+  no_ports.ports.clear();
+  CHECK(parse_payload(make_default_payload(no_ports)).count("PORTS") == 0);
+}
+
+TEST_CASE("the hostname must be <digits>.<DEPLOYMENT>.<SERVICE_NAME>.<PUPPET_HOSTNAME>", "[boot]") {
+  const auto pattern = hostname_pattern(parse_payload(make_default_payload(php_input())));
+  CHECK(pattern == "^[0-9]+\\.default\\.php\\.puppet\\.test$");
+  CHECK(hostname_matches("194725112601.default.php.puppet.test", pattern));
+  CHECK_FALSE(hostname_matches("localhost", pattern));
+  CHECK_FALSE(hostname_matches("x1.default.php.puppet.test", pattern));
+  CHECK_FALSE(hostname_matches("1.default.php.puppet.test.example", pattern));
+  CHECK_FALSE(hostname_matches("1.default.phpXpuppet.test", pattern));
+
+  // cartridge-init lower-cases; dots in names are not wildcards.
+  auto upper = hostname_pattern(parse_payload("SERVICE_NAME=PHP,DEPLOYMENT=Prod,PUPPET_HOSTNAME=Puppet.Example.org"));
+  CHECK(upper == "^[0-9]+\\.prod\\.php\\.puppet\\.example\\.org$");
+  // No usable Puppet host name: the domain comes from the image, so any domain is allowed.
+  auto by_ip = hostname_pattern(parse_payload("SERVICE_NAME=php,PUPPET_HOSTNAME=10.0.2.101"));
+  CHECK(hostname_matches("42.default.php.localdomain", by_ip));
+  CHECK(hostname_pattern(parse_payload("SERVICE_NAME=php,PUPPET_HOSTNAME=null")) == by_ip);
+}
+
+TEST_CASE("find_chosen_hostname reads cartridge-init's line from the serial log", "[boot]") {
+  const std::string console =
+      "[   41.18] cartridge-init[277]: cartridge-init: starting (full mode)\n"
+      "localhost login: [   49.92] cartridge-init[277]: cartridge-init: launch-params: 22 keys\n"
+      "[   54.70] cartridge-init[277]: cartridge-init: hostname longer than 64 characters: kernel hostname is 12\n"
+      "[   54.76] cartridge-init[277]: cartridge-init: hostname 194725112601.default.php.puppet.test\r\n"
+      "[   54.85] cartridge-init[277]: cartridge-init: hosts: 10.0.2.101 puppet.test\n";
+  CHECK(find_chosen_hostname(console) == std::optional<std::string>("194725112601.default.php.puppet.test"));
+  CHECK_FALSE(find_chosen_hostname("cartridge-init: already initialized: keeping hostname 1.a.b.c\n"));
+  // A line still being written is not a hostname yet.
+  CHECK_FALSE(find_chosen_hostname("cartridge-init: hostname 1.default.ph"));
+  CHECK_FALSE(find_chosen_hostname(""));
+}
+
+TEST_CASE("status events are matched to the member by memberId", "[boot]") {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string member = "boot-test.php.domain5b7c";
+  auto activated = decode_status_event(
+      message("instance/status/InstanceActivatedEvent",
+              R"({"clusterId": "boot-test.php.domain", "memberId": "boot-test.php.domain5b7c", "instanceId": null})",
+              t0 + std::chrono::milliseconds(64300)),
+      member, t0);
+  CHECK(activated.name == "InstanceActivatedEvent");
+  CHECK(activated.seconds == Approx(64.3));
+  CHECK(activated.cluster_id == "boot-test.php.domain");
+  CHECK(activated.for_member);
+  CHECK(is_activation_of(activated));
+
+  auto other = decode_status_event(
+      message("instance/status/InstanceActivatedEvent", R"({"memberId": "boot-test.php.domain5b7cX"})", t0), member, t0);
+  CHECK_FALSE(other.for_member);
+  CHECK_FALSE(is_activation_of(other));
+
+  auto started = decode_status_event(
+      message("instance/status/InstanceStartedEvent", R"({"memberId": "boot-test.php.domain5b7c"})", t0), member, t0);
+  CHECK(started.for_member);
+  CHECK_FALSE(is_activation_of(started));
+
+  auto garbage = decode_status_event(message("instance/status/InstanceActivatedEvent", "not json", t0), member, t0);
+  CHECK(garbage.body.is_null());
+  CHECK_FALSE(is_activation_of(garbage));
+}
+
+TEST_CASE("domain XML: TCG guest, overlay on an untouched image, config drive, serial file, passthrough NIC", "[boot]") {
+  DomainSpec s;
+  s.name = "build-image-boot-1234";
+  s.uuid = "5b7c1e2a-0000-4000-8000-000000000001";
+  s.disk = "/var/lib/libvirt/images/run/overlay.qcow2";
+  s.backing_image = "/srv/images/R&D's image.qcow2";
+  s.config_drive = "/var/lib/libvirt/images/run/config-2.iso";
+  s.console_log = "/var/lib/libvirt/images/run/console.log";
+  s.guestfwd = {"tcp:10.0.2.100:1883-tcp:127.0.0.1:18830"};
+  const std::string x = render_domain_xml(s);
+  CHECK(x.rfind("<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>", 0) == 0);
+  CHECK(x.find("<name>build-image-boot-1234</name>") != std::string::npos);
+  CHECK(x.find("<memory unit='MiB'>1024</memory>") != std::string::npos);
+  CHECK(x.find("<vcpu>2</vcpu>") != std::string::npos);
+  CHECK(x.find("<model fallback='allow'>qemu64</model>") != std::string::npos);
+  CHECK(x.find("<on_poweroff>destroy</on_poweroff>") != std::string::npos);
+  CHECK(x.find("<source file='/var/lib/libvirt/images/run/overlay.qcow2'/>") != std::string::npos);
+  // The user's image is the backing file and is never relabelled.
+  CHECK(x.find("<source file='/srv/images/R&amp;D&apos;s image.qcow2'>\n          <seclabel model='dac' relabel='no'/>") !=
+        std::string::npos);
+  CHECK(x.find("<source file='/var/lib/libvirt/images/run/config-2.iso'/>\n      <target dev='vdb' bus='virtio'/>\n"
+               "      <readonly/>") != std::string::npos);
+  CHECK(x.find("<serial type='file'>\n      <source path='/var/lib/libvirt/images/run/console.log'/>") !=
+        std::string::npos);
+  CHECK(x.find("<interface") == std::string::npos); // no libvirt NIC
+  CHECK(x.find("<qemu:arg value='user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:1883-tcp:127.0.0.1:18830'/>") !=
+        std::string::npos);
+  CHECK(x.find("<qemu:arg value='virtio-net-pci,netdev=n0,bus=pci.0,addr=0x10'/>") != std::string::npos);
+
+  s.kvm = true;
+  s.config_drive.clear();
+  const std::string k = render_domain_xml(s);
+  CHECK(k.rfind("<domain type='kvm'", 0) == 0);
+  CHECK(k.find("qemu64") == std::string::npos);
+  CHECK(k.find("<tcg>") == std::string::npos);
+  CHECK(k.find("vdb") == std::string::npos);
+}
+
+TEST_CASE("parse_broker_address takes HOST:PORT", "[boot]") {
+  auto a = parse_broker_address("127.0.0.1:1883");
+  REQUIRE(a);
+  CHECK(a->host == "127.0.0.1");
+  CHECK(a->port == 1883);
+  CHECK(a->to_string() == "127.0.0.1:1883");
+  CHECK(parse_broker_address("broker.test:65535"));
+  CHECK(parse_broker_address("1883").error().to_string() == "1883: expected HOST:PORT");
+  CHECK(parse_broker_address("h:0").error().to_string() == "h:0: port 0 is out of range (1-65535)");
+  CHECK(parse_broker_address("h:x1").error().to_string() == "h:x1: port 'x1' is not a number");
+  CHECK(parse_broker_address("a,b:1").error().code == ExitCode::bad_input);
+}
+
+TEST_CASE("the config drive is an ISO labelled config-2 with user_data and meta_data.json", "[boot]") {
+  const std::string meta = render_meta_data({"secret", "5b7c1e2a-0000-4000-8000-000000000001", "boot-test-5b7c"});
+  auto j = nlohmann::json::parse(meta);
+  CHECK(j["uuid"] == "5b7c1e2a-0000-4000-8000-000000000001");
+  CHECK(j["hostname"] == "boot-test-5b7c");
+  if (!program_available("xorriso")) {
+    WARN("xorriso not installed: ISO not checked");
+    return;
+  }
+  test::Scratch s;
+  const auto iso = s.path() / "config-2.iso";
+  REQUIRE(make_config_drive(iso, {"A=1,TOKEN=secret", "5b7c", "h"}, s.path()));
+  struct stat st {};
+  REQUIRE(::stat(iso.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600); // the payload may hold secrets
+  // Only the ISO is left: the staging tree with the plain payload is gone.
+  CHECK(std::distance(fs::directory_iterator(s.path()), fs::directory_iterator()) == 1);
+  auto label = run_process({"blkid", "-o", "value", "-s", "LABEL", iso.string()});
+  REQUIRE(label);
+  CHECK(label->output == "config-2\n");
+  auto listing = run_process({"xorriso", "-indev", iso.string(), "-find", "/openstack", "-type", "f"});
+  REQUIRE(listing);
+  CHECK(listing->output.find("'/openstack/latest/user_data'") != std::string::npos);
+  CHECK(listing->output.find("'/openstack/latest/meta_data.json'") != std::string::npos);
+}
+
+TEST_CASE("the private broker records instance/status messages with their arrival time", "[boot]") {
+  CHECK(render_mosquitto_conf(18830).rfind("listener 18830 127.0.0.1\nallow_anonymous true\npersistence false\n", 0) == 0);
+  if (!program_available("mosquitto") && !program_available("/usr/sbin/mosquitto")) {
+    WARN("mosquitto not installed: broker not started");
+    return;
+  }
+  if (!program_available("mosquitto_pub")) {
+    WARN("mosquitto_pub not installed: nothing to publish with");
+    return;
+  }
+  test::Scratch s;
+  auto broker = MosquittoBroker::start(s.path());
+  REQUIRE(broker);
+  auto recorder = EventRecorder::connect(broker->address(), "instance/status/#", std::chrono::seconds(10));
+  REQUIRE(recorder);
+  const auto before = std::chrono::steady_clock::now();
+  const std::string port = std::to_string(broker->port());
+  REQUIRE(run_checked({"mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t",
+                       "instance/status/InstanceStartedEvent", "-m", R"({"memberId": "m1"})"}));
+  REQUIRE(run_checked({"mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-t", "topology/Other", "-m", "x"}));
+  REQUIRE(run_checked({"mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t",
+                       "instance/status/InstanceActivatedEvent", "-m", R"({"memberId": "m1"})"}));
+  std::vector<BrokerMessage> got;
+  for (int i = 0; i < 100 && got.size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    got = (*recorder)->messages();
+  }
+  REQUIRE(got.size() == 2); // topology/Other is outside the filter
+  CHECK(got[0].topic == "instance/status/InstanceStartedEvent");
+  CHECK(got[1].topic == "instance/status/InstanceActivatedEvent");
+  CHECK(got[0].received >= before);
+  CHECK(got[1].received >= got[0].received);
+  CHECK(is_activation_of(decode_status_event(got[1], "m1", before)));
+}
