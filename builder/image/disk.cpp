@@ -221,7 +221,8 @@ Expected<void> assemble_disk(const AssembleInput& in, const fs::path& out) {
 Expected<void> convert_disk(const fs::path& raw, const std::string& format, const fs::path& out) {
   std::vector<std::string> argv = {"qemu-img", "convert", "-q", "-f", "raw", "-O", format};
   if (format == "qcow2") {
-    for (const char* a : {"-c", "-o", "compression_type=zstd", "-W", "-m", "4"}) {
+    // No -W: out-of-order writes would make the qcow2 layout differ between runs.
+    for (const char* a : {"-c", "-o", "compression_type=zstd", "-m", "4"}) {
       argv.emplace_back(a);
     }
   } else if (format == "vmdk") {
