@@ -549,7 +549,11 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   const std::string uuid = random_uuid();
   std::string payload;
   if (o.payload_file) {
-    BI_TRY_ASSIGN(payload, read_file(*o.payload_file, 1u << 20));
+    auto text = read_file(*o.payload_file, 1u << 20);
+    if (!text) {
+      return fail(o.payload_file->string(), text.error().detail + " (--payload)", ExitCode::bad_input);
+    }
+    payload = std::move(*text);
     if (trim(payload).empty()) {
       return fail(o.payload_file->string(), "payload file is empty", ExitCode::bad_input);
     }

@@ -10,7 +10,7 @@ namespace bi {
 
 namespace {
 
-Error usage(const std::string& detail) { return make_error("boot-test", detail, ExitCode::bad_input); }
+Error usage(const std::string& detail) { return make_error("", detail, ExitCode::bad_input); }
 
 Expected<std::chrono::seconds> parse_timeout(const std::string& text) {
   if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) {

@@ -176,3 +176,31 @@ TEST_CASE("--jobs must be a positive number") {
   CHECK(r.code == 2);
   CHECK(r.err == "build-image: error: invalid --jobs '0': expected a number from 1 to 999\n");
 }
+
+TEST_CASE("boot-test: usage errors exit 2 before anything boots") {
+  test::Scratch s;
+  auto a = run_cli({"boot-test"});
+  CHECK(a.code == 2);
+  CHECK(a.err == "build-image: error: boot-test takes one image (a path, or a name from the catalog)\n");
+  auto b = run_cli({"boot-test", "--timeout", "0", "x.qcow2"});
+  CHECK(b.code == 2);
+  CHECK(b.err == "build-image: error: invalid --timeout '0': expected 1 to 86400 seconds\n");
+  auto c = run_cli({"boot-test", "--broker", "localhost", "x.qcow2"});
+  CHECK(c.code == 2);
+  CHECK(c.err == "build-image: error: localhost: expected HOST:PORT\n");
+  auto d = run_cli({"boot-test", "--output", s.path().string(), "php-full"});
+  CHECK(d.code == 2);
+  CHECK(d.err == "build-image: error: php-full: no such image (not a file, and not in " +
+                     (s.path() / "catalog.json").string() + ")\n");
+  // An image without a manifest has no known cartridge type: a payload must be given.
+  const auto image = s.write("bare.qcow2", "not really an image");
+  auto e = run_cli({"boot-test", image.string()});
+  CHECK(e.code == 2);
+  CHECK(e.err == "build-image: error: " + image.string() +
+                     ": no manifest beside the image, so its cartridge type is unknown; give a payload with "
+                     "--payload FILE\n");
+  auto f = run_cli({"boot-test", "--payload", (s.path() / "missing").string(), image.string()});
+  CHECK(f.code == 2);
+  CHECK(f.err == "build-image: error: " + (s.path() / "missing").string() +
+                     ": cannot read: No such file or directory (--payload)\n");
+}
