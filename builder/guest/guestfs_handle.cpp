@@ -3,6 +3,7 @@
 #include <guestfs.h>
 
 #include <atomic>
+#include <algorithm>
 #include <chrono>
 
 #include <spdlog/spdlog.h>
@@ -190,6 +191,41 @@ Expected<int> GuestfsHandle::fsck(const std::string& fstype, const std::string& 
     return Unexpected{error("fsck " + device, "")};
   }
   return r;
+}
+
+Expected<std::string> GuestfsHandle::inspect_root() {
+  char** roots = guestfs_inspect_os(m_g);
+  if (roots == nullptr) {
+    return Unexpected{error("inspect_os", "")};
+  }
+  auto list = take_strings(roots);
+  if (list.size() != 1) {
+    return fail(m_drive, "expected one operating system in the image, found " + std::to_string(list.size()),
+                ExitCode::bad_input);
+  }
+  return list[0];
+}
+
+Expected<std::vector<std::pair<std::string, std::string>>> GuestfsHandle::mountpoints(const std::string& root) {
+  char** pairs = guestfs_inspect_get_mountpoints(m_g, root.c_str());
+  if (pairs == nullptr) {
+    return Unexpected{error("inspect_get_mountpoints", "")};
+  }
+  auto flat = take_strings(pairs);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (size_t i = 0; i + 1 < flat.size(); i += 2) {
+    out.emplace_back(flat[i], flat[i + 1]);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first.size() < b.first.size(); });
+  return out;
+}
+
+Expected<void> GuestfsHandle::tar_out(const std::string& dir, const std::filesystem::path& tarfile) {
+  if (guestfs_tar_out_opts(m_g, dir.c_str(), tarfile.c_str(), GUESTFS_TAR_OUT_OPTS_NUMERICOWNER, 1,
+                           GUESTFS_TAR_OUT_OPTS_XATTRS, 1, GUESTFS_TAR_OUT_OPTS_ACLS, 1, -1) != 0) {
+    return Unexpected{error("tar_out " + dir, "")};
+  }
+  return Ok{};
 }
 
 Expected<void> GuestfsHandle::umount_all() {

@@ -44,6 +44,12 @@ public:
   Expected<Stat> lstat(const std::string& path);
   // e2fsck -fn style check; returns fsck's status (0 = clean).
   Expected<int> fsck(const std::string& fstype, const std::string& device);
+  // The root device of the (one) operating system on the disk, and its mountpoints
+  // (mountpoint -> device), shortest first so they can be mounted in order.
+  Expected<std::string> inspect_root();
+  Expected<std::vector<std::pair<std::string, std::string>>> mountpoints(const std::string& root);
+  // The tree under `dir` as a tar file on the host (numeric owners, xattrs kept).
+  Expected<void> tar_out(const std::string& dir, const std::filesystem::path& tarfile);
   Expected<void> umount_all();
   Expected<void> shutdown();
 

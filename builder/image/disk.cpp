@@ -169,7 +169,23 @@ Expected<void> install_kernel(const fs::path& disk, const fs::path& boot_dir) {
     }
   }
   if (!have_kernel) {
-    return fail(boot_dir.string(), "no /boot/vmlinuz symlink: the kernel package did not install");
+    // Images whose kernel package keeps its links in / (link_in_boot=no): link the newest.
+    std::string newest;
+    for (const auto& e : entries) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("vmlinuz-", 0) == 0 && e.is_regular_file()) {
+        const std::string version = name.substr(8);
+        auto r = run_process({"dpkg", "--compare-versions", version, "gt", newest.empty() ? "0" : newest});
+        if (newest.empty() || (r && r->exit_code == 0)) {
+          newest = version;
+        }
+      }
+    }
+    std::error_code ec2;
+    if (newest.empty() || !fs::exists(boot_dir / ("initrd.img-" + newest), ec2)) {
+      return fail(boot_dir.string(), "no kernel with an initrd in /boot: install a kernel package in the image");
+    }
+    commands += fmt::format("symlink vmlinuz vmlinuz-{}\nsymlink initrd.img initrd.img-{}\n", newest, newest);
   }
   const fs::path conf = disk.parent_path() / "extlinux.conf";
   BI_TRY(replace_file(conf, extlinux_conf()));

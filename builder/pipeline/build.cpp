@@ -282,6 +282,10 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
   auto base_phase = phases.run("base-os", [&]() -> Expected<void> {
     auto r = store.get_or_build("base", plan.base.key, [&](const fs::path& content) -> Expected<void> {
       BI_TRY_ASSIGN(TempDir scratch, TempDir::create(store.tmp_dir(), "base-scratch-"));
+      if (!plan.base.image.empty()) {
+        const Accelerator accel = detect_accelerator(options.cache_dir);
+        return build_base_from_image(plan.base, content, scratch.path(), !accel.kvm, phases.sink());
+      }
       return build_base_rootfs(plan.base, content, scratch.path(), phases.sink());
     });
     if (!r) {

@@ -306,16 +306,14 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   plan.tool_version = k_tool_version;
   plan.disk_bytes = cartridge.base.size_bytes;
 
-  if (!cartridge.base.image.empty()) {
-    return fail(cartridge.file.string(),
-                "base.image (starting from an existing cloud image) is not supported by this "
-                "version; use base.os: debian-12",
-                ExitCode::bad_input);
-  }
-
   // Base layer: shared by every cartridge on the same OS and mirror.
   auto& base = plan.base;
   base.os = cartridge.base.os.empty() ? "debian-12" : cartridge.base.os;
+  if (!cartridge.base.image.empty()) {
+    base.image = cartridge.base.image;
+    base.os = "image";
+    BI_TRY_ASSIGN(base.image_sha256, sha256_file(base.image));
+  }
   base.packages = base_packages();
   base.mirror = cartridge.base.mirror.empty() ? resources.apt_sources.string() : cartridge.base.mirror;
   const bool mirror_is_url = base.mirror.find("://") != std::string::npos;
@@ -340,6 +338,7 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
     h.field("packages", join(base.packages, ","));
     h.field("mirror", base.mirror_content);
     h.field("mirror_index", base.mirror_index);
+    h.field("image", base.image_sha256);
     base.key = h.finish();
   }
   {
@@ -470,7 +469,8 @@ nlohmann::json Plan::to_json() const {
       {"layers",
        {{"base",
          {{"key", base.key}, {"os", base.os}, {"suite", base.suite}, {"packages", base.packages},
-          {"mirror", base.mirror}, {"mirror_index", base.mirror_index}}},
+          {"mirror", base.mirror}, {"mirror_index", base.mirror_index},
+          {"image", base.image.string()}, {"image_sha256", base.image_sha256}}},
         {"bootloader", {{"key", bootloader_key}}},
         {"system",
          {{"key", system.key},

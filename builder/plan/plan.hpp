@@ -57,6 +57,10 @@ struct BaseLayerPlan {
   // sha256 over the mirror's InRelease files: they list the hash of every Packages index,
   // so any package version change on the mirror changes the base layer's key.
   std::string mirror_index;
+  // Set when the cartridge starts from an existing cloud image (base.image) instead of
+  // Debian packages: its root filesystem becomes the base, plus the packages above.
+  fs::path image;
+  std::string image_sha256;
 };
 
 // Base + the cartridge's packages (+ in full mode: Puppet classes and the agent).

@@ -4,9 +4,11 @@
 
 #include <sstream>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
+#include "guest/guestfs_handle.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
 
@@ -100,6 +102,70 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
     return fail("systemctl disable puppet.service",
                 disable ? disable->tail() : disable.error().to_string());
   }
+  return clamp_mtimes(target, source_date_epoch());
+}
+
+Expected<void> build_base_from_image(const BaseLayerPlan& plan, const fs::path& target, const fs::path& scratch,
+                                     bool use_tcg, const LineSink& on_line) {
+  // The format is named explicitly, never probed from untrusted bytes by qemu.
+  BI_TRY_ASSIGN(RunResult info, run_checked({"qemu-img", "info", "--output=json", plan.image.string()}));
+  std::string format;
+  try {
+    auto j = nlohmann::json::parse(info.output);
+    format = j.at("format").get<std::string>();
+    if (j.contains("backing-filename")) {
+      return fail(plan.image.string(), "has a backing file; give a self-contained image", ExitCode::bad_input);
+    }
+  } catch (const std::exception& e) {
+    return fail(plan.image.string(), std::string("cannot read qemu-img info: ") + e.what());
+  }
+  if (format != "qcow2" && format != "raw") {
+    return fail(plan.image.string(), "unsupported image format " + format + " (qcow2 or raw)", ExitCode::bad_input);
+  }
+  const fs::path tar = scratch / "root.tar";
+  {
+    on_line("reading the root filesystem of " + plan.image.filename().string());
+    BI_TRY_ASSIGN(GuestfsHandle g, GuestfsHandle::create(use_tcg));
+    BI_TRY(g.add_drive(plan.image, format, true));
+    BI_TRY(g.launch());
+    BI_TRY_ASSIGN(std::string root, g.inspect_root());
+    BI_TRY_ASSIGN(auto mounts, g.mountpoints(root));
+    for (const auto& [mountpoint, device] : mounts) {
+      BI_TRY(g.mount_ro(device, mountpoint));
+    }
+    BI_TRY(g.tar_out("/", tar));
+    BI_TRY(g.shutdown());
+  }
+  BI_TRY(run_checked({"tar", "-x", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-f", tar.string(), "-C",
+                      target.string()}));
+  fs::remove(tar);
+  BI_TRY(write_essential_files(target));
+  std::error_code ec;
+  fs::remove(target / "etc/resolv.conf", ec);
+  if (auto resolv = read_file("/etc/resolv.conf")) {
+    BI_TRY(replace_file(target / "etc/resolv.conf", *resolv));
+  }
+  BI_TRY(replace_file(target / "usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0755));
+  for (const auto& argv : std::vector<std::vector<std::string>>{
+           {"apt-get", "-q", "update"},
+           [&] {
+             std::vector<std::string> a = {"apt-get", "-y", "-q", "--no-install-recommends", "-o",
+                                           "Dpkg::Options::=--force-confold", "install"};
+             a.insert(a.end(), plan.packages.begin(), plan.packages.end());
+             return a;
+           }(),
+           {"systemctl", "disable", "puppet.service"}}) {
+    on_line(format_argv(argv));
+    auto r = run_in_chroot(target, argv, {}, on_line);
+    if (!r) {
+      return Unexpected{r.error()};
+    }
+    if (!r->ok()) {
+      return fail(argv[0], "in the image's root filesystem: " + format_argv(argv) + "\n" + r->tail(15));
+    }
+  }
+  fs::remove(target / "usr/sbin/policy-rc.d", ec);
+  fs::remove(target / "etc/resolv.conf", ec);
   return clamp_mtimes(target, source_date_epoch());
 }
 

@@ -19,6 +19,11 @@ using LineSink = std::function<void(const std::string&)>;
 Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& target,
                                  const fs::path& scratch, const LineSink& on_line);
 
+// Builds the base from an existing cloud image (plan.image): its root filesystem is read
+// with libguestfs (one appliance launch), then the base packages are added with apt.
+Expected<void> build_base_from_image(const BaseLayerPlan& plan, const fs::path& target, const fs::path& scratch,
+                                     bool use_tcg, const LineSink& on_line);
+
 // Builds the system layer into `target` (empty) from the base tree.
 Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& base_tree,
                                    const fs::path& target, const LineSink& on_line);

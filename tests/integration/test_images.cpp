@@ -346,3 +346,41 @@ TEST_CASE("SIGKILL at random points never leaves a half image, a broken catalog 
   }
   std::filesystem::remove_all(work);
 }
+
+TEST_CASE("base.image: a cartridge built from an existing cloud image boots and is clean", "[from-image]") {
+  const char* cache = std::getenv("BUILD_IMAGE_CACHE");
+  REQUIRE(cache != nullptr);
+  const auto work = images_dir() / "from-image";
+  std::filesystem::remove_all(work);
+  std::filesystem::create_directories(work);
+  // Any self-contained Debian qcow2 will do; the fixture's type-only image is one.
+  std::filesystem::copy_file(image_for("tiny", "generic"), work / "cloud.qcow2");
+  {
+    std::ofstream f(work / "fromimage.yaml");
+    f << "type: fromimage\nmode: generic\nbase:\n  image: cloud.qcow2\n  size: 3G\n";
+  }
+  auto built = run_build({"--output", (work / "out").string(), (work / "fromimage.yaml").string()},
+                         {{"BUILD_IMAGE_CACHE", cache}})["images"][0];
+  const std::filesystem::path image = built["image"].get<std::string>();
+  {
+    auto img = OpenImage::open(image);
+    REQUIRE(img.g.mount_ro("/dev/sda2", "/"));
+    REQUIRE(img.g.mount_ro("/dev/sda1", "/boot"));
+    CHECK(img.read("/etc/cartridge/cartridge.conf").find("SERVICE_NAME=fromimage\n") != std::string::npos);
+    CHECK(img.read("/etc/machine-id").empty());
+    CHECK(img.packages().count("puppet-agent") == 1);
+    CHECK(img.g.is_symlink("/boot/vmlinuz"));
+    CHECK(img.g.is_symlink("/etc/systemd/system/multi-user.target.wants/cartridge-init.service"));
+  }
+  QemuBootOptions o;
+  o.image = image;
+  o.console_log = work / "boot.log";
+  o.use_kvm = !use_tcg();
+  o.timeout = std::chrono::seconds(300);
+  auto r = boot_and_wait(o);
+  REQUIRE(r);
+  INFO(r->console_tail);
+  CHECK(r->found);
+  std::printf("from a cloud image: built in %.1f s, boot to login %.1f s\n", built["seconds"].get<double>(), r->seconds);
+  std::filesystem::remove_all(work);
+}
