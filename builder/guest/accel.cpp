@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <mutex>
 
 #include <spdlog/spdlog.h>
 
@@ -28,6 +29,9 @@ std::string host_kernel_image() {
 } // namespace
 
 Accelerator detect_accelerator(const fs::path& cache_dir) {
+  // Parallel phases ask at the same time; probe once.
+  static std::mutex probe_mutex;
+  std::lock_guard lock(probe_mutex);
   if (const char* forced = std::getenv("BUILD_IMAGE_ACCEL")) {
     const std::string f = forced;
     if (f == "kvm" || f == "tcg") {
