@@ -384,3 +384,23 @@ TEST_CASE("base.image: a cartridge built from an existing cloud image boots and 
   std::printf("from a cloud image: built in %.1f s, boot to login %.1f s\n", built["seconds"].get<double>(), r->seconds);
   std::filesystem::remove_all(work);
 }
+
+TEST_CASE("--format raw and vmdk give images of that format from the same layers", "[formats]") {
+  const char* cache = std::getenv("BUILD_IMAGE_CACHE");
+  REQUIRE(cache != nullptr);
+  const auto out = images_dir() / "formats";
+  std::filesystem::remove_all(out);
+  for (const std::string format : {"raw", "vmdk"}) {
+    auto built = run_build({"--output", out.string(), "--format", format, "tests/data/tiny.yaml"},
+                           {{"BUILD_IMAGE_CACHE", cache}})["images"][0];
+    const std::filesystem::path image = built["image"].get<std::string>();
+    CHECK(image.extension() == "." + format);
+    CHECK(built["appliance_launches"] == 0);
+    auto info = run_process({"qemu-img", "info", "--output=json", image.string()});
+    REQUIRE(info);
+    auto j = nlohmann::json::parse(info->output);
+    CHECK(j["format"] == format);
+    CHECK(j["virtual-size"].get<std::uint64_t>() == (4ull << 30));
+  }
+  std::filesystem::remove_all(out);
+}
