@@ -3,6 +3,8 @@
 
 #include <signal.h>
 #include <sys/wait.h>
+
+#include <cstdlib>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,12 +23,28 @@ namespace {
 
 // The child leads its own process group, so a timeout or Ctrl-C kills everything it
 // started (mmdebstrap and dpkg spawn many children).
-// Inherited descriptors above 2 are closed: tools like mmdebstrap hand their own fd
-// numbers to /bin/sh, which cannot address fds above 9.
-struct NewProcessGroup : bp::extend::handler {
-  template <typename Executor> void on_exec_setup(Executor&) const {
+// In the child, between fork and exec: own process group (a timeout or Ctrl-C kills all
+// the program started), inherited descriptors above 2 closed (tools like mmdebstrap hand
+// their own fd numbers to /bin/sh, which cannot address fds above 9), and the environment
+// changes applied. Boost 1.74's environment class reads past the end of shorter entries
+// (an ASan report), so the environment is edited here with setenv instead.
+struct ChildSetup : bp::extend::handler {
+  const std::map<std::string, std::string>* extra_env = nullptr;
+  const std::vector<std::string>* unset_env = nullptr;
+  template <typename Executor> void on_exec_setup(Executor& e) const {
     ::setpgid(0, 0);
     ::close_range(3, ~0U, 0);
+    if (unset_env != nullptr) {
+      for (const auto& name : *unset_env) {
+        ::unsetenv(name.c_str());
+      }
+    }
+    if (extra_env != nullptr) {
+      for (const auto& [k, v] : *extra_env) {
+        ::setenv(k.c_str(), v.c_str(), 1);
+      }
+    }
+    e.env = ::environ;
   }
 };
 
@@ -127,19 +145,15 @@ Expected<RunResult> run_process(const std::vector<std::string>& argv, const RunO
   }
   spdlog::debug("run: {}", format_argv(argv));
 
-  bp::environment env = boost::this_process::environment();
-  for (const auto& name : options.unset_env) {
-    env.erase(name);
-  }
-  for (const auto& [k, v] : options.extra_env) {
-    env[k] = v;
-  }
+  ChildSetup setup;
+  setup.extra_env = &options.extra_env;
+  setup.unset_env = &options.unset_env;
   std::vector<std::string> args(argv.begin() + 1, argv.end());
   bp::ipstream out;
   const auto start = std::chrono::steady_clock::now();
   std::error_code ec;
   bp::child child(exe, bp::args(args), (bp::std_out & bp::std_err) > out, bp::std_in < bp::null,
-                  env, bp::start_dir(options.cwd.empty() ? "." : options.cwd), NewProcessGroup{},
+                  bp::start_dir(options.cwd.empty() ? "." : options.cwd), setup,
                   ec);
   if (ec) {
     return fail(argv[0], "cannot start: " + ec.message(), ExitCode::host_missing);
@@ -252,14 +266,12 @@ Expected<Subprocess> Subprocess::start(const std::vector<std::string>& argv, con
     return fail(argv[0], "program not found in PATH (install it, see scripts/install-deps)", ExitCode::host_missing);
   }
   spdlog::debug("start: {} (output: {})", format_argv(argv), log_file);
-  bp::environment env = boost::this_process::environment();
-  for (const auto& [k, v] : extra_env) {
-    env[k] = v;
-  }
+  ChildSetup setup;
+  setup.extra_env = &extra_env;
   std::error_code ec;
   std::vector<std::string> args(argv.begin() + 1, argv.end());
   bp::child child(exe, bp::args(args), (bp::std_out & bp::std_err) > boost::filesystem::path(log_file),
-                  bp::std_in < bp::null, env, NewProcessGroup{}, ec);
+                  bp::std_in < bp::null, setup, ec);
   if (ec) {
     return fail(argv[0], "cannot start: " + ec.message(), ExitCode::host_missing);
   }
