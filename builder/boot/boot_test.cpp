@@ -537,6 +537,47 @@ std::string BootTestResult::to_text() const {
   return out;
 }
 
+// ---- guest forwards
+
+// A `tcp:` chardev target is ONE host connection for the VM's lifetime: every guest
+// connection shares its byte stream, and once the server closes it (HTTP with
+// Connection: close, an idle timeout) the address is dead. A Puppet master or an apt
+// repository needs a host connection per guest connection, so the target is `cmd:`, which
+// libslirp spawns per connection (argv split like a shell; no commas, which the -netdev
+// string would need doubled): bash's /dev/tcp relays stdin/stdout to the loopback port.
+std::string GuestForward::to_guestfwd() const {
+  return fmt::format("tcp:{}:{}-cmd:/bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/{}; cat <&3 & cat >&3'", guest_ip,
+                     guest_port, host_port);
+}
+
+Expected<GuestForward> parse_guest_forward(const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return Unexpected{make_error("", fmt::format("invalid --forward '{}': {} (expected GUEST_IP:PORT=HOST_PORT)", text, why),
+                                 ExitCode::bad_input)};
+  };
+  static const std::regex re(R"(^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3}):([0-9]{1,5})=([0-9]{1,5})$)");
+  std::smatch m;
+  if (!std::regex_match(text, m, re)) {
+    return bad("not of the form");
+  }
+  for (int i = 1; i <= 4; ++i) {
+    if (std::stoi(m[i].str()) > 255) {
+      return bad("not an IPv4 address");
+    }
+  }
+  GuestForward f;
+  f.guest_ip = fmt::format("{}.{}.{}.{}", m[1].str(), m[2].str(), m[3].str(), m[4].str());
+  f.guest_port = std::stoi(m[5].str());
+  f.host_port = std::stoi(m[6].str());
+  if (f.guest_port < 1 || f.guest_port > 65535 || f.host_port < 1 || f.host_port > 65535) {
+    return bad("ports are 1 to 65535");
+  }
+  if (f.guest_ip == k_guest_broker_ip && f.guest_port == k_guest_broker_port) {
+    return bad("the broker's address is forwarded already");
+  }
+  return f;
+}
+
 // ---- running it
 
 Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
@@ -643,6 +684,10 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   spec.config_drive = config_drive;
   spec.console_log = run_dir.path() / "console.log";
   spec.guestfwd = {fmt::format("tcp:{}:{}-tcp:{}", k_guest_broker_ip, k_guest_broker_port, broker_address.to_string())};
+  for (const auto& f : o.forwards) {
+    spec.guestfwd.push_back(f.to_guestfwd());
+    spec.allow_spawn = true;
+  }
   result.domain = spec.name;
   const std::string xml = render_domain_xml(spec);
   spdlog::debug("domain XML:\n{}", xml);

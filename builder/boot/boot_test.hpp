@@ -68,6 +68,18 @@ bool is_activation_of(const StatusEvent& event);
 
 // ---- running it
 
+
+// A guest address forwarded to a loopback port of the host.
+struct GuestForward {
+  std::string guest_ip; // dotted IPv4 inside qemu's user network, e.g. 10.0.2.101
+  int guest_port = 0;
+  int host_port = 0;    // on 127.0.0.1
+  std::string to_guestfwd() const; // "tcp:10.0.2.101:8140-tcp:127.0.0.1:18140"
+};
+
+// Parses GUEST_IP:PORT=HOST_PORT (ports 1-65535, an IPv4 guest address).
+Expected<GuestForward> parse_guest_forward(const std::string& text);
+
 struct BootTestOptions {
   std::string image;                      // a path, or a name in `output_dir`'s catalog
   fs::path output_dir = "images";
@@ -75,6 +87,9 @@ struct BootTestOptions {
   std::optional<fs::path> payload_file;   // default: generated for the image's cartridge
   std::chrono::seconds timeout{600};      // from power-on to InstanceActivatedEvent
   std::optional<BrokerAddress> broker;    // an existing broker; default: a private mosquitto
+  // Extra guest addresses (--forward GUEST_IP:PORT=HOST_PORT): qemu guestfwd
+  // tcp:GUEST_IP:PORT-tcp:127.0.0.1:HOST_PORT, e.g. a Puppet master at 10.0.2.101:8140.
+  std::vector<GuestForward> forwards;
   // After activation, how long to keep watching the console for the login prompt.
   std::chrono::seconds login_grace{20};
 };

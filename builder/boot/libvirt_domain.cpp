@@ -187,7 +187,17 @@ std::string render_domain_xml(const DomainSpec& s) {
   x += fmt::format("    <qemu:arg value='{}'/>\n", e(netdev));
   x += "    <qemu:arg value='-device'/>\n";
   x += "    <qemu:arg value='virtio-net-pci,netdev=n0,bus=pci.0,addr=0x10'/>\n";
+  if (s.allow_spawn) {
+    // libvirt's own -sandbox (spawn=deny) comes after these arguments and would win, so
+    // its capability is dropped below and the sandbox is given here without `spawn` and
+    // `elevateprivileges` (libslirp's child calls setsid(), which that set kills).
+    x += "    <qemu:arg value='-sandbox'/>\n";
+    x += "    <qemu:arg value='on,obsolete=deny,resourcecontrol=deny'/>\n";
+  }
   x += "  </qemu:commandline>\n";
+  if (s.allow_spawn) {
+    x += "  <qemu:capabilities>\n    <qemu:del capability='seccomp-sandbox'/>\n  </qemu:capabilities>\n";
+  }
   x += "</domain>\n";
   return x;
 }

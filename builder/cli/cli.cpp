@@ -48,6 +48,7 @@ struct Options {
   std::string to, region;  // register
   bool do_register = false; // build --register
   std::optional<std::string> payload, timeout, broker; // boot-test; checked there
+  std::vector<std::string> forwards;                    // boot-test --forward (repeatable)
   std::vector<std::string> args;
 };
 
@@ -76,6 +77,7 @@ const std::vector<OptionSpec>& option_specs() {
       {"--payload", true, "boot-test: the instance payload file (default: generated for the image)"},
       {"--timeout", true, "boot-test: seconds to wait for InstanceActivatedEvent (default 600)"},
       {"--broker", true, "boot-test: use this MQTT broker HOST:PORT instead of a private mosquitto"},
+      {"--forward", true, "boot-test: GUEST_IP:PORT=HOST_PORT, guest address to a loopback port (repeatable)"},
       {"--to", true, "register: openstack | ec2 (default: every iaas target of the cartridge)"},
       {"--region", true, "register: the cloud region (default: the cartridge's iaas entry)"},
       {"--register", false, "after building, register with every iaas target of the cartridge"},
@@ -168,6 +170,8 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
       o.timeout = *value;
     } else if (name == "--broker") {
       o.broker = *value;
+    } else if (name == "--forward") {
+      o.forwards.push_back(*value);
     } else if (name == "--no-cache") {
       o.no_cache = true;
     } else if (name == "--to") {
@@ -572,8 +576,8 @@ const std::vector<Command>& commands() {
       {"list", "list [--json]", "show the image catalog", cmd_list},
       {"inspect", "inspect IMAGE [--json]", "print an image's manifest", cmd_inspect},
       {"cache", "cache ls|verify|gc [FILE...]", "manage the layer cache", cmd_cache},
-      {"boot-test", "boot-test IMAGE [--payload F] [--timeout S]", "boot under libvirt, wait for InstanceActivatedEvent",
-       [](Options& o) { return cmd_boot_test({o.args, o.json, o.payload, o.timeout, o.broker, o.output_dir, o.cache_dir}); }},
+      {"boot-test", "boot-test IMAGE [--payload F] [--timeout S] [--forward IP:PORT=HPORT]", "boot under libvirt, wait for InstanceActivatedEvent",
+       [](Options& o) { return cmd_boot_test({o.args, o.json, o.payload, o.timeout, o.broker, o.forwards, o.output_dir, o.cache_dir}); }},
       {"register", "register IMAGE... [--to CLOUD] [--region R]", "upload to Glance / EBS and register (openstack, ec2)",
        [](Options& o) { return cmd_register({o.args, o.output_dir, o.to, o.region, o.json}); }},
       {"cartridge-json", "cartridge-json IMAGE", "print the Stratos cartridge definition with the image IDs",

@@ -41,6 +41,10 @@ Expected<BootTestOptions> make_options(const BootTestCommand& c) {
     BI_TRY_ASSIGN(BrokerAddress a, parse_broker_address(*c.broker));
     o.broker = a;
   }
+  for (const auto& f : c.forwards) {
+    BI_TRY_ASSIGN(GuestForward g, parse_guest_forward(f));
+    o.forwards.push_back(g);
+  }
   return o;
 }
 

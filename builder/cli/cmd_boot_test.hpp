@@ -17,6 +17,7 @@ struct BootTestCommand {
   std::optional<std::string> payload; // --payload FILE
   std::optional<std::string> timeout; // --timeout SECONDS
   std::optional<std::string> broker;  // --broker HOST:PORT
+  std::vector<std::string> forwards;  // --forward GUEST_IP:PORT=HOST_PORT (repeatable)
   std::filesystem::path output_dir;   // where image names are looked up
   std::filesystem::path cache_dir;    // KVM probe verdict
 };

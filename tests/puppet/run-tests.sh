@@ -655,7 +655,7 @@ payload.file = /var/lib/cartridge/launch-params
 EOF
     printf '# Managed by Puppet (module agent)\ndeb [trusted=yes] http://10.0.2.102/ ./\n' | assert_file "$out/repo"
     printf 'cartridge-agent ensure=running enable=true provider=systemd\n' | assert_file "$out/service"
-    printf '/usr/bin/apt-get update refreshonly=true\n' | assert_file "$out/exec"
+    printf '/usr/bin/apt-get update -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/cartridge-agent.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 refreshonly=true\n' | assert_file "$out/exec"
 }
 
 t_agent_without_payload() {

@@ -242,3 +242,18 @@ TEST_CASE("the private broker records instance/status messages with their arriva
   CHECK(got[1].received >= got[0].received);
   CHECK(is_activation_of(decode_status_event(got[1], "m1", before)));
 }
+
+TEST_CASE("--forward GUEST_IP:PORT=HOST_PORT becomes a guestfwd to loopback", "[boot]") {
+  auto f = parse_guest_forward("10.0.2.101:8140=18140");
+  REQUIRE(f);
+  CHECK(f->guest_ip == "10.0.2.101");
+  CHECK(f->guest_port == 8140);
+  CHECK(f->host_port == 18140);
+  CHECK(f->to_guestfwd() ==
+        "tcp:10.0.2.101:8140-cmd:/bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/18140; cat <&3 & cat >&3'");
+  for (const char* bad : {"10.0.2.101:8140", "10.0.2.101=18140", "10.0.2.300:80=8080", "10.0.2.102:0=8080",
+                          "10.0.2.102:80=70000", "host:80=8080", "10.0.2.100:1883=1884", " 10.0.2.102:80=8080"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_guest_forward(bad));
+  }
+}

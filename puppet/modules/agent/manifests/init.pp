@@ -7,9 +7,10 @@
 # mb.urls, ports and service.name again (docs/image-contract.md).
 #
 # @param package_repo
-#   An apt source line for the repository holding cartridge-agent, written to
-#   /etc/apt/sources.list.d/cartridge-agent.list. Default: payload key PACKAGE_REPO;
-#   none: the image's sources are used.
+#   An apt source line (or a flat repository's URL) for the repository holding
+#   cartridge-agent, written to /etc/apt/sources.list.d/cartridge-agent.list by class
+#   agent::repo (unless `base` already declared that from the payload). Default: payload
+#   key PACKAGE_REPO; none: the image's sources are used.
 # @param mb_urls
 #   Comma-separated host:port of the MQTT brokers. Default: payload MB_IP:MB_PORT.
 # @param ports
@@ -29,7 +30,7 @@
 # @param package_ensure
 #   `ensure` of that package.
 class agent (
-  Optional[Pattern[/\Adeb(-src)?[ \t]+[^\r\n]+\z/]] $package_repo = agent::payload_value('PACKAGE_REPO'),
+  Optional[Agent::Reposource] $package_repo = agent::payload_value('PACKAGE_REPO'),
   Pattern[/\A[^\s,]+:[0-9]+(,[^\s,]+:[0-9]+)*\z/] $mb_urls = agent::default_mb_urls(),
   Optional[Pattern[/\A[0-9]+(\|[0-9]+)*\z/]] $ports = agent::payload_value('PORTS'),
   Optional[Pattern[/\A[A-Za-z0-9][A-Za-z0-9_.-]*\z/]] $service_name = agent::payload_value('SERVICE_NAME'),
@@ -41,32 +42,30 @@ class agent (
   String[1] $package_ensure = 'installed',
 ) {
   $building = String($facts['cartridge_build']) == 'true'
-  $repo_file = '/etc/apt/sources.list.d/cartridge-agent.list'
-
-  # At most one `apt-get update` per run: after the source changes (refresh), or when
-  # the image has no package lists at all (mmdebstrap removes them).
-  exec { 'cartridge-agent apt-get update':
-    command     => '/usr/bin/apt-get update',
-    refreshonly => true,
-    logoutput   => on_failure,
-    timeout     => 600,
-  }
-  exec { 'cartridge-agent apt lists':
-    command   => '/usr/bin/apt-get update',
-    unless    => '/bin/sh -c "ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1"',
-    logoutput => on_failure,
-    timeout   => 600,
-    require   => Exec['cartridge-agent apt-get update'],
-  }
-
-  if $package_repo =~ String {
-    file { $repo_file:
-      ensure  => file,
-      owner   => 'root',
-      group   => 'root',
-      mode    => '0644',
-      content => "# Managed by Puppet (module agent)\n${package_repo}\n",
-      notify  => Exec['cartridge-agent apt-get update'],
+  # A package repository: its source and the apt-get update execs come from class
+  # agent::repo (`base` has usually declared it already, from the payload, so that every
+  # package of the node comes from there). Without one, the image's sources.
+  if defined(Class['agent::repo']) {
+    # declared by base
+  } elsif $package_repo =~ String {
+    class { 'agent::repo':
+      package_repo => $package_repo,
+    }
+  } else {
+    # At most one `apt-get update` per run: when the image has no package lists at all
+    # (mmdebstrap removes them).
+    exec { 'cartridge-agent apt-get update':
+      command     => '/usr/bin/apt-get update',
+      refreshonly => true,
+      logoutput   => on_failure,
+      timeout     => 600,
+    }
+    exec { 'cartridge-agent apt lists':
+      command   => '/usr/bin/apt-get update',
+      unless    => '/bin/sh -c "ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1"',
+      logoutput => on_failure,
+      timeout   => 600,
+      require   => Exec['cartridge-agent apt-get update'],
     }
   }
 

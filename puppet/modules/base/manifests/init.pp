@@ -1,5 +1,6 @@
 # @summary What every cartridge instance gets: a few packages and the Puppet agent
-#   daemon kept off (cartridge-init runs `puppet agent --onetime` itself).
+#   daemon kept off (cartridge-init runs `puppet agent --onetime` itself); with a payload
+#   PACKAGE_REPO, that apt source first (agent::repo).
 #
 # @param packages
 #   Debian packages every instance has.
@@ -10,6 +11,13 @@ class base (
   Boolean $manage_puppet_service = true,
 ) {
   $building = String($facts['cartridge_build']) == 'true'
+
+  # A payload naming a package repository (PACKAGE_REPO): its apt source and lists come
+  # before every package of the node (class agent::repo), so a guest without a Debian
+  # mirror installs everything from there.
+  if agent::payload_value('PACKAGE_REPO') =~ String {
+    include agent::repo
+  }
 
   # No Recommends: they would add ssl-cert, which bakes one snakeoil key into every VM.
   package { $packages:
