@@ -107,15 +107,7 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
 }
 
 std::string last_lines(const std::string& text, size_t n) {
-  size_t pos = text.size();
-  size_t lines = 0;
-  while (pos > 0) {
-    if (text[pos - 1] == '\n' && pos != text.size() && ++lines == n) {
-      break;
-    }
-    --pos;
-  }
-  std::string out = text.substr(pos);
+  const std::string out = tail_lines(text, n);
   // The serial log carries terminal escapes and NULs from the boot; keep it printable.
   std::string clean;
   for (size_t i = 0; i < out.size(); ++i) {

@@ -41,17 +41,6 @@ bool loopback_port_answers(int port) {
   return ok;
 }
 
-std::string tail_lines(const std::string& text, size_t n) {
-  size_t pos = text.size();
-  size_t lines = 0;
-  while (pos > 0) {
-    if (text[pos - 1] == '\n' && pos != text.size() && ++lines == n) {
-      break;
-    }
-    --pos;
-  }
-  return text.substr(pos);
-}
 
 std::string mosquitto_program() {
   if (program_available("mosquitto")) {

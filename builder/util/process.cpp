@@ -99,6 +99,18 @@ void interrupt_active_processes() {
 
 bool interrupted() { return g_interrupted.load(); }
 
+std::string tail_lines(const std::string& text, size_t n) {
+  size_t pos = text.size();
+  size_t lines = 0;
+  while (pos > 0) {
+    if (text[pos - 1] == '\n' && pos != text.size() && ++lines == n) {
+      break;
+    }
+    --pos;
+  }
+  return text.substr(pos);
+}
+
 std::string RunResult::tail(std::size_t n) const {
   std::size_t pos = output.size();
   if (pos > 0 && output[pos - 1] == '\n') {

@@ -45,6 +45,9 @@ Expected<RunResult> run_process(const std::vector<std::string>& argv,
 Expected<RunResult> run_checked(const std::vector<std::string>& argv,
                                 const RunOptions& options = {});
 
+// The last `n` lines of `text` (for error messages and console excerpts).
+std::string tail_lines(const std::string& text, size_t n);
+
 // argv quoted for logs and error messages (shell-style, so a user can paste it).
 std::string format_argv(const std::vector<std::string>& argv);
 
