@@ -50,11 +50,11 @@ ci_say() {
     ci_log "$*"
 }
 
-# ci_printable STRING: STRING with control characters replaced and cut to 80 characters,
-# safe to put in a log line.
+# ci_printable STRING [MAX]: STRING with control characters replaced and cut to MAX
+# (default 80) characters, safe to put in a log line.
 ci_printable() {
-    local s=${1//[^[:print:]]/?}
-    [ "${#s}" -gt 80 ] && s="${s:0:77}..."
+    local s=${1//[^[:print:]]/?} max=${2:-80}
+    [ "${#s}" -gt "$max" ] && s="${s:0:max-3}..."
     printf '%s' "$s"
 }
 

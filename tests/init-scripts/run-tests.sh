@@ -243,7 +243,7 @@ t_static_checks() {
     local d
     for d in 'Type=oneshot' 'RemainAfterExit=yes' 'ExecStart=/usr/sbin/cartridge-init' \
         'Wants=network-online.target' 'Before=cartridge-agent.service' \
-        'WantedBy=multi-user.target' 'StandardOutput=journal+console' 'TimeoutStartSec=30min'; do
+        'WantedBy=multi-user.target' 'StandardOutput=journal+console' 'TimeoutStartSec=45min'; do
         grep -qxF "$d" "$UNIT" || fail "unit lacks $d"
     done
     grep -qE '^After=.*network-online\.target' "$UNIT" || fail "unit: After=network-online.target"
@@ -620,12 +620,15 @@ t_puppet_retries_then_succeeds() {
     run_init PUPPET_BIN="$CASE_DIR/fake-puppet"
     assert_rc 0
     local fqdn=$DIGITS.default.php.puppet.test
-    assert_out "cartridge-init: puppet agent: try 1/5 (certname $fqdn, timeout 600s)"
+    assert_out "cartridge-init: puppet agent: try 1/5 (certname $fqdn, timeout 1200s)"
     assert_out "cartridge-init: puppet agent: failed (exit 1)"
     assert_out "cartridge-init: puppet: Error: Could not request certificate: Connection refused"
     assert_out "cartridge-init: puppet agent: failed (exit 4)"
-    assert_out "cartridge-init: puppet agent: try 3/5 (certname $fqdn, timeout 600s)"
+    assert_out "cartridge-init: puppet agent: try 3/5 (certname $fqdn, timeout 1200s)"
     assert_out "cartridge-init: puppet agent: success, changes applied (exit 2)"
+    # Puppet's own lines reach the console as they come; a retry first finishes dpkg
+    assert_out "cartridge-init: puppet: Info: fake puppet run"
+    assert_out "cartridge-init: would run: dpkg --configure -a"
     head -n 1 "$CASE_DIR/puppet.calls" >"$CASE_DIR/puppet.calls.first"
     [ "$(wc -l <"$CASE_DIR/puppet.calls")" = 3 ] || fail "puppet ran $(wc -l <"$CASE_DIR/puppet.calls") times, expected 3"
     printf '%s\n' 'agent --onetime --no-daemonize --detailed-exitcodes --verbose --color=false --http_keepalive_timeout 0 --waitforcert 10 --maxwaitforcert 120 --no-usecacheonfailure' |
@@ -673,6 +676,24 @@ EOF
     assert_out "cartridge-init: puppet agent: timed out after 1s"
     assert_out "cartridge-init: puppet agent: giving up after 2 tries; see /var/log/cartridge-init.log"
     [ "$ELAPSED" -lt 15000 ] || fail "took ${ELAPSED} ms (limit 15000 ms)"
+    show_output_on_failure
+}
+
+t_puppet_limits_from_cartridge_conf() {
+    printf '%s\n' 'PUPPET_TIMEOUT=1' 'PUPPET_TRIES=2' 'PUPPET_DEADLINE=1x' >>"$ROOT/etc/cartridge/cartridge.conf"
+    config_drive 'SERVICE_NAME=php,PUPPET_HOSTNAME=puppet.test'
+    no_server
+    cat >"$CASE_DIR/slow-puppet" <<'EOF'
+#!/bin/bash
+sleep 30
+EOF
+    chmod 755 "$CASE_DIR/slow-puppet"
+    run_init PUPPET_BIN="$CASE_DIR/slow-puppet"
+    assert_rc 1
+    assert_out "cartridge-init: ignoring PUPPET_DEADLINE='1x': not a whole number"
+    assert_out "cartridge-init: puppet agent: try 2/2 (certname $DIGITS.default.php.puppet.test, timeout 1s)"
+    assert_out "cartridge-init: puppet agent: giving up after 2 tries; see /var/log/cartridge-init.log"
+    [ "$ELAPSED" -lt 30000 ] || fail "took ${ELAPSED} ms (limit 30000 ms)"
     show_output_on_failure
 }
 
@@ -808,7 +829,7 @@ CASES=(
     t_malformed_fields t_shell_injection t_injection_one_per_line
     t_empty_payload t_only_commas_and_blanks t_missing_everything_bounded t_slow_metadata_bounded
     t_flaky_metadata_retries t_second_run_keeps_hostname
-    t_puppet_retries_then_succeeds t_puppet_fails_then_next_boot_retries t_puppet_deadline
+    t_puppet_retries_then_succeeds t_puppet_fails_then_next_boot_retries t_puppet_deadline t_puppet_limits_from_cartridge_conf
     t_full_mode t_no_puppet_server t_no_cartridge_conf t_existing_hosts_kept t_long_hostname
     t_random_digits
 )

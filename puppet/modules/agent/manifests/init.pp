@@ -108,10 +108,17 @@ class agent (
       require  => Package[$package_name],
     }
   } else {
+    # --no-block: the unit is ordered after cartridge-init.service (so that in full mode it
+    # finds the payload), and in generic mode this very Puppet run happens inside
+    # cartridge-init. A blocking `systemctl start` would wait for its own caller to finish
+    # and hang until cartridge-init's timeout; queued, the agent starts as soon as
+    # cartridge-init is done.
     service { 'cartridge-agent':
       ensure    => running,
       enable    => true,
       provider  => systemd,
+      start     => '/bin/systemctl start --no-block cartridge-agent.service',
+      restart   => '/bin/systemctl restart --no-block cartridge-agent.service',
       require   => Package[$package_name],
       subscribe => File['/etc/cartridge-agent/agent.conf'],
     }
