@@ -534,12 +534,14 @@ std::string BootTestResult::to_text() const {
 // A `tcp:` chardev target is ONE host connection for the VM's lifetime: every guest
 // connection shares its byte stream, and once the server closes it (HTTP with
 // Connection: close, an idle timeout) the address is dead. A Puppet master or an apt
-// repository needs a host connection per guest connection, so the target is `cmd:`, which
+// repository needs a host connection per guest connection, and so does the broker (an agent
+// that starts late finds the single connection closed; one that reconnects needs a new
+// one), so every target is `cmd:`, which
 // libslirp spawns per connection (argv split like a shell; no commas, which the -netdev
 // string would need doubled): bash's /dev/tcp relays stdin/stdout to the loopback port.
 std::string GuestForward::to_guestfwd() const {
-  return fmt::format("tcp:{}:{}-cmd:/bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/{}; cat <&3 & cat >&3'", guest_ip,
-                     guest_port, host_port);
+  return fmt::format("tcp:{}:{}-cmd:/bin/bash -c 'exec 3<>/dev/tcp/{}/{}; cat <&3 & cat >&3'", guest_ip, guest_port,
+                     host, host_port);
 }
 
 Expected<GuestForward> parse_guest_forward(const std::string& text) {
@@ -675,11 +677,16 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   spec.backing_image = backing;
   spec.config_drive = config_drive;
   spec.console_log = run_dir.path() / "console.log";
-  spec.guestfwd = {fmt::format("tcp:{}:{}-tcp:{}", k_guest_broker_ip, k_guest_broker_port, broker_address.to_string())};
+  GuestForward broker_forward;
+  broker_forward.guest_ip = k_guest_broker_ip;
+  broker_forward.guest_port = k_guest_broker_port;
+  broker_forward.host = broker_address.host;
+  broker_forward.host_port = broker_address.port;
+  spec.guestfwd = {broker_forward.to_guestfwd()};
   for (const auto& f : o.forwards) {
     spec.guestfwd.push_back(f.to_guestfwd());
-    spec.allow_spawn = true;
   }
+  spec.allow_spawn = true;
   result.domain = spec.name;
   const std::string xml = render_domain_xml(spec);
   spdlog::debug("domain XML:\n{}", xml);

@@ -73,8 +73,10 @@ bool is_activation_of(const StatusEvent& event);
 struct GuestForward {
   std::string guest_ip; // dotted IPv4 inside qemu's user network, e.g. 10.0.2.101
   int guest_port = 0;
-  int host_port = 0;    // on 127.0.0.1
-  std::string to_guestfwd() const; // "tcp:10.0.2.101:8140-tcp:127.0.0.1:18140"
+  int host_port = 0;
+  std::string host = "127.0.0.1";
+  // "tcp:10.0.2.101:8140-cmd:..." relaying each guest connection to host:host_port.
+  std::string to_guestfwd() const;
 };
 
 // Parses GUEST_IP:PORT=HOST_PORT (ports 1-65535, an IPv4 guest address).

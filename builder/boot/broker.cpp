@@ -66,9 +66,9 @@ Expected<BrokerAddress> parse_broker_address(const std::string& text) {
   if (a.port < 1 || a.port > 65535) {
     return fail(text, "port " + port + " is out of range (1-65535)", ExitCode::bad_input);
   }
-  // qemu's guestfwd and libmosquitto both take the host as written; reject what would
-  // break qemu's comma-separated -netdev option string.
-  if (a.host.find_first_of(",= ") != std::string::npos) {
+  // qemu's guestfwd relay and libmosquitto both take the host as written; reject what would
+  // break qemu's comma-separated -netdev option string or the relay's quoted command.
+  if (a.host.empty() || a.host.find_first_of(",= '\"\\$`;&|<>()\t\n") != std::string::npos) {
     return fail(text, "invalid host '" + a.host + "'", ExitCode::bad_input);
   }
   return a;

@@ -180,6 +180,20 @@ TEST_CASE("parse_broker_address takes HOST:PORT", "[boot]") {
   CHECK(parse_broker_address("h:0").error().to_string() == "h:0: port 0 is out of range (1-65535)");
   CHECK(parse_broker_address("h:x1").error().to_string() == "h:x1: port 'x1' is not a number");
   CHECK(parse_broker_address("a,b:1").error().code == ExitCode::bad_input);
+  // The host ends up inside the quoted command of qemu's per-connection relay.
+  CHECK(parse_broker_address("a'b:1").error().to_string() == "a'b:1: invalid host 'a'b'");
+  CHECK(parse_broker_address("$(reboot):1").error().code == ExitCode::bad_input);
+  CHECK(parse_broker_address(":1883").error().code == ExitCode::bad_input);
+}
+
+TEST_CASE("the broker is reached through a relay per guest connection, like --forward", "[boot]") {
+  GuestForward broker;
+  broker.guest_ip = "10.0.2.100";
+  broker.guest_port = 1883;
+  broker.host = "broker.test";
+  broker.host_port = 11883;
+  CHECK(broker.to_guestfwd() ==
+        "tcp:10.0.2.100:1883-cmd:/bin/bash -c 'exec 3<>/dev/tcp/broker.test/11883; cat <&3 & cat >&3'");
 }
 
 TEST_CASE("the config drive is an ISO labelled config-2 with user_data and meta_data.json", "[boot]") {
