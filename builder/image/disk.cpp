@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/fmt/fmt.h>
@@ -96,7 +98,106 @@ Expected<void> run_mke2fs(const std::string& label, const std::string& uuid, std
   return Ok{};
 }
 
+std::vector<std::uint32_t> parse_ranges(std::string_view text) {
+  std::vector<std::uint32_t> out;
+  size_t i = 0;
+  auto number = [&](std::uint32_t& v) {
+    const size_t start = i;
+    v = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      v = v * 10 + static_cast<std::uint32_t>(text[i] - '0');
+      ++i;
+    }
+    return i > start;
+  };
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == ',')) {
+      ++i;
+    }
+    std::uint32_t a = 0;
+    if (!number(a)) {
+      break;
+    }
+    std::uint32_t b = a;
+    if (i < text.size() && text[i] == '-') {
+      ++i;
+      if (!number(b)) {
+        break;
+      }
+    }
+    out.push_back(a);
+    out.push_back(b);
+  }
+  return out;
+}
+
 } // namespace
+
+std::vector<std::uint32_t> used_inodes_from_dumpe2fs(const std::string& dumpe2fs_output) {
+  std::uint32_t count = 0;
+  std::vector<std::uint32_t> free_ranges; // pairs
+  std::istringstream in(dumpe2fs_output);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Inode count:", 0) == 0) {
+      count = static_cast<std::uint32_t>(std::stoul(line.substr(12)));
+    } else if (line.rfind("  Free inodes: ", 0) == 0) {
+      auto r = parse_ranges(std::string_view(line).substr(15));
+      free_ranges.insert(free_ranges.end(), r.begin(), r.end());
+    }
+  }
+  std::vector<bool> is_free(static_cast<size_t>(count) + 1, false);
+  for (size_t i = 0; i + 1 < free_ranges.size(); i += 2) {
+    for (std::uint32_t n = free_ranges[i]; n <= free_ranges[i + 1] && n <= count; ++n) {
+      is_free[n] = true;
+    }
+  }
+  std::vector<std::uint32_t> used;
+  for (std::uint32_t n = 1; n <= count; ++n) {
+    if (!is_free[n]) {
+      used.push_back(n);
+    }
+  }
+  return used;
+}
+
+Expected<void> pin_inode_times(const fs::path& disk, std::uint64_t offset, std::int64_t epoch) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string device = disk.string() + "?offset=" + std::to_string(offset);
+  RunOptions opts;
+  opts.timeout = std::chrono::seconds(300);
+  opts.max_output_bytes = 64u << 20;
+  BI_TRY_ASSIGN(RunResult info, run_checked({"dumpe2fs", device}, opts));
+  const auto used = used_inodes_from_dumpe2fs(info.output);
+  if (used.empty()) {
+    return fail("dumpe2fs " + disk.string(), "no inode information in its output");
+  }
+  std::string commands;
+  commands.reserve(used.size() * 64);
+  for (const auto n : used) {
+    commands += fmt::format("sif <{}> ctime @{}\nsif <{}> atime @{}\n", n, epoch, n, epoch);
+  }
+  const fs::path cmdfile = disk.parent_path() / "debugfs-times";
+  BI_TRY(replace_file(cmdfile, commands));
+  RunOptions dopts;
+  dopts.timeout = std::chrono::seconds(600);
+  dopts.extra_env["E2FSPROGS_FAKE_TIME"] = std::to_string(epoch);
+  dopts.max_output_bytes = 1u << 20;
+  auto r = run_checked({"debugfs", "-w", "-f", cmdfile.string(), device}, dopts);
+  std::error_code ec;
+  fs::remove(cmdfile, ec);
+  if (!r) {
+    return Unexpected{r.error()};
+  }
+  // debugfs reports bad commands on its output and still exits 0.
+  for (const char* bad : {"Bad inode", "Invalid", "usage:", "Couldn't", "while "}) {
+    if (r->output.find(bad) != std::string::npos) {
+      return fail("debugfs", std::string("setting inode times failed: ") + r->tail(3));
+    }
+  }
+  spdlog::info("inode ctimes and atimes of {} inodes set to {} in {:.2f} s", used.size(), epoch,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return Ok{};
+}
 
 std::string make_mbr(const std::string& boot_code, std::uint32_t disk_signature,
                      const MbrPartition* parts, int count) {
@@ -231,6 +332,9 @@ Expected<void> assemble_disk(const AssembleInput& in, const fs::path& out) {
   BI_TRY(pwrite_all(out, make_mbr(code, signature, parts, 2), 0));
   BI_TRY(run_mke2fs("rootfs", uuid_from(in.uuid_seed), k_root_offset, disk_bytes - k_root_offset, out,
                     &in.root_tree));
+  // mke2fs -d copies each inode's ctime (set by the kernel when the farm was made) and
+  // atime (bumped by reading the cached files) from the tree: pin both.
+  BI_TRY(pin_inode_times(out, k_root_offset, source_date_epoch()));
   return Ok{};
 }
 

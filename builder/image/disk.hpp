@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "util/expected.hpp"
 
@@ -52,6 +53,13 @@ struct AssembleInput {
 };
 // Writes a bootable raw disk at `out`.
 Expected<void> assemble_disk(const AssembleInput& in, const fs::path& out);
+
+// Sets ctime and atime of every inode in use in the ext4 filesystem at `offset` of `disk`
+// to `epoch` (dumpe2fs lists the used inodes, one debugfs batch sets them): `mke2fs -d`
+// copies those two from the source tree, where the kernel sets them.
+Expected<void> pin_inode_times(const fs::path& disk, std::uint64_t offset, std::int64_t epoch);
+// The inodes in use, from dumpe2fs' "Inode count:" and per-group "Free inodes:" lines.
+std::vector<std::uint32_t> used_inodes_from_dumpe2fs(const std::string& dumpe2fs_output);
 
 // Converts the raw disk into the output format at `out`.
 Expected<void> convert_disk(const fs::path& raw, const std::string& format, const fs::path& out);

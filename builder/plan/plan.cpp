@@ -419,7 +419,9 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   }
 
   Hasher h;
-  h.field("image", "v1");
+  // Bump when assembly changes what an image contains from the same layers and overlay
+  // (v2: inode ctimes/atimes pinned to SOURCE_DATE_EPOCH).
+  h.field("image", "v2");
   h.field("system", sys.key);
   h.field("bootloader", plan.bootloader_key);
   h.field("disk", std::to_string(plan.disk_bytes));

@@ -1,7 +1,15 @@
 // Disk layout: the MBR bytes and the fixed partition geometry.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <fstream>
+#include <thread>
+
 #include "image/disk.hpp"
+#include "test_support.hpp"
+#include "util/fs.hpp"
+#include "util/hash.hpp"
+#include "util/process.hpp"
 
 using namespace bi;
 
@@ -46,4 +54,55 @@ TEST_CASE("extlinux.conf boots the kernel symlinks on the serial console") {
   CHECK(conf.find("INITRD /initrd.img\n") != std::string::npos);
   CHECK(conf.find("root=LABEL=rootfs") != std::string::npos);
   CHECK(conf.find("console=ttyS0,115200n8") != std::string::npos);
+}
+
+TEST_CASE("used_inodes_from_dumpe2fs takes every inode not in a group's free ranges") {
+  const std::string out = "Inode count:              20\n"
+                          "Inodes per group:         10\n"
+                          "Group 0: (Blocks 0-99)\n"
+                          "  Free inodes: 4-5, 9\n"
+                          "Group 1: (Blocks 100-199)\n"
+                          "  Free inodes: 13-20\n";
+  CHECK(used_inodes_from_dumpe2fs(out) == std::vector<std::uint32_t>{1, 2, 3, 6, 7, 8, 10, 11, 12});
+  CHECK(used_inodes_from_dumpe2fs("Inode count: 3\n  Free inodes: \n") == std::vector<std::uint32_t>{1, 2, 3});
+  CHECK(used_inodes_from_dumpe2fs("nothing useful\n").empty());
+}
+
+TEST_CASE("pin_inode_times makes mke2fs -d output independent of the tree's ctimes and atimes") {
+  test::Scratch scratch;
+  const auto tree = scratch.path() / "tree";
+  scratch.write("tree/etc/motd", "hello\n");
+  scratch.write("tree/usr/bin/tool", "#!/bin/sh\n");
+  std::filesystem::create_hard_link(tree / "usr/bin/tool", tree / "usr/bin/tool2");
+  std::filesystem::create_symlink("tool", tree / "usr/bin/link");
+  REQUIRE(clamp_mtimes(tree, 1700000000));
+  auto make_fs = [&](const std::string& name) {
+    const auto disk = scratch.path() / name;
+    std::ofstream(disk).close();
+    std::filesystem::resize_file(disk, 64ull << 20);
+    RunOptions o;
+    o.extra_env["E2FSPROGS_FAKE_TIME"] = "1700000000";
+    auto r = run_process(
+        {"mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-U", "11111111-2222-4333-8444-555555555555", "-E",
+         "hash_seed=11111111-2222-4333-8444-555555555555,root_owner=0:0", "-d", tree.string(), disk.string()},
+        o);
+    REQUIRE(r);
+    REQUIRE(r->ok());
+    return disk;
+  };
+  const auto first = make_fs("a.raw");
+  // New ctimes (chmod) and atimes (a read after the clamp): what a second build's farm has.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  std::filesystem::permissions(tree / "etc/motd",
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                   std::filesystem::perms::group_read | std::filesystem::perms::others_read);
+  (void)read_file(tree / "usr/bin/tool");
+  const auto second = make_fs("b.raw");
+  CHECK(sha256_file(first).value() != sha256_file(second).value()); // the problem this solves
+  REQUIRE(pin_inode_times(first, 0, 1700000000));
+  REQUIRE(pin_inode_times(second, 0, 1700000000));
+  CHECK(sha256_file(first).value() == sha256_file(second).value());
+  auto fsck = run_process({"e2fsck", "-fn", first.string()});
+  REQUIRE(fsck);
+  CHECK(fsck->exit_code == 0);
 }
