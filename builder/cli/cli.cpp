@@ -20,8 +20,10 @@
 #include <spdlog/spdlog.h>
 
 #include "cartridge/loader.hpp"
-#include "cli/cmd_register.hpp"
 #include "cli/cmd_boot_test.hpp"
+#include "cli/cmd_register.hpp"
+#include "cloud/credentials.hpp"
+#include "cloud/object_store.hpp"
 #include "image/catalog.hpp"
 #include "pipeline/build.hpp"
 #include "pipeline/layer_store.hpp"
@@ -45,6 +47,7 @@ struct Options {
   OutputFormat format = OutputFormat::qcow2;
   fs::path output_dir = "images";
   fs::path cache_dir;
+  std::string cache_url;   // shared remote layer cache (s3:// or http(s)://)
   std::string to, region;  // register
   bool do_register = false; // build --register
   std::optional<std::string> payload, timeout, broker; // boot-test; checked there
@@ -71,6 +74,9 @@ const std::vector<OptionSpec>& option_specs() {
       {"--output", true, "output folder for images, manifests and catalog.json (default: images)"},
       {"--format", true, "qcow2 (zstd-compressed, default) | raw | vmdk"},
       {"--cache-dir", true, "layer cache (default: $BUILD_IMAGE_CACHE or ~/.cache/build-image)"},
+      {"--cache-url", true,
+       "shared remote layer cache: s3://BUCKET/PREFIX or http(s)://HOST[:PORT]/PREFIX "
+       "(default: $BUILD_IMAGE_CACHE_URL)"},
       {"--no-cache", false, "rebuild every layer of this build"},
       {"--since", true, "plan: only images affected by changes since this git revision (CI job matrix)"},
       {"--jobs", true, "build up to N images at once; shared layers are still built once (default 1)"},
@@ -156,6 +162,8 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
       o.format = *f;
     } else if (name == "--cache-dir") {
       o.cache_dir = *value;
+    } else if (name == "--cache-url") {
+      o.cache_url = *value;
     } else if (name == "--since") {
       o.since = *value;
     } else if (name == "--jobs") {
@@ -190,6 +198,16 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
   }
   if (o.cache_dir.empty()) {
     o.cache_dir = default_cache_dir();
+  }
+  if (o.cache_url.empty()) {
+    if (const char* u = std::getenv("BUILD_IMAGE_CACHE_URL"); u != nullptr) {
+      o.cache_url = u;
+    }
+  }
+  if (!o.cache_url.empty()) {
+    if (auto url = cloud::parse_cache_url(o.cache_url); !url) {
+      return Unexpected{url.error()};
+    }
   }
   return o;
 }
@@ -248,6 +266,11 @@ Expected<int> cmd_build(Options& o) {
     return fail("build-image", "building images needs root (mmdebstrap, chroot, device nodes); run it with sudo",
                 ExitCode::host_missing);
   }
+  // One remote cache for the whole run: a remote that is down is reported once.
+  std::shared_ptr<RemoteCache> remote;
+  if (!o.cache_url.empty()) {
+    BI_TRY_ASSIGN(remote, RemoteCache::open(o.cache_url, cloud::process_env()));
+  }
   const size_t jobs = std::min<size_t>(o.jobs, plans.size());
   const bool tty = !o.json && ::isatty(STDERR_FILENO);
   std::vector<std::optional<Expected<BuildResult>>> results(plans.size());
@@ -266,6 +289,7 @@ Expected<int> cmd_build(Options& o) {
       bo.cache_dir = o.cache_dir;
       bo.no_cache = o.no_cache;
       bo.progress = progress.get();
+      bo.remote = remote.get();
       results[i] = build_image(plan, bo);
     }
   };
@@ -306,10 +330,23 @@ Expected<int> cmd_build(Options& o) {
                       {"seconds", r->seconds},
                       {"up_to_date", r->up_to_date},
                       {"appliance_launches", r->appliance_launches},
+                      {"layers_built", r->layers_built},
                       {"phases", phases}});
+    std::string remote_summary;
+    if (remote) {
+      images.back()["remote_cache"] = {{"url", remote->describe()},    {"hits", r->remote.hits},
+                                       {"misses", r->remote.misses},   {"corrupt", r->remote.corrupt},
+                                       {"uploads", r->remote.uploads}, {"available", remote->available()}};
+      if (!r->up_to_date) {
+        remote_summary = fmt::format(
+            "  (remote cache: {} hit{}, {} miss{}, {} upload{}{})", r->remote.hits, r->remote.hits == 1 ? "" : "s",
+            r->remote.misses, r->remote.misses == 1 ? "" : "es", r->remote.uploads, r->remote.uploads == 1 ? "" : "s",
+            r->remote.corrupt > 0 ? fmt::format(", {} corrupt", r->remote.corrupt) : "");
+      }
+    }
     if (!o.json) {
-      std::cout << fmt::format("{}  {}  {}{}\n", r->image.string(), human_bytes(r->manifest.value("file_size", 0ull)),
-                               fmt_seconds(r->seconds), r->up_to_date ? "  (up to date)" : "");
+      std::cout << fmt::format("{}  {}  {}{}{}\n", r->image.string(), human_bytes(r->manifest.value("file_size", 0ull)),
+                               fmt_seconds(r->seconds), r->up_to_date ? "  (up to date)" : "", remote_summary);
     }
     if (o.do_register) {
       auto regs = register_built_image(r->manifest_path, o.json);

@@ -41,10 +41,24 @@ struct Transfer {
   HttpResponse* response = nullptr;
   std::optional<Error> body_error;  // from the body reader
   std::uint64_t sent = 0;
+  CURL* easy = nullptr;
+  std::optional<Error> sink_error;  // from the body sink
 };
 
 size_t on_write(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
+  if (t->request->body_sink) {
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) {
+      auto r = t->request->body_sink(std::string_view(data, size * n));
+      if (!r) {
+        t->sink_error = r.error();
+        return 0;
+      }
+      return size * n;
+    }
+  }
   // Responses we read are small (JSON, XML); cap them so a misbehaving server cannot
   // exhaust memory.
   if (t->response->body.size() + size * n > (64u << 20)) {
@@ -169,7 +183,7 @@ Expected<HttpResponse> http_send(const HttpRequest& request) {
   }
   CURL* c = easy.get();
   HttpResponse response;
-  Transfer transfer{&request, &response, std::nullopt, 0};
+  Transfer transfer{&request, &response, std::nullopt, 0, c, std::nullopt};
   char errbuf[CURL_ERROR_SIZE] = {0};
 
   curl_slist* raw_list = nullptr;
@@ -232,6 +246,9 @@ Expected<HttpResponse> http_send(const HttpRequest& request) {
   const CURLcode rc = curl_easy_perform(c);
   if (transfer.body_error) {
     return fail(what, "reading the request body: " + transfer.body_error->to_string());
+  }
+  if (transfer.sink_error) {
+    return fail(what, "storing the response body: " + transfer.sink_error->to_string());
   }
   if (rc != CURLE_OK) {
     if (rc == CURLE_ABORTED_BY_CALLBACK && interrupted()) {

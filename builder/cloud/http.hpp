@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,6 +24,9 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 // Fills `buf` with up to `len` bytes of the body; returns the count, 0 at the end.
 using BodyReader = std::function<Expected<std::size_t>(char* buf, std::size_t len)>;
 
+// Receives a 2xx response body piece by piece (downloads of any size, never in memory).
+using BodySink = std::function<Expected<void>(std::string_view data)>;
+
 struct HttpRequest {
   std::string method = "GET";
   std::string url;
@@ -30,6 +34,9 @@ struct HttpRequest {
   std::string body;                 // in-memory body (JSON, form, one EBS block)
   BodyReader body_reader;           // streamed body; then body_size is sent as Content-Length
   std::uint64_t body_size = 0;
+  // Streamed response body: a 2xx body goes here instead of HttpResponse::body (other
+  // statuses, e.g. an error document, still land in `body`).
+  BodySink body_sink;
   // Total time for the request; 0 = no total limit (streamed uploads use stall_timeout).
   std::chrono::seconds timeout{60};
   std::chrono::seconds connect_timeout{10};

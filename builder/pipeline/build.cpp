@@ -258,6 +258,7 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
                to_string(plan.mode), result.image.string());
 
   LayerStore store(options.cache_dir);
+  store.set_remote(options.remote, !options.no_cache); // --no-cache: rebuild (and re-publish), never download
   if (options.no_cache) {
     for (const auto& [kind, key] : {std::pair<std::string, std::string>{"base", plan.base.key},
                                     {"bootloader", plan.bootloader_key},
@@ -279,6 +280,12 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
   });
 
   fs::path base_tree;
+  auto layer_note = [](const LayerStore::Result& r, const std::string& key) {
+    const char* how = r.source == LayerStore::Source::local    ? "cached "
+                      : r.source == LayerStore::Source::remote ? "remote "
+                                                               : "built ";
+    return how + key.substr(0, 12);
+  };
   auto base_phase = phases.run("base-os", [&]() -> Expected<void> {
     auto r = store.get_or_build("base", plan.base.key, [&](const fs::path& content) -> Expected<void> {
       BI_TRY_ASSIGN(TempDir scratch, TempDir::create(store.tmp_dir(), "base-scratch-"));
@@ -292,7 +299,7 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
       return Unexpected{r.error()};
     }
     base_tree = r->content;
-    phases.note(r->hit ? "cached " + plan.base.key.substr(0, 12) : "built " + plan.base.key.substr(0, 12));
+    phases.note(layer_note(*r, plan.base.key));
     return Ok{};
   });
   fs::path bootloader_disk;
@@ -302,7 +309,9 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
       return Unexpected{r.error()};
     }
     bootloader_disk = r->content / "disk.raw";
-    phases.note(r->hit ? "cached" : "built (libguestfs)");
+    phases.note(r->source == LayerStore::Source::local    ? "cached"
+                : r->source == LayerStore::Source::remote ? "remote"
+                                                          : "built (libguestfs)");
     return Ok{};
   });
   if (!base_phase) {
@@ -322,7 +331,7 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
         return Unexpected{r.error()};
       }
       system_tree = r->content;
-      phases.note(r->hit ? "cached " + plan.system.key.substr(0, 12) : "built " + plan.system.key.substr(0, 12));
+      phases.note(layer_note(*r, plan.system.key));
       return Ok{};
     }));
   }
@@ -389,6 +398,8 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
     BI_TRY_ASSIGN(ImageSizes sizes, image_sizes(image_tmp));
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     result.appliance_launches = GuestfsHandle::launch_count() - launches_before;
+    result.layers_built = store.layers_built();
+    result.remote = store.remote_stats();
     nlohmann::json package_list = nlohmann::json::array();
     for (const auto& [name, version] : packages) {
       package_list.push_back({{"name", name}, {"version", version}});
@@ -436,8 +447,13 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
     phases.note(human_bytes(sizes.file_bytes));
     return Ok{};
   }));
-  spdlog::info("built {} in {:.1f} s ({} appliance launch(es))", result.image.string(), result.seconds,
-               result.appliance_launches);
+  spdlog::info("built {} in {:.1f} s ({} appliance launch(es), {} layer(s) built here)", result.image.string(),
+               result.seconds, result.appliance_launches, result.layers_built);
+  if (options.remote != nullptr) {
+    spdlog::info("remote cache {}: {} hit(s), {} miss(es) ({} corrupt), {} upload(s){}", options.remote->describe(),
+                 result.remote.hits, result.remote.misses, result.remote.corrupt, result.remote.uploads,
+                 options.remote->available() ? "" : "; unreachable, local cache only");
+  }
   return result;
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pipeline/progress.hpp"
+#include "pipeline/remote_cache.hpp"
 #include "plan/plan.hpp"
 #include "util/expected.hpp"
 
@@ -21,6 +22,7 @@ struct BuildOptions {
   fs::path cache_dir;
   bool no_cache = false;
   Progress* progress = nullptr;
+  RemoteCache* remote = nullptr; // --cache-url; shared by the builds of one run
 };
 
 struct PhaseRecord {
@@ -38,6 +40,8 @@ struct BuildResult {
   double seconds = 0;
   int appliance_launches = 0;
   bool up_to_date = false; // the image already existed and verified; nothing was built
+  int layers_built = 0;    // layers built by this build (not from the local or remote cache)
+  RemoteStats remote;      // remote cache hits, misses, uploads (zero without --cache-url)
 };
 
 Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options);

@@ -13,6 +13,7 @@
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
+#include "pipeline/remote_cache.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
 
@@ -123,7 +124,36 @@ Expected<LayerStore::Result> LayerStore::get_or_build(const std::string& kind, c
   }
   BI_TRY_ASSIGN(FileLock lock, FileLock::acquire(m_root / "locks" / (kind + "-" + key + ".lock")));
   if (auto hit = lookup(kind, key)) {
-    return Result{*hit, true};
+    // Seeds a remote that lacks the layer (a new bucket, a layer built before --cache-url).
+    if (m_remote != nullptr &&
+        m_remote->publish(kind, key, entry_dir(kind, key), tmp_dir(), true) == RemoteCache::Publish::uploaded) {
+      ++m_remote_uploads;
+    }
+    return Result{*hit, true, Source::local};
+  }
+  if (m_remote != nullptr && m_remote_fetch && m_remote->available()) {
+    BI_TRY_ASSIGN(TempDir download, TempDir::create(m_root / "tmp", kind + "-" + key.substr(0, 12) + "-remote-"));
+    switch (m_remote->fetch(kind, key, download.path(), m_root / "tmp")) {
+    case RemoteCache::Fetch::hit: {
+      const fs::path final_dir = entry_dir(kind, key);
+      fs::rename(download.path(), final_dir, ec);
+      if (ec) {
+        return fail(final_dir.string(), "cannot move the downloaded layer into the cache: " + ec.message());
+      }
+      ::sync();
+      ++m_remote_hits;
+      return Result{final_dir / "content", true, Source::remote};
+    }
+    case RemoteCache::Fetch::corrupt:
+      ++m_remote_corrupt;
+      ++m_remote_misses;
+      break;
+    case RemoteCache::Fetch::miss:
+      ++m_remote_misses;
+      break;
+    case RemoteCache::Fetch::unavailable:
+      break;
+    }
   }
   BI_TRY_ASSIGN(TempDir staging, TempDir::create(m_root / "tmp", kind + "-" + key.substr(0, 12) + "-"));
   const fs::path content = staging.path() / "content";
@@ -149,7 +179,21 @@ Expected<LayerStore::Result> LayerStore::get_or_build(const std::string& kind, c
     return fail(final_dir.string(), "cannot move the layer into the cache: " + ec.message());
   }
   ::sync();
-  return Result{final_dir / "content", false};
+  ++m_built;
+  if (m_remote != nullptr &&
+      m_remote->publish(kind, key, final_dir, tmp_dir(), false) == RemoteCache::Publish::uploaded) {
+    ++m_remote_uploads;
+  }
+  return Result{final_dir / "content", false, Source::built};
+}
+
+RemoteStats LayerStore::remote_stats() const {
+  RemoteStats s;
+  s.hits = m_remote_hits.load();
+  s.misses = m_remote_misses.load();
+  s.uploads = m_remote_uploads.load();
+  s.corrupt = m_remote_corrupt.load();
+  return s;
 }
 
 std::vector<LayerInfo> LayerStore::list() const {

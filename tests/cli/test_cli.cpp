@@ -177,6 +177,19 @@ TEST_CASE("--jobs must be a positive number") {
   CHECK(r.err == "build-image: error: invalid --jobs '0': expected a number from 1 to 999\n");
 }
 
+TEST_CASE("--cache-url: bad URLs exit 2 before anything is planned or built") {
+  auto scheme = run_cli({"build", "--cache-url", "ftp://host/x", "templates/php.yaml"});
+  CHECK(scheme.code == 2);
+  CHECK(scheme.err ==
+        "build-image: error: --cache-url: 'ftp://host/x': unsupported scheme 'ftp' (expected s3, http or https)\n");
+  auto secret = run_cli({"build", "--cache-url=https://ci:hunter2@cache.example.org/x", "templates/php.yaml"});
+  CHECK(secret.code == 2);
+  CHECK(secret.err.find("credentials in the URL are refused") != std::string::npos);
+  CHECK(secret.err.find("hunter2") == std::string::npos);
+  auto help = run_cli({"help"});
+  CHECK(help.out.find("  --cache-url VALUE") != std::string::npos);
+}
+
 TEST_CASE("boot-test: usage errors exit 2 before anything boots") {
   test::Scratch s;
   auto a = run_cli({"boot-test"});
