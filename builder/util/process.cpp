@@ -112,18 +112,7 @@ std::string tail_lines(const std::string& text, size_t n) {
 }
 
 std::string RunResult::tail(std::size_t n) const {
-  std::size_t pos = output.size();
-  if (pos > 0 && output[pos - 1] == '\n') {
-    --pos;
-  }
-  std::size_t lines = 0;
-  while (pos > 0) {
-    if (output[pos - 1] == '\n' && ++lines == n) {
-      break;
-    }
-    --pos;
-  }
-  return output.substr(pos);
+  return tail_lines(output, n);
 }
 
 std::string format_argv(const std::vector<std::string>& argv) {

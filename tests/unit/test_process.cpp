@@ -64,3 +64,15 @@ TEST_CASE("inherited descriptors above 2 are closed in the child") {
 TEST_CASE("format_argv quotes for pasting into a shell") {
   CHECK(format_argv({"echo", "a b", "it's", "plain"}) == "echo 'a b' 'it'\\''s' plain");
 }
+
+TEST_CASE("tail_lines and RunResult::tail keep the last N lines", "[process]") {
+  CHECK(tail_lines("a\nb\nc\n", 2) == "b\nc\n");
+  CHECK(tail_lines("a\nb\nc", 2) == "b\nc");
+  CHECK(tail_lines("a\nb\n", 5) == "a\nb\n");
+  CHECK(tail_lines("", 3).empty());
+  CHECK(tail_lines("only\n", 1) == "only\n");
+  RunResult r;
+  r.output = "1\n2\n3\n4\n";
+  CHECK(r.tail(3) == "2\n3\n4\n");
+  CHECK(r.tail(1) == "4\n");
+}
