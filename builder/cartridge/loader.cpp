@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -25,8 +24,9 @@ namespace fs = std::filesystem;
 class AliasFinder : public YAML::EventHandler {
 public:
   std::vector<Diagnostic>& out;
+  std::vector<YAML::Mark> document_starts;
   explicit AliasFinder(std::vector<Diagnostic>& o) : out(o) {}
-  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentStart(const YAML::Mark& mark) override { document_starts.push_back(mark); }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
@@ -54,6 +54,59 @@ size_t edit_distance(const std::string& a, const std::string& b) {
     std::swap(prev, cur);
   }
   return prev[b.size()];
+}
+
+// Names are checked by hand-written matchers, not std::regex: libstdc++'s regex executor
+// recurses once per character, so a long scalar (the file may be 1 MiB) overflowed the
+// stack (`packages: [aaaa...]` of 40000 characters crashed `validate`; found while writing
+// tests/fuzz/fuzz_loader.cpp, kept in its corpus).
+bool lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool alnum(char c) { return lower_alnum(c) || (c >= 'A' && c <= 'Z'); }
+
+template <typename Pred> bool all_chars(std::string_view s, Pred pred) {
+  return std::all_of(s.begin(), s.end(), [&](char c) { return pred(c); });
+}
+
+// ^[a-z][a-z0-9-]{0,31}$
+bool valid_type(std::string_view s) {
+  return !s.empty() && s.size() <= 32 && s[0] >= 'a' && s[0] <= 'z' &&
+         all_chars(s, [](char c) { return lower_alnum(c) || c == '-'; });
+}
+// ^[a-z0-9][a-z0-9+.-]+$
+bool valid_package(std::string_view s) {
+  return s.size() >= 2 && lower_alnum(s[0]) &&
+         all_chars(s, [](char c) { return lower_alnum(c) || c == '+' || c == '.' || c == '-'; });
+}
+// ^[a-z][a-z0-9_]*$
+bool valid_module(std::string_view s) {
+  return !s.empty() && s[0] >= 'a' && s[0] <= 'z' && all_chars(s, [](char c) { return lower_alnum(c) || c == '_'; });
+}
+// ^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$
+bool valid_host(std::string_view s) {
+  return !s.empty() && s.size() <= 253 && alnum(s.front()) && alnum(s.back()) &&
+         all_chars(s, [](char c) { return alnum(c) || c == '.' || c == '-'; });
+}
+// ^[a-z0-9_]+$
+bool valid_environment(std::string_view s) {
+  return !s.empty() && all_chars(s, [](char c) { return lower_alnum(c) || c == '_'; });
+}
+// ^[A-Za-z0-9.-]+:[0-9]{1,5}$
+bool valid_host_port(std::string_view s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return false;
+  }
+  const auto host = s.substr(0, colon);
+  const auto port = s.substr(colon + 1);
+  return all_chars(host, [](char c) { return alnum(c) || c == '.' || c == '-'; }) && !port.empty() &&
+         port.size() <= 5 && all_chars(port, [](char c) { return c >= '0' && c <= '9'; });
+}
+// ^0?[0-7]{3}$
+bool valid_mode(std::string_view s) {
+  if (s.size() == 4 && s[0] == '0') {
+    s.remove_prefix(1);
+  }
+  return s.size() == 3 && all_chars(s, [](char c) { return c >= '0' && c <= '7'; });
 }
 
 class Validator {
@@ -130,7 +183,7 @@ public:
   }
 
   std::vector<std::string> string_list(const YAML::Node& n, const std::string& name,
-                                       const std::regex& pattern, const std::string& what) {
+                                       bool (*valid)(std::string_view), const std::string& what) {
     std::vector<std::string> out;
     if (n.IsNull()) {
       return out;
@@ -145,7 +198,7 @@ public:
         error(item, fmt::format("'{}[{}]' must be a string", name, i));
         continue;
       }
-      if (!std::regex_match(item.Scalar(), pattern)) {
+      if (!valid(item.Scalar())) {
         error(item, fmt::format("{}[{}] '{}' is not a valid {}", name, i, item.Scalar(), what));
         continue;
       }
@@ -155,8 +208,7 @@ public:
   }
 
   void apps(const YAML::Node& n, const std::string& name, std::vector<std::string>& out) {
-    static const std::regex module_re("^[a-z][a-z0-9_]*$");
-    out = string_list(n, name, module_re, "Puppet class name");
+    out = string_list(n, name, valid_module, "Puppet class name");
     if (!m_options.puppet_modules) {
       return;
     }
@@ -191,8 +243,7 @@ public:
     if (auto it = k.find("type"); it == k.end()) {
       error_at(root.Mark(), "missing required key 'type'");
     } else if (auto v = string(it->second.second, "type")) {
-      static const std::regex type_re("^[a-z][a-z0-9-]{0,31}$");
-      if (!std::regex_match(*v, type_re)) {
+      if (!valid_type(*v)) {
         error(it->second.second,
               fmt::format("invalid type '{}': must match ^[a-z][a-z0-9-]{{0,31}}$", *v));
       }
@@ -243,9 +294,8 @@ public:
     } else {
       c.base.os = "debian-12";
     }
-    static const std::regex package_re("^[a-z0-9][a-z0-9+.-]+$");
     if (auto it = k.find("packages"); it != k.end()) {
-      c.packages = string_list(it->second.second, "packages", package_re, "Debian package name");
+      c.packages = string_list(it->second.second, "packages", valid_package, "Debian package name");
     }
     if (auto it = k.find("dependent_apps"); it != k.end()) {
       apps(it->second.second, "dependent_apps", c.dependent_apps);
@@ -335,11 +385,9 @@ private:
       return;
     }
     auto k = keys(n, "puppet", {"server", "environment"});
-    static const std::regex host_re("^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$");
-    static const std::regex env_re("^[a-z0-9_]+$");
     if (auto it = k.find("server"); it != k.end()) {
       if (auto v = string(it->second.second, "puppet.server")) {
-        if (!std::regex_match(*v, host_re)) {
+        if (!valid_host(*v)) {
           error(it->second.second, fmt::format("invalid puppet.server '{}': expected a host name", *v));
         }
         c.puppet_server = *v;
@@ -347,7 +395,7 @@ private:
     }
     if (auto it = k.find("environment"); it != k.end()) {
       if (auto v = string(it->second.second, "puppet.environment")) {
-        if (!std::regex_match(*v, env_re)) {
+        if (!valid_environment(*v)) {
           error(it->second.second,
                 fmt::format("invalid puppet.environment '{}': expected [a-z0-9_]+", *v));
         }
@@ -362,9 +410,8 @@ private:
       return;
     }
     auto k = keys(n, "agent", {"mb_urls"});
-    static const std::regex url_re("^[A-Za-z0-9.-]+:[0-9]{1,5}$");
     if (auto it = k.find("mb_urls"); it != k.end()) {
-      c.mb_urls = string_list(it->second.second, "agent.mb_urls", url_re, "host:port");
+      c.mb_urls = string_list(it->second.second, "agent.mb_urls", valid_host_port, "host:port");
     }
   }
 
@@ -483,9 +530,8 @@ private:
         e.dest = *v;
       }
       if (auto it = k.find("mode"); it != k.end()) {
-        static const std::regex mode_re("^0?[0-7]{3}$");
         const YAML::Node m = it->second.second;
-        if (!m.IsScalar() || !std::regex_match(m.Scalar(), mode_re)) {
+        if (!m.IsScalar() || !valid_mode(m.Scalar())) {
           error(m, fmt::format("{}.mode must be an octal mode like \"0644\"", where));
         } else {
           e.mode = static_cast<unsigned>(std::stoul(m.Scalar(), nullptr, 8));
@@ -604,21 +650,34 @@ LoadResult load_cartridge_text(const std::string& text, const fs::path& file,
     YAML::Parser parser(events_in);
     AliasFinder finder(result.diagnostics);
     while (parser.HandleNextDocument(finder)) {
+      // yaml-cpp 0.7 does not consume a ',' where a document's node should start (", a" or
+      // "[a], b"): every call then returns another empty document at the same place, so
+      // LoadAll and this loop never ended (found by fuzz_loader; kept in its corpus).
+      const auto& starts = finder.document_starts;
+      if (starts.size() >= 2 && starts.back().pos == starts[starts.size() - 2].pos) {
+        const auto& m = starts.back();
+        const char c = m.pos >= 0 && static_cast<size_t>(m.pos) < text.size() ? text[static_cast<size_t>(m.pos)] : '?';
+        result.diagnostics.push_back(
+            {m.line + 1, m.column + 1, fmt::format("YAML syntax error: unexpected '{}'", c)});
+        return result;
+      }
     }
     if (!result.diagnostics.empty()) {
       return result;
     }
-    std::vector<YAML::Node> docs = YAML::LoadAll(text);
-    if (docs.size() > 1) {
-      result.diagnostics.push_back({1, 1, "expected one YAML document, found " + std::to_string(docs.size())});
+    if (finder.document_starts.size() > 1) {
+      result.diagnostics.push_back(
+          {1, 1, "expected one YAML document, found " + std::to_string(finder.document_starts.size())});
       return result;
     }
-    if (docs.empty() || docs[0].IsNull()) {
+    // One document: parsed once more, into nodes (Load reads only the first document).
+    const YAML::Node doc = YAML::Load(text);
+    if (!doc || doc.IsNull()) {
       result.diagnostics.push_back({1, 1, "the file is empty: at least 'type' is required"});
       return result;
     }
     Validator v(file, options);
-    result.cartridge = v.run(docs[0]);
+    result.cartridge = v.run(doc);
     result.diagnostics = std::move(v.diags);
     if (!result.diagnostics.empty()) {
       result.cartridge.reset();

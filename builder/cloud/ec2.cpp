@@ -214,6 +214,87 @@ std::vector<std::string> xml_values(const std::string& xml, const std::string& t
   return out;
 }
 
+Expected<std::vector<Ec2Image>> parse_describe_images(const std::string& xml) {
+  std::vector<Ec2Image> out;
+  // Each image is an <item> of <imagesSet>; an item's own imageState belongs to it (a
+  // missing one must not shift the states of the next images).
+  for (const auto& item : xml_values(xml, "item")) {
+    const auto ids = xml_values(item, "imageId");
+    if (ids.empty()) {
+      continue;
+    }
+    if (!valid_resource_id(ids.front())) {
+      return fail("ec2 DescribeImages", fmt::format("invalid imageId '{}' in the response", ids.front().substr(0, 64)));
+    }
+    const auto states = xml_values(item, "imageState");
+    out.push_back({ids.front(), states.empty() ? "" : states.front()});
+  }
+  return out;
+}
+
+Expected<std::vector<std::string>> parse_snapshot_ids(const std::string& xml) {
+  auto ids = xml_values(xml, "snapshotId");
+  for (const auto& id : ids) {
+    if (!valid_resource_id(id)) {
+      return fail("ec2 DescribeSnapshots", fmt::format("invalid snapshotId '{}' in the response", id.substr(0, 64)));
+    }
+  }
+  return ids;
+}
+
+std::string parse_snapshot_status(const std::string& xml) {
+  const auto status = xml_values(xml, "status");
+  return status.empty() ? "" : status.front();
+}
+
+Expected<std::string> parse_register_image(const std::string& xml) {
+  const auto ids = xml_values(xml, "imageId");
+  if (ids.empty()) {
+    return fail("ec2 RegisterImage", "no imageId in the response");
+  }
+  if (!valid_resource_id(ids.front())) {
+    return fail("ec2 RegisterImage", fmt::format("invalid imageId '{}' in the response", ids.front().substr(0, 64)));
+  }
+  return ids.front();
+}
+
+std::string parse_ec2_error(const std::string& raw) {
+  const std::string xml = redact_secrets(raw);
+  const auto codes = xml_values(xml, "Code");
+  const auto messages = xml_values(xml, "Message");
+  std::string out = codes.empty() ? "" : codes.front().substr(0, 200);
+  if (!messages.empty()) {
+    out += (out.empty() ? "" : ": ") + messages.front().substr(0, 500);
+  } else {
+    out += (out.empty() ? "" : ": ") + xml.substr(0, 200);
+  }
+  return out;
+}
+
+Expected<StartedSnapshot> parse_start_snapshot(std::string_view json) {
+  const nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return fail("ebs StartSnapshot", "the response is not a JSON object");
+  }
+  StartedSnapshot out;
+  const auto id = j.find("SnapshotId");
+  if (id == j.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) {
+    return fail("ebs StartSnapshot", "no SnapshotId in the response");
+  }
+  out.id = id->get<std::string>();
+  if (!valid_resource_id(out.id)) {
+    return fail("ebs StartSnapshot", fmt::format("invalid SnapshotId '{}' in the response", out.id.substr(0, 64)));
+  }
+  out.block_size = k_ebs_block_size;
+  if (const auto bs = j.find("BlockSize"); bs != j.end()) {
+    if (!bs->is_number_unsigned()) {
+      return fail("ebs StartSnapshot", fmt::format("unexpected BlockSize {}", bs->dump().substr(0, 64)));
+    }
+    out.block_size = bs->get<std::uint64_t>();
+  }
+  return out;
+}
+
 namespace {
 
 std::string form(const std::vector<std::pair<std::string, std::string>>& params) {
@@ -248,11 +329,8 @@ public:
                     return r;
                   }));
     if (resp.status != 200) {
-      const auto codes = xml_values(resp.body, "Code");
-      const auto messages = xml_values(resp.body, "Message");
       return fail(fmt::format("ec2 {} ({})", action, redact_url(url)),
-                  fmt::format("HTTP {}: {}{}{}", resp.status, codes.empty() ? "" : codes[0],
-                              messages.empty() ? "" : ": ", messages.empty() ? resp.body.substr(0, 200) : messages[0]));
+                  fmt::format("HTTP {}: {}", resp.status, parse_ec2_error(resp.body)));
     }
     return resp.body;
   }
@@ -415,6 +493,8 @@ Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig config, 
   result.cloud = "ec2";
   result.region = options.region;
   config.resolve_endpoints(options.region);
+  register_secret(config.credentials.secret_access_key);
+  register_secret(config.credentials.session_token);
   result.endpoint = config.ec2_endpoint;
   Aws aws(config);
   spdlog::info("ec2: {} in {} ({})", config.describe(), options.region, config.ec2_endpoint);
@@ -424,12 +504,10 @@ Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig config, 
   BI_TRY_ASSIGN(std::string images_xml, aws.ec2("DescribeImages", {{"Owner.1", "self"},
                                                                    {"Filter.1.Name", "name"},
                                                                    {"Filter.1.Value.1", image.name}}));
-  const auto image_ids = xml_values(images_xml, "imageId");
-  const auto image_states = xml_values(images_xml, "imageState");
-  for (size_t i = 0; i < image_ids.size(); ++i) {
-    const std::string state = i < image_states.size() ? image_states[i] : "";
-    if (state == "available" || state == "pending") {
-      result.image_id = image_ids[i];
+  BI_TRY_ASSIGN(std::vector<Ec2Image> images, parse_describe_images(images_xml));
+  for (const auto& found : images) {
+    if (found.state == "available" || found.state == "pending") {
+      result.image_id = found.id;
       result.reused = true;
       events.id("ami (already registered)", result.image_id);
       result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -445,7 +523,7 @@ Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig config, 
                                                                     {"Filter.2.Value.1", image.sha256},
                                                                     {"Filter.3.Name", "status"},
                                                                     {"Filter.3.Value.1", "completed"}}));
-  const auto done_snaps = xml_values(snaps_xml, "snapshotId");
+  BI_TRY_ASSIGN(std::vector<std::string> done_snaps, parse_snapshot_ids(snaps_xml));
   const std::uint64_t gib = 1ull << 30;
 
   std::uint64_t volume_gib = std::max<std::uint64_t>(1, (image.virtual_size + gib - 1) / gib);
@@ -472,18 +550,10 @@ Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig config, 
     if (started.status != 201 && started.status != 200) {
       return Unexpected{http_error("POST", config.ebs_endpoint + "/snapshots", started)};
     }
-    nlohmann::json sj;
-    try {
-      sj = nlohmann::json::parse(started.body);
-    } catch (const std::exception& e) {
-      return fail("ebs StartSnapshot", std::string("invalid JSON: ") + e.what());
-    }
-    snapshot_id = sj.value("SnapshotId", "");
-    if (snapshot_id.empty()) {
-      return fail("ebs StartSnapshot", "no SnapshotId in the response");
-    }
-    if (sj.value("BlockSize", k_ebs_block_size) != k_ebs_block_size) {
-      return fail("ebs StartSnapshot", fmt::format("unexpected BlockSize {}", sj.value("BlockSize", 0ull)));
+    BI_TRY_ASSIGN(StartedSnapshot started_snapshot, parse_start_snapshot(started.body));
+    snapshot_id = started_snapshot.id;
+    if (started_snapshot.block_size != k_ebs_block_size) {
+      return fail("ebs StartSnapshot", fmt::format("unexpected BlockSize {}", started_snapshot.block_size));
     }
     result.snapshot_id = snapshot_id;
     events.id("snapshot", snapshot_id);
@@ -617,8 +687,7 @@ Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig config, 
     auto delay = std::chrono::milliseconds(500);
     for (;;) {
       BI_TRY_ASSIGN(std::string xml, aws.ec2("DescribeSnapshots", {{"SnapshotId.1", snapshot_id}}));
-      const auto status = xml_values(xml, "status");
-      const std::string s = status.empty() ? "" : status.front();
+      const std::string s = parse_snapshot_status(xml);
       if (s == "completed") {
         break;
       }
@@ -645,11 +714,12 @@ Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig config, 
                 registered.error().detail + fmt::format(" (snapshot {} is complete and kept: register again to retry)",
                                                         snapshot_id));
   }
-  const auto ids = xml_values(*registered, "imageId");
-  if (ids.empty()) {
-    return fail("ec2 RegisterImage", "no imageId in the response (snapshot " + snapshot_id + " kept)");
+  auto registered_id = parse_register_image(*registered);
+  if (!registered_id) {
+    return fail(registered_id.error().object,
+                registered_id.error().detail + " (snapshot " + snapshot_id + " kept)");
   }
-  result.image_id = ids.front();
+  result.image_id = *registered_id;
   events.id("ami", result.image_id);
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return result;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cloud/credentials.hpp"
@@ -60,6 +61,31 @@ std::string register_image_form(const ImageInfo& image, const std::string& snaps
 
 // The text of every <tag>...</tag> in an XML document, in order.
 std::vector<std::string> xml_values(const std::string& xml, const std::string& tag);
+
+// Parsers of the EC2 Query API (XML) and EBS direct API (JSON) answers. Server responses
+// are untrusted input: these never throw (fuzzed: tests/fuzz/), and every ID they return
+// passes valid_resource_id (IDs go into request paths and forms).
+struct Ec2Image {
+  std::string id;
+  std::string state;  // "" when the item has none
+};
+// DescribeImages: imageId with its imageState, per <item>.
+Expected<std::vector<Ec2Image>> parse_describe_images(const std::string& xml);
+// DescribeSnapshots: the snapshotIds, and the status of the first snapshot ("" if none).
+Expected<std::vector<std::string>> parse_snapshot_ids(const std::string& xml);
+std::string parse_snapshot_status(const std::string& xml);
+// RegisterImage: the new imageId.
+Expected<std::string> parse_register_image(const std::string& xml);
+// An EC2 error answer: "Code: Message" (or the start of the body when it has neither), with
+// registered secrets masked (register_secret).
+std::string parse_ec2_error(const std::string& xml);
+
+struct StartedSnapshot {
+  std::string id;
+  std::uint64_t block_size = 0;
+};
+// EBS StartSnapshot (JSON): SnapshotId and BlockSize (a missing BlockSize is 512 KiB).
+Expected<StartedSnapshot> parse_start_snapshot(std::string_view json);
 
 Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig aws, const Ec2Options& options,
                                       const RegisterEvents& events);

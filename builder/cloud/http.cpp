@@ -298,7 +298,7 @@ Expected<HttpResponse> send_with_retry(const std::function<Expected<HttpRequest>
       return fail(what, "interrupted");
     }
     if (r) {
-      std::string body = r->body.substr(0, 200);
+      std::string body = redact_secrets(r->body).substr(0, 200);
       std::replace(body.begin(), body.end(), '\n', ' ');
       last_failure = fmt::format("HTTP {}{}{}", r->status, body.empty() ? "" : ": ", body);
     } else {
@@ -311,9 +311,8 @@ Expected<HttpResponse> send_with_retry(const std::function<Expected<HttpRequest>
     std::uniform_int_distribution<long> jitter(delay.count() / 2, delay.count());
     auto wait = std::chrono::milliseconds(jitter(rng));
     if (r) {
-      const std::string retry_after = r->header("Retry-After");
-      if (!retry_after.empty() && std::all_of(retry_after.begin(), retry_after.end(), ::isdigit)) {
-        wait = std::max(wait, std::chrono::milliseconds(std::min(60L, std::stol(retry_after)) * 1000));
+      if (const auto asked = parse_retry_after(r->header("Retry-After"))) {
+        wait = std::max(wait, std::chrono::duration_cast<std::chrono::milliseconds>(*asked));
       }
     }
     spdlog::debug("{}: attempt {}/{} failed ({}); retrying in {} ms", what, attempt, attempts, last_failure,
@@ -324,8 +323,73 @@ Expected<HttpResponse> send_with_retry(const std::function<Expected<HttpRequest>
   return fail(what, fmt::format("failed after {} attempt{}: {}", attempts, attempts == 1 ? "" : "s", last_failure));
 }
 
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, std::chrono::seconds cap) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+    value.remove_prefix(1);
+  }
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+    value.remove_suffix(1);
+  }
+  if (value.empty()) {
+    return std::nullopt;
+  }
+  long long seconds = 0;
+  for (const char c : value) {
+    if (c < '0' || c > '9') {
+      return std::nullopt;
+    }
+    // Saturate instead of overflowing: "99999999999999999999" means "long", not a crash.
+    seconds = std::min<long long>(seconds * 10 + (c - '0'), cap.count());
+  }
+  return std::chrono::seconds(std::min<long long>(seconds, cap.count()));
+}
+
+namespace {
+
+std::mutex g_secrets_mutex;
+std::vector<std::string>& secrets() {
+  static std::vector<std::string> list;
+  return list;
+}
+
+} // namespace
+
+void register_secret(const std::string& secret) {
+  // Very short values would mask innocent text and are not worth hiding.
+  if (secret.size() < 4) {
+    return;
+  }
+  std::lock_guard lock(g_secrets_mutex);
+  auto& list = secrets();
+  if (std::find(list.begin(), list.end(), secret) == list.end()) {
+    list.push_back(secret);
+  }
+}
+
+std::string redact_secrets(std::string text) {
+  std::lock_guard lock(g_secrets_mutex);
+  for (const auto& secret : secrets()) {
+    for (const std::string& form : {secret, url_encode(secret)}) {
+      for (auto pos = text.find(form); pos != std::string::npos; pos = text.find(form, pos + 3)) {
+        text.replace(pos, form.size(), "***");
+      }
+    }
+  }
+  return text;
+}
+
+bool valid_resource_id(std::string_view id) {
+  if (id.empty() || id.size() > 128 || id == "." || id == "..") {
+    return false;
+  }
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  });
+}
+
 Error http_error(const std::string& method, const std::string& url, const HttpResponse& response, ExitCode code) {
-  std::string body = response.body.substr(0, 300);
+  std::string body = redact_secrets(response.body).substr(0, 300);
   std::replace(body.begin(), body.end(), '\n', ' ');
   return make_error(describe_request(method, url),
                     fmt::format("HTTP {}{}{}", response.status, body.empty() ? "" : ": ", body), code);

@@ -80,6 +80,23 @@ bool is_retryable(const HttpResponse& response);
 Expected<HttpResponse> send_with_retry(const std::function<Expected<HttpRequest>()>& make_request,
                                        const RetryPolicy& policy = {});
 
+// The delay a Retry-After header asks for: delta-seconds only (an HTTP date or anything
+// else is ignored), capped at `cap`.
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
+                                                      std::chrono::seconds cap = std::chrono::seconds(60));
+
+// The secrets of this process (passwords, secret keys, session and auth tokens). Server
+// answers are untrusted and may echo a request: an AWS SignatureDoesNotMatch body can hold
+// the canonical request with the session token. Every piece of a response that reaches an
+// error or a log (http_error, the retry layer's failures, EC2 error messages) goes through
+// redact_secrets, which masks each registered secret as "***". Thread-safe.
+void register_secret(const std::string& secret);
+std::string redact_secrets(std::string text);
+
+// Whether an ID a server gave us is safe to put into a request path or form:
+// 1-128 characters of [A-Za-z0-9._-], not "." or "..".
+bool valid_resource_id(std::string_view id);
+
 // Error for an unexpected status: "METHOD URL: HTTP 409: <short body>".
 Error http_error(const HttpRequest& request, const HttpResponse& response,
                  ExitCode code = ExitCode::build_failed);

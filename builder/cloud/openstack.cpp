@@ -41,12 +41,37 @@ std::string glance_base(const std::string& endpoint) {
   return u;
 }
 
-Expected<nlohmann::json> parse_json(const std::string& what, const std::string& body) {
-  try {
-    return nlohmann::json::parse(body);
-  } catch (const std::exception& e) {
-    return fail(what, std::string("invalid JSON in the response: ") + e.what());
+Expected<nlohmann::json> parse_json(const std::string& what, std::string_view body) {
+  // Without exceptions: a discarded value is the parse error; depth is bounded by the
+  // 64 MiB response cap of the HTTP layer.
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) {
+    return fail(what, "invalid JSON in the response");
   }
+  return j;
+}
+
+// A string member of an object, or "" when the value is not an object, the member is
+// missing or it is not a string (a server's odd answer is not a crash).
+std::string string_member(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) {
+    return "";
+  }
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+Expected<GlanceImage> glance_image_from(const std::string& what, const nlohmann::json& j) {
+  if (!j.is_object()) {
+    return fail(what, "the image in Glance's response is not a JSON object");
+  }
+  GlanceImage image{string_member(j, "id"), string_member(j, "status"), string_member(j, "os_hash_algo"),
+                    string_member(j, "os_hash_value")};
+  if (!valid_resource_id(image.id)) {
+    return fail(what, image.id.empty() ? "Glance returned no image id"
+                                       : fmt::format("Glance returned an invalid image id '{}'", image.id.substr(0, 64)));
+  }
+  return image;
 }
 
 class Glance {
@@ -66,18 +91,20 @@ public:
     return r;
   }
 
-  Expected<nlohmann::json> call(const std::string& method, const std::string& path, std::string body,
-                                std::initializer_list<long> ok, bool cleanup = false) const {
+  // The response body of a request answered with one of the `ok` statuses.
+  Expected<std::string> call(const std::string& method, const std::string& path, std::string body,
+                             std::initializer_list<long> ok, bool cleanup = false) const {
     HttpRequest req = request(method, path, std::move(body));
     req.cleanup = cleanup;
     BI_TRY_ASSIGN(HttpResponse resp, send_with_retry([&]() -> Expected<HttpRequest> { return req; }));
     if (std::find(ok.begin(), ok.end(), resp.status) == ok.end()) {
       return Unexpected{http_error(req, resp)};
     }
-    if (resp.body.empty()) {
-      return nlohmann::json::object();
-    }
-    return parse_json(describe_request(req.method, req.url), resp.body);
+    return std::move(resp.body);
+  }
+
+  std::string what(const std::string& method, const std::string& path) const {
+    return describe_request(method, m_base + path);
   }
 
   // Best effort: used on the error path, so it logs instead of failing.
@@ -176,32 +203,58 @@ Expected<KeystoneToken> keystone_authenticate(const OpenStackAuth& auth) {
   if (resp.status != 201 && resp.status != 200) {
     return Unexpected{http_error(req, resp)};
   }
+  return parse_keystone_token(describe_request(req.method, req.url), resp.header("X-Subject-Token"), resp.body);
+}
+
+Expected<KeystoneToken> parse_keystone_token(const std::string& what, const std::string& subject_token,
+                                             std::string_view body) {
   KeystoneToken t;
-  t.token = resp.header("X-Subject-Token");
+  t.token = subject_token;
   if (t.token.empty()) {
-    return fail(describe_request(req.method, req.url), "no X-Subject-Token in Keystone's response");
+    return fail(what, "no X-Subject-Token in Keystone's response");
   }
-  BI_TRY_ASSIGN(nlohmann::json body, parse_json(describe_request(req.method, req.url), resp.body));
-  t.catalog = body["token"].value("catalog", nlohmann::json::array());
-  if (body["token"].contains("project")) {
-    t.project_id = body["token"]["project"].value("id", "");
+  BI_TRY_ASSIGN(nlohmann::json j, parse_json(what, body));
+  const auto token = j.is_object() ? j.find("token") : j.end();
+  if (!j.is_object() || token == j.end() || !token->is_object()) {
+    return fail(what, "no 'token' object in Keystone's response");
+  }
+  t.catalog = nlohmann::json::array();
+  if (const auto catalog = token->find("catalog"); catalog != token->end()) {
+    if (!catalog->is_array()) {
+      return fail(what, "the token's 'catalog' is not a list");
+    }
+    t.catalog = *catalog;
+  }
+  if (const auto project = token->find("project"); project != token->end()) {
+    t.project_id = string_member(*project, "id");
   }
   return t;
 }
 
 Expected<std::string> catalog_endpoint(const nlohmann::json& catalog, const std::string& service_type,
                                        const std::string& region, const std::string& interface) {
+  if (!catalog.is_array()) {
+    return fail("service catalog", "not a list", ExitCode::bad_input);
+  }
   std::vector<std::string> seen;
   for (const auto& service : catalog) {
-    if (service.value("type", "") != service_type) {
+    if (string_member(service, "type") != service_type) {
       continue;
     }
-    for (const auto& ep : service.value("endpoints", nlohmann::json::array())) {
-      const std::string ep_region = ep.value("region_id", ep.value("region", ""));
-      const std::string ep_iface = ep.value("interface", "");
+    const auto endpoints = service.find("endpoints");
+    if (endpoints == service.end() || !endpoints->is_array()) {
+      continue;
+    }
+    for (const auto& ep : *endpoints) {
+      std::string ep_region = string_member(ep, "region_id");
+      if (ep_region.empty()) {
+        ep_region = string_member(ep, "region");
+      }
+      const std::string ep_iface = string_member(ep, "interface");
+      const std::string url = string_member(ep, "url");
       seen.push_back(ep_iface + "@" + ep_region);
-      if (ep_iface == interface && (region.empty() || ep_region == region)) {
-        return ep.value("url", "");
+      if (ep_iface == interface && (region.empty() || ep_region == region) && !url.empty()) {
+        return url;
       }
     }
   }
@@ -210,6 +263,25 @@ Expected<std::string> catalog_endpoint(const nlohmann::json& catalog, const std:
                            : fmt::format("no {} '{}' endpoint in region '{}' (catalog has: {})", interface,
                                          service_type, region, fmt::join(seen, ", ")),
               ExitCode::bad_input);
+}
+
+Expected<GlanceImage> parse_glance_image(const std::string& what, std::string_view body) {
+  BI_TRY_ASSIGN(nlohmann::json j, parse_json(what, body));
+  return glance_image_from(what, j);
+}
+
+Expected<std::vector<GlanceImage>> parse_glance_images(const std::string& what, std::string_view body) {
+  BI_TRY_ASSIGN(nlohmann::json j, parse_json(what, body));
+  const auto images = j.is_object() ? j.find("images") : j.end();
+  if (!j.is_object() || images == j.end() || !images->is_array()) {
+    return fail(what, "no 'images' list in Glance's response");
+  }
+  std::vector<GlanceImage> out;
+  for (const auto& item : *images) {
+    BI_TRY_ASSIGN(GlanceImage image, glance_image_from(what, item));
+    out.push_back(std::move(image));
+  }
+  return out;
 }
 
 nlohmann::json glance_image_body(const ImageInfo& image, const GlanceOptions& options) {
@@ -247,8 +319,11 @@ Expected<RegisterResult> register_openstack(const ImageInfo& image, const OpenSt
   result.cloud = "openstack";
   result.region = options.region;
   BI_TRY(check_self_contained(image));
+  register_secret(auth.password);
+  register_secret(auth.application_credential_secret);
   spdlog::info("openstack: authenticating as {}", auth.describe());
   BI_TRY_ASSIGN(KeystoneToken token, keystone_authenticate(auth));
+  register_secret(token.token);
   std::string endpoint = options.image_url;
   if (endpoint.empty()) {
     BI_TRY_ASSIGN(endpoint, catalog_endpoint(token.catalog, "image", options.region, auth.interface));
@@ -257,13 +332,14 @@ Expected<RegisterResult> register_openstack(const ImageInfo& image, const OpenSt
   result.endpoint = glance.base();
 
   // Idempotency: an active image with our inputs key and the same bytes is the answer.
-  BI_TRY_ASSIGN(nlohmann::json found,
-                glance.call("GET", "/v2/images?build_image_inputs_key=" + url_encode(image.inputs_key), "", {200}));
-  for (const auto& img : found.value("images", nlohmann::json::array())) {
-    const std::string status = img.value("status", "");
-    const std::string id = img.value("id", "");
-    if (status == "active" && img.value("os_hash_algo", "") == "sha512" && !image.sha512.empty() &&
-        img.value("os_hash_value", "") == image.sha512) {
+  const std::string list_path = "/v2/images?build_image_inputs_key=" + url_encode(image.inputs_key);
+  BI_TRY_ASSIGN(std::string found_body, glance.call("GET", list_path, "", {200}));
+  BI_TRY_ASSIGN(std::vector<GlanceImage> found, parse_glance_images(glance.what("GET", list_path), found_body));
+  for (const auto& img : found) {
+    const std::string& status = img.status;
+    const std::string& id = img.id;
+    if (status == "active" && img.os_hash_algo == "sha512" && !image.sha512.empty() &&
+        img.os_hash_value == image.sha512) {
       result.image_id = id;
       result.reused = true;
       events.id("glance image (already registered)", id);
@@ -277,11 +353,10 @@ Expected<RegisterResult> register_openstack(const ImageInfo& image, const OpenSt
     }
   }
 
-  BI_TRY_ASSIGN(nlohmann::json created, glance.call("POST", "/v2/images", glance_image_body(image, options).dump(), {201}));
-  const std::string id = created.value("id", "");
-  if (id.empty()) {
-    return fail(glance.base() + "/v2/images", "Glance returned no image id");
-  }
+  BI_TRY_ASSIGN(std::string created_body,
+                glance.call("POST", "/v2/images", glance_image_body(image, options).dump(), {201}));
+  BI_TRY_ASSIGN(GlanceImage created, parse_glance_image(glance.what("POST", "/v2/images"), created_body));
+  const std::string id = created.id;
   ImageGuard guard(glance, id);
   events.id("glance image (uploading)", id);
 
@@ -323,12 +398,11 @@ Expected<RegisterResult> register_openstack(const ImageInfo& image, const OpenSt
   }
   const std::string streamed = sha512.finish();
 
-  BI_TRY_ASSIGN(nlohmann::json after, glance.call("GET", "/v2/images/" + id, "", {200}));
-  const std::string status = after.value("status", "");
-  const std::string algo = after.value("os_hash_algo", "");
-  const std::string value = after.is_object() && after.contains("os_hash_value") && after["os_hash_value"].is_string()
-                                ? after["os_hash_value"].get<std::string>()
-                                : "";
+  BI_TRY_ASSIGN(std::string after_body, glance.call("GET", "/v2/images/" + id, "", {200}));
+  BI_TRY_ASSIGN(GlanceImage after, parse_glance_image(glance.what("GET", "/v2/images/" + id), after_body));
+  const std::string& status = after.status;
+  const std::string& algo = after.os_hash_algo;
+  const std::string& value = after.os_hash_value;
   if (status != "active") {
     return fail("glance image " + id, fmt::format("status is '{}' after the upload, expected 'active'", status));
   }

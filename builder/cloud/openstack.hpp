@@ -4,6 +4,8 @@
 // build_image_inputs_key property.
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -24,7 +26,15 @@ Expected<KeystoneToken> keystone_authenticate(const OpenStackAuth& auth);
 // The auth request body (exposed for tests; contains the secret).
 nlohmann::json keystone_auth_body(const OpenStackAuth& auth);
 
-// The URL of `service_type` for `region` and `interface` in a Keystone v3 catalog.
+// Keystone's answer to POST /v3/auth/tokens: the X-Subject-Token header and the JSON body
+// (token.catalog, token.project.id). Server responses are untrusted input: this and the
+// other parse_* functions never throw (fuzzed: tests/fuzz/), a wrong shape is an error
+// naming `what`.
+Expected<KeystoneToken> parse_keystone_token(const std::string& what, const std::string& subject_token,
+                                             std::string_view body);
+
+// The URL of `service_type` for `region` and `interface` in a Keystone v3 catalog
+// (entries of the wrong shape are skipped; a catalog that is not a list is an error).
 Expected<std::string> catalog_endpoint(const nlohmann::json& catalog, const std::string& service_type,
                                        const std::string& region, const std::string& interface);
 
@@ -34,6 +44,18 @@ struct GlanceOptions {
   std::uint64_t min_ram_mib = 512;
   std::string visibility = "private";
 };
+
+// The fields of a Glance v2 image we act on.
+struct GlanceImage {
+  std::string id;  // checked with valid_resource_id (it goes into request paths)
+  std::string status;
+  std::string os_hash_algo;
+  std::string os_hash_value;
+};
+
+// One image (POST /v2/images, GET /v2/images/ID) or the list of GET /v2/images?...
+Expected<GlanceImage> parse_glance_image(const std::string& what, std::string_view body);
+Expected<std::vector<GlanceImage>> parse_glance_images(const std::string& what, std::string_view body);
 
 // The Glance create-image body for an image (exposed for tests).
 nlohmann::json glance_image_body(const ImageInfo& image, const GlanceOptions& options);

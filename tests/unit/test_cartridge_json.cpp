@@ -187,6 +187,76 @@ TEST_CASE("EBS LINEAR checksum, RegisterImage form and XML values") {
         std::vector<std::string>{"ami-1", "ami-2"});
 }
 
+TEST_CASE("server responses are parsed without throwing; IDs must be safe for paths") {
+  // Glance
+  auto image = parse_glance_image("GET g", R"({"id": "1bea47ed-f6a9-463b-b423-14b9cca9ad27", "status": "active",
+                                              "os_hash_algo": "sha512", "os_hash_value": "ab"})");
+  REQUIRE(image);
+  CHECK(image->id == "1bea47ed-f6a9-463b-b423-14b9cca9ad27");
+  CHECK(image->os_hash_value == "ab");
+  CHECK(parse_glance_image("GET g", R"({"id": "x", "os_hash_value": null, "status": 3})")->os_hash_value.empty());
+  CHECK(parse_glance_image("GET g", R"({"id": "../../v2/images"})").error().to_string() ==
+        "GET g: Glance returned an invalid image id '../../v2/images'");
+  CHECK(parse_glance_image("GET g", "[1]").error().to_string() == "GET g: the image in Glance's response is not a JSON object");
+  CHECK(parse_glance_image("GET g", "{").error().to_string() == "GET g: invalid JSON in the response");
+  CHECK(parse_glance_images("GET g", R"({"images": [{"id": "a", "status": "queued"}, {"id": "b"}]})")->size() == 2);
+  CHECK(parse_glance_images("GET g", R"({"images": {}})").error().to_string() ==
+        "GET g: no 'images' list in Glance's response");
+  // Keystone
+  auto token = parse_keystone_token("POST k", "tok", R"({"token": {"catalog": [], "project": {"id": "p1"}}})");
+  REQUIRE(token);
+  CHECK(token->project_id == "p1");
+  CHECK(parse_keystone_token("POST k", "", "{}").error().detail == "no X-Subject-Token in Keystone's response");
+  CHECK(parse_keystone_token("POST k", "t", R"({"token": "x"})").error().detail ==
+        "no 'token' object in Keystone's response");
+  CHECK(parse_keystone_token("POST k", "t", R"({"token": {"catalog": {}}})").error().detail ==
+        "the token's 'catalog' is not a list");
+  CHECK(catalog_endpoint(json::parse(R"([1, {"type": "image", "endpoints": [null, {"interface": "public", "url": 5}]}])"),
+                         "image", "", "public")
+            .error()
+            .to_string() == "service catalog: no public 'image' endpoint in region '' (catalog has: @, public@)");
+  // EC2 XML: a state belongs to its own item; unsafe IDs are refused.
+  auto images = parse_describe_images("<imagesSet><item><imageId>ami-1</imageId></item>"
+                                      "<item><imageId>ami-2</imageId><imageState>available</imageState></item></imagesSet>");
+  REQUIRE(images);
+  REQUIRE(images->size() == 2);
+  CHECK(images->at(0).state.empty());
+  CHECK(images->at(1).state == "available");
+  CHECK(parse_register_image("<imageId>ami-1/../x</imageId>").error().to_string() ==
+        "ec2 RegisterImage: invalid imageId 'ami-1/../x' in the response");
+  CHECK(parse_register_image("<x/>").error().to_string() == "ec2 RegisterImage: no imageId in the response");
+  CHECK(parse_snapshot_ids("<snapshotId>snap-1</snapshotId><snapshotId>..</snapshotId>").error().to_string() ==
+        "ec2 DescribeSnapshots: invalid snapshotId '..' in the response");
+  CHECK(parse_ec2_error("<Code>Throttling</Code><Message>Rate exceeded</Message>") == "Throttling: Rate exceeded");
+  // EBS JSON
+  auto started = parse_start_snapshot(R"({"SnapshotId": "snap-0123", "BlockSize": 524288})");
+  REQUIRE(started);
+  CHECK(started->id == "snap-0123");
+  CHECK(parse_start_snapshot(R"({"SnapshotId": "snap-1", "BlockSize": "524288"})").error().to_string() ==
+        "ebs StartSnapshot: unexpected BlockSize \"524288\"");
+  CHECK(parse_start_snapshot(R"({"SnapshotId": 5})").error().to_string() == "ebs StartSnapshot: no SnapshotId in the response");
+  CHECK(parse_start_snapshot("[]").error().to_string() == "ebs StartSnapshot: the response is not a JSON object");
+  // Retry-After: delta-seconds, capped; no overflow on absurd values.
+  CHECK(parse_retry_after("5") == std::chrono::seconds(5));
+  CHECK(parse_retry_after(" 99999999999999999999999 ") == std::chrono::seconds(60));
+  CHECK_FALSE(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"));
+  CHECK_FALSE(parse_retry_after("-1"));
+  CHECK_FALSE(parse_retry_after(""));
+  // Registered secrets never come back through a server's error text.
+  register_secret("unit-secret/+token");
+  CHECK(redact_secrets("a unit-secret/+token b unit-secret%2F%2Btoken c") == "a *** b *** c");
+  HttpResponse echo;
+  echo.status = 403;
+  echo.body = "<Code>SignatureDoesNotMatch</Code><Message>x-amz-security-token:unit-secret/+token</Message>";
+  CHECK(http_error("POST", "http://127.0.0.1/", echo).detail ==
+        "HTTP 403: <Code>SignatureDoesNotMatch</Code><Message>x-amz-security-token:***</Message>");
+  CHECK(parse_ec2_error(echo.body) == "SignatureDoesNotMatch: x-amz-security-token:***");
+  CHECK(valid_resource_id("snap-0123456789abcdef0"));
+  CHECK_FALSE(valid_resource_id(".."));
+  CHECK_FALSE(valid_resource_id("a/b"));
+  CHECK_FALSE(valid_resource_id(std::string(129, 'a')));
+}
+
 TEST_CASE("the HTTP layer's retry classification and URL redaction") {
   HttpResponse r;
   r.status = 503;

@@ -179,6 +179,24 @@ TEST_CASE("a billion-laughs document is refused quickly, not expanded") {
   CHECK(text.rfind("c.yaml:2:10: YAML aliases are not allowed\n", 0) == 0);
 }
 
+TEST_CASE("inputs found by fuzz_loader: a ',' where a document starts, very long names") {
+  test::Scratch s;
+  // yaml-cpp returned endless empty documents for these; validate never ended.
+  CHECK(errors_for(", a\n", s) == "c.yaml:1:1: YAML syntax error: unexpected ','\n");
+  CHECK(errors_for("[a], b\n", s) == "c.yaml:1:4: YAML syntax error: unexpected ','\n");
+  CHECK(errors_for("type: a\n---\ntype: b\n", s) == "c.yaml:1:1: expected one YAML document, found 2\n");
+  // std::regex recursed once per character: 40000 overflowed the stack.
+  const std::string long_name(200000, 'a');
+  CHECK(errors_for("type: x\npackages: [" + long_name + "]\n", s).empty());
+  CHECK(errors_for("type: x\nagent: {mb_urls: [\"" + long_name + ":1883\"]}\n", s).empty());
+  CHECK(errors_for("type: x\nagent: {mb_urls: [\"" + long_name + ":188300\"]}\n", s) ==
+        "c.yaml:2:19: agent.mb_urls[0] '" + long_name + ":188300' is not a valid host:port\n");
+  CHECK(errors_for("type: x\nserver_apps: [" + long_name + "-]\n", s) ==
+        "c.yaml:2:15: server_apps[0] '" + long_name + "-' is not a valid Puppet class name\n");
+  CHECK(errors_for("type: " + std::string(33, 'a') + "\n", s) ==
+        "c.yaml:1:7: invalid type '" + std::string(33, 'a') + "': must match ^[a-z][a-z0-9-]{0,31}$\n");
+}
+
 TEST_CASE("huge and binary files") {
   test::Scratch s;
   LoadOptions small;
