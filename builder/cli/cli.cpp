@@ -10,6 +10,8 @@
 #include <thread>
 #include <functional>
 #include <iostream>
+#include <numeric>
+#include <tuple>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -275,10 +277,24 @@ Expected<int> cmd_build(Options& o) {
   const bool tty = !o.json && ::isatty(STDERR_FILENO);
   std::vector<std::optional<Expected<BuildResult>>> results(plans.size());
   std::atomic<size_t> next{0};
+  // Longest first, so the longest build does not start last and run alone at the end: an
+  // image whose system layer must be built before one whose layers are all cached, then
+  // more Puppet classes, then more packages (results stay in the order given).
+  std::vector<size_t> order(plans.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  if (jobs > 1) {
+    auto cost = [&](const Plan& p) {
+      std::error_code ec;
+      const bool cached = !p.system.needed || fs::exists(o.cache_dir / "layers" / ("system-" + p.system.key), ec);
+      return std::make_tuple(cached ? 0 : 1, p.system.puppet_classes.size(), p.system.packages.size());
+    };
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost(plans[a]) > cost(plans[b]); });
+  }
   // Builds run in worker threads; layers they share are built once (the cache's per-layer
   // lock makes the others wait and then hit).
   auto worker = [&] {
-    for (size_t i; (i = next++) < plans.size();) {
+    for (size_t n; (n = next++) < plans.size();) {
+      const size_t i = order[n];
       const auto& plan = plans[i];
       std::unique_ptr<Progress> progress =
           !tty ? make_quiet_progress()
