@@ -107,8 +107,12 @@ Expected<void> start_daemon(const std::string& name) {
   RunOptions ro;
   ro.timeout = std::chrono::seconds(60);
   ro.cwd = "/";
-  // `-d` returns once the daemon has forked into its own session, so it outlives us.
-  BI_TRY(run_checked({path, "-d"}, ro));
+  // `-d` returns once the daemon has forked into its own session, so it outlives us. A
+  // daemon that cannot start is a host problem (exit 3), named with its own message.
+  auto started = run_checked({path, "-d"}, ro);
+  if (!started) {
+    return fail(name, "cannot start: " + started.error().to_string(), ExitCode::host_missing);
+  }
   return Ok{};
 }
 
@@ -245,14 +249,13 @@ Expected<void> ensure_libvirtd(std::chrono::seconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   const std::string log = libvirtd_log_errors();
-  // Without libvirt-daemon-system there is no qemu.conf and no libvirt-qemu user, and the
-  // QEMU driver refuses to load: a host setup problem, not a failed test.
-  const bool setup = log.find("Failed to parse user") != std::string::npos ||
-                     log.find("Failed to parse group") != std::string::npos;
+  // A libvirtd that does not serve qemu:///system (without libvirt-daemon-system there is no
+  // qemu.conf and no libvirt-qemu user, and the QEMU driver refuses to load) is a host
+  // problem, not a failed boot: exit 3.
   return fail("libvirtd",
               fmt::format("qemu:///system did not answer within {} s: {}{}{}", timeout.count(), last_libvirt_error(),
                           log.empty() ? "" : "\nlast errors in " + std::string(k_libvirtd_log) + ":", log),
-              setup ? ExitCode::host_missing : ExitCode::build_failed);
+              ExitCode::host_missing);
 }
 
 Expected<LibvirtConnection> LibvirtConnection::open(const std::string& uri) {

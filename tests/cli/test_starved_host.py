@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""Starved host (ctest "starved_host"): each missing or failing piece of the host gives
+`build-image: error: <object>: <detail>` naming the cause, exit 3, and leaves nothing
+half-written (no image or temp file under the output folder, the catalog absent or valid).
+Cheap paths only: every case fails within seconds; the builds use the fixture's layer cache
+(BUILD_IMAGE_CACHE) and their own output folders. Needs root (tmpfs mounts, unshare -m).
+Environment: BI_BINARY, BI_SOURCE_DIR, BUILD_IMAGE_CACHE.
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import unittest
+
+SRC = os.environ.get("BI_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BIN = os.environ.get("BI_BINARY", os.path.join(SRC, "build", "build-image"))
+TINY = os.path.join(SRC, "tests/data/tiny.yaml")
+
+
+def path_without(work, names):
+    """A PATH folder with every program of the usual folders but those matching `names`."""
+    farm = os.path.join(work, "bin-" + "-".join(n.strip("*") for n in names))
+    os.makedirs(farm)
+    for d in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+        if not os.path.isdir(d):
+            continue
+        for name in os.listdir(d):
+            if any(re.fullmatch(n.replace("*", ".*"), name) for n in names):
+                continue
+            dst = os.path.join(farm, name)
+            if not os.path.lexists(dst):
+                os.symlink(os.path.join(d, name), dst)
+    return farm
+
+
+class StarvedHost(unittest.TestCase):
+    def setUp(self):
+        self.work = tempfile.mkdtemp(prefix="bi-starved-")
+        self.out = os.path.join(self.work, "out")
+        self.env = dict(os.environ)
+        self.mounts = []
+
+    def tearDown(self):
+        for m in reversed(self.mounts):
+            subprocess.run(["umount", m], check=False)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def run_bi(self, args, env=None, prefix=()):
+        return subprocess.run(list(prefix) + [BIN] + args, env=env or self.env, capture_output=True, text=True,
+                              timeout=600, cwd=SRC)
+
+    def assert_error(self, p, pattern):
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertRegex(p.stderr, r"\A(build-image: warning: [^\n]*\n)*" + pattern + r"\n\n?\Z")
+
+    def assert_nothing_half_written(self):
+        if not os.path.isdir(self.out):
+            return
+        names = os.listdir(self.out)
+        self.assertEqual([n for n in names if n.startswith(".tmp-")], [], names)
+        self.assertEqual([n for n in names if re.search(r"\.(qcow2|raw|vmdk)$", n)], [], names)
+        if "catalog.json" in names:
+            with open(os.path.join(self.out, "catalog.json")) as f:
+                self.assertIsInstance(json.load(f)["images"], list)
+
+    def test_unreachable_mirror(self):
+        # A port that is bound but not listening: connections are refused at once.
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        try:
+            yaml = os.path.join(self.work, "m.yaml")
+            with open(yaml, "w") as f:
+                f.write(f'type: tiny\nmode: generic\nbase: {{os: debian-12, mirror: "http://127.0.0.1:{port}/debian"}}\n')
+            env = dict(self.env, BUILD_IMAGE_CACHE=os.path.join(self.work, "cache"))
+            p = self.run_bi(["--output", self.out, yaml], env)
+        finally:
+            s.close()
+        url = f"http://127.0.0.1:{port}/debian/dists/bookworm/InRelease"
+        self.assert_error(p, re.escape(f"build-image: error: {url}: cannot read the mirror's index (needed for cache keys): "
+                                       f"cannot fetch: curl: (7) Failed to connect to 127.0.0.1 port {port} after ")
+                          + r"\d+ ms: Couldn't connect to server")
+        self.assertFalse(os.path.exists(self.out))
+
+    def test_qemu_missing(self):
+        env = dict(self.env, PATH=path_without(self.work, ["qemu*"]))
+        p = self.run_bi(["--output", self.out, TINY], env)
+        self.assert_error(p, re.escape("build-image: error: qemu-img: program not found in PATH "
+                                       "(install it, see scripts/install-deps)"))
+        self.assert_nothing_half_written()
+        image = os.path.join(self.work, "x.qcow2")
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", image, "1G"], check=True)
+        payload = os.path.join(self.work, "payload")
+        with open(payload, "w") as f:
+            f.write("SERVICE_NAME=tiny\nMEMBER_ID=m1\nPORTS=80\n")
+        p = self.run_bi(["boot-test", image, "--payload", payload], env)
+        self.assert_error(p, re.escape("build-image: error: qemu-img: not installed (see scripts/install-deps)"))
+
+    def test_output_disk_full(self):
+        os.makedirs(self.out)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", self.out], check=True)
+        self.mounts.append(self.out)
+        p = self.run_bi(["--output", self.out, TINY])
+        self.assert_error(p, re.escape(f"build-image: error: {self.out}/.tmp-") + r"tiny-generic-[0-9a-f]+\.qcow2"
+                          + re.escape(": no space left on the output device: qemu-img: error while writing at byte ")
+                          + r"\d+: No space left on device")
+        self.assert_nothing_half_written()
+
+    def test_libvirtd_failing(self):
+        # libvirt's sockets hidden in a private mount namespace, and daemons that cannot start.
+        fake = os.path.join(self.work, "fake-daemons")
+        os.makedirs(fake)
+        for d in ("virtlogd", "libvirtd"):
+            with open(os.path.join(fake, d), "w") as f:
+                f.write(f"#!/bin/sh\necho '{d}: error: simulated start failure' >&2\nexit 1\n")
+            os.chmod(os.path.join(fake, d), 0o755)
+        empty = os.path.join(self.work, "empty-run")
+        os.makedirs(empty)
+        image = os.path.join(self.work, "x.qcow2")
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", image, "1G"], check=True)
+        payload = os.path.join(self.work, "payload")
+        with open(payload, "w") as f:
+            f.write("SERVICE_NAME=tiny\nMEMBER_ID=m1\nPORTS=80\n")
+        env = dict(self.env, PATH=fake + ":" + self.env.get("PATH", "/usr/bin:/bin"))
+        script = f'mkdir -p /run/libvirt && mount --bind {empty} /run/libvirt && exec "$@"'
+        p = self.run_bi(["boot-test", image, "--payload", payload, "--timeout", "30"], env,
+                        prefix=["unshare", "-m", "sh", "-c", script, "sh"])
+        self.assert_error(p, re.escape("build-image: error: virtlogd: cannot start: virtlogd: exited with status 1: "
+                                       "virtlogd -d\nvirtlogd: error: simulated start failure"))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
