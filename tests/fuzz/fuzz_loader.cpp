@@ -16,8 +16,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path g_yaml;    // the cartridge's (non-existent) file: sources resolve next to it
-fs::path g_folder;  // its folder, with files/motd
+fs::path g_yaml;   // the cartridge's (non-existent) file: sources resolve next to it
+fs::path g_folder; // its folder, with files/motd
 bi::LoadOptions g_options;
 
 } // namespace

@@ -86,12 +86,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const SigV4Result a = sigv4_sign(input, h1, credentials, params);
   const SigV4Result b = sigv4_sign(input, h2, credentials, params);
   FUZZ_CHECK(a.signature == b.signature && a.signature.size() == 64);
-  FUZZ_CHECK(a.authorization.rfind("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/ebs/aws4_request, ",
-                                   0) == 0);
+  FUZZ_CHECK(
+      a.authorization.rfind("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/ebs/aws4_request, ", 0) == 0);
   FUZZ_CHECK(!h1.empty() && h1.back().first == "Authorization");
   // The secret is never part of what is sent or logged.
   for (const auto& [k, v] : h1) {
-    FUZZ_CHECK(v.find(credentials.secret_access_key) == std::string::npos || fields[3].find(credentials.secret_access_key) != std::string::npos);
+    FUZZ_CHECK(v.find(credentials.secret_access_key) == std::string::npos ||
+               fields[3].find(credentials.secret_access_key) != std::string::npos);
   }
   FUZZ_CHECK(a.canonical_request.find(credentials.secret_access_key) == std::string::npos ||
              in.find(credentials.secret_access_key) != std::string_view::npos);
