@@ -191,6 +191,35 @@ class RemoteCacheTest(unittest.TestCase):
             self.assertEqual(b["sha256"], a["sha256"])
             rc, out = cache_verify(os.path.join(WORK, "cache-http-B"))
             self.assertEqual(rc, 0, out)
+
+            # Concurrent writers: E and F both hold the layers and publish them to an empty
+            # prefix at the same moment. Both succeed, and G (empty cache) gets good hits.
+            url2 = f"http://127.0.0.1:{port}/shared/concurrent"
+            procs = {}
+            for name in ("E", "F"):
+                cache = fresh_cache(name)
+                os.makedirs(os.path.join(cache, "layers"))
+                # B's cache holds both layers and is on the scratch filesystem: hard links.
+                source = os.path.join(WORK, "cache-http-B", "layers")
+                for layer in glob.glob(os.path.join(source, "base-*")) + glob.glob(os.path.join(source, "bootloader-*")):
+                    subprocess.run(["cp", "-al", layer, os.path.join(cache, "layers", "")], check=True)
+                argv = [BIN, "--json", "--output", os.path.join(WORK, "out-" + name), "--cache-dir", cache,
+                        "--cache-url", url2, TINY]
+                procs[name] = subprocess.Popen(argv, env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                               text=True, cwd=SRC)
+            uploads = 0
+            for name, proc in procs.items():
+                out, err = proc.communicate(timeout=1500)
+                self.assertEqual(proc.returncode, 0, f"{name}:\n{out}\n{err}")
+                img = json.loads(out)["images"][0]
+                self.assertEqual(img["layers_built"], 0, img)
+                uploads += img["remote_cache"]["uploads"]
+            self.assertGreaterEqual(uploads, 2)  # each layer published at least once
+            g, _, _ = build("http-G", fresh_cache("http-G"), url2, base_env())
+            self.assertEqual(g["layers_built"], 0, g)
+            self.assertEqual(g["remote_cache"]["hits"], 2, g)
+            self.assertEqual(g["remote_cache"]["corrupt"], 0, g)
+            self.assertEqual(g["sha256"], a["sha256"])
         finally:
             server.terminate()
             server.wait(timeout=30)
