@@ -663,14 +663,19 @@ t_puppet_fails_then_next_boot_retries() {
     show_output_on_failure
 }
 
-t_puppet_deadline() {
-    config_drive 'SERVICE_NAME=php,PUPPET_HOSTNAME=puppet.test'
-    no_server
+# make_slow_puppet: $CASE_DIR/slow-puppet, a puppet that outlives any per-try timeout.
+make_slow_puppet() {
     cat >"$CASE_DIR/slow-puppet" <<'EOF'
 #!/bin/bash
 sleep 30
 EOF
     chmod 755 "$CASE_DIR/slow-puppet"
+}
+
+t_puppet_deadline() {
+    config_drive 'SERVICE_NAME=php,PUPPET_HOSTNAME=puppet.test'
+    no_server
+    make_slow_puppet
     run_init PUPPET_BIN="$CASE_DIR/slow-puppet" CARTRIDGE_PUPPET_TIMEOUT=1 CARTRIDGE_PUPPET_TRIES=2
     assert_rc 1
     assert_out "cartridge-init: puppet agent: timed out after 1s"
@@ -683,11 +688,7 @@ t_puppet_limits_from_cartridge_conf() {
     printf '%s\n' 'PUPPET_TIMEOUT=1' 'PUPPET_TRIES=2' 'PUPPET_DEADLINE=1x' >>"$ROOT/etc/cartridge/cartridge.conf"
     config_drive 'SERVICE_NAME=php,PUPPET_HOSTNAME=puppet.test'
     no_server
-    cat >"$CASE_DIR/slow-puppet" <<'EOF'
-#!/bin/bash
-sleep 30
-EOF
-    chmod 755 "$CASE_DIR/slow-puppet"
+    make_slow_puppet
     run_init PUPPET_BIN="$CASE_DIR/slow-puppet"
     assert_rc 1
     assert_out "cartridge-init: ignoring PUPPET_DEADLINE='1x': not a whole number"
