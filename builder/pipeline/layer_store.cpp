@@ -1,6 +1,7 @@
 #include "pipeline/layer_store.hpp"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -113,6 +114,30 @@ std::optional<fs::path> LayerStore::lookup(const std::string& kind, const std::s
   return dir / "content";
 }
 
+namespace {
+
+// Free space a layer build needs in the cache before it starts. A base layer is ~460 MiB and
+// a system layer ~530 MiB here, plus what apt downloads on the way; without this check a
+// nearly full cache made mmdebstrap crawl on with failing writes instead of failing.
+std::uintmax_t min_free_mib(const std::string& kind) { return kind == "bootloader" ? 128 : 1024; }
+
+Expected<void> check_free_space(const fs::path& dir, const std::string& kind) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) {
+    return {}; // not knowing is no reason to refuse; the build reports real write errors
+  }
+  const std::uintmax_t free_mib = static_cast<std::uintmax_t>(st.f_bavail) * st.f_frsize / (1024 * 1024);
+  if (free_mib < min_free_mib(kind)) {
+    return fail(dir.parent_path().string(),
+                fmt::format("no space to build the {} layer: {} MiB free in the cache, at least {} MiB needed", kind,
+                            free_mib, min_free_mib(kind)),
+                ExitCode::host_missing);
+  }
+  return {};
+}
+
+} // namespace
+
 Expected<LayerStore::Result> LayerStore::get_or_build(const std::string& kind, const std::string& key,
                                                       const BuildFn& build) {
   std::error_code ec;
@@ -155,6 +180,7 @@ Expected<LayerStore::Result> LayerStore::get_or_build(const std::string& kind, c
       break;
     }
   }
+  BI_TRY(check_free_space(m_root / "tmp", kind));
   BI_TRY_ASSIGN(TempDir staging, TempDir::create(m_root / "tmp", kind + "-" + key.substr(0, 12) + "-"));
   const fs::path content = staging.path() / "content";
   fs::create_directories(content, ec);

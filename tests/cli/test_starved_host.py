@@ -110,6 +110,22 @@ class StarvedHost(unittest.TestCase):
                           + r"\d+: No space left on device")
         self.assert_nothing_half_written()
 
+    def test_cache_disk_full(self):
+        # An empty cache on a 2 MiB filesystem (the mirror's index digest copied in, so the
+        # plan needs no download): the first layer to build is refused before it starts.
+        cache = os.path.join(self.work, "cache")
+        os.makedirs(cache)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", cache], check=True)
+        self.mounts.append(cache)
+        fixture = os.environ.get("BUILD_IMAGE_CACHE", "")
+        if os.path.isdir(os.path.join(fixture, "mirror-index")):
+            shutil.copytree(os.path.join(fixture, "mirror-index"), os.path.join(cache, "mirror-index"))
+        p = self.run_bi(["--output", self.out, "--cache-dir", cache, TINY])
+        self.assert_error(p, re.escape(f"build-image: error: {cache}: no space to build the ")
+                          + r"(base|bootloader) layer: \d+ MiB free in the cache, at least (1024|128) MiB needed")
+        self.assert_nothing_half_written()
+        self.assertEqual(glob.glob(os.path.join(cache, "layers", "*")), [])
+
     def test_libvirtd_failing(self):
         # libvirt's sockets hidden in a private mount namespace, and daemons that cannot start.
         fake = os.path.join(self.work, "fake-daemons")
