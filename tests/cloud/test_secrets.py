@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -60,7 +61,8 @@ def scan_tree(root, markers, skip=()):
 
 
 def scan_image(image, markers, work):
-    """(files scanned, {path in the image: markers}) over every filesystem of the image.
+    """(files scanned, {path in the image: markers}, world-writable paths) over every
+    filesystem of the image.
 
     No appliance: the image is converted to raw, each partition (from its MBR, read by
     sfdisk) is copied out and its whole tree extracted with debugfs `rdump` (e2fsprogs reads
@@ -70,7 +72,7 @@ def scan_image(image, markers, work):
     subprocess.run(["qemu-img", "convert", "-f", image_format(image), "-O", "raw", image, raw], check=True, timeout=600)
     table = json.loads(subprocess.run(["sfdisk", "-J", raw], check=True, capture_output=True, text=True).stdout)
     sector = table["partitiontable"].get("sectorsize", 512)
-    files, found = 0, {}
+    files, found, world_writable = 0, {}, []
     for n, part in enumerate(table["partitiontable"]["partitions"], 1):
         fs_file = os.path.join(work, f"part{n}.img")
         with open(raw, "rb") as src, open(fs_file, "wb") as dst:
@@ -89,14 +91,26 @@ def scan_image(image, markers, work):
         tree = os.path.join(work, f"part{n}")
         os.makedirs(tree)
         subprocess.run(["debugfs", "-R", f"rdump / {tree}", fs_file], check=True, capture_output=True, timeout=600)
-        for dirpath, _, names in os.walk(tree):
+        for dirpath, dirs, names in os.walk(tree):
             files += len(names)
+            # Image security default: nothing world-writable but sticky directories (/tmp).
+            # rdump drops the sticky bit, so candidates are checked with debugfs' own stat.
+            for name in dirs + names:
+                st = os.lstat(os.path.join(dirpath, name))
+                if stat.S_ISLNK(st.st_mode) or not st.st_mode & stat.S_IWOTH:
+                    continue
+                inner = os.path.join(dirpath, name)[len(tree):]
+                info = subprocess.run(["debugfs", "-R", f"stat {inner}", fs_file], capture_output=True, text=True,
+                                      check=True).stdout
+                mode = re.search(r"Mode:\s+0?([0-7]+)", info)
+                if not mode or not int(mode.group(1), 8) & stat.S_ISVTX:
+                    world_writable.append(("/boot" if n == 1 else "") + inner)
         for path, hits in scan_tree(tree, markers).items():
             found.setdefault(("/boot" if n == 1 else "") + path[len(tree):], set()).update(hits)
         shutil.rmtree(tree)
         os.unlink(fs_file)
     os.unlink(raw)
-    return files, found
+    return files, found, world_writable
 
 
 def image_format(image):
@@ -191,7 +205,8 @@ class SecretScan(unittest.TestCase):
 
         # The image's filesystem: the positive control is found (so content is really read),
         # the credentials of the build's environment are not.
-        files, found = scan_image(image, self.markers + [POSITIVE], self.work)
+        files, found, world_writable = scan_image(image, self.markers + [POSITIVE], self.work)
+        self.assertEqual(world_writable, [], "world-writable files or directories in the image")
         self.assertEqual(found, {"/etc/motd": {POSITIVE}})
         self.assertGreater(files, 1000)
         print(f"secret scan: {files} files in the image: no hits (positive control found in /etc/motd)",
