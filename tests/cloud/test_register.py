@@ -220,6 +220,16 @@ class GlanceTests(unittest.TestCase):
         self.assertIn("PUT http://127.0.0.1:", p.stderr)
         self.assert_nothing_left(m)
 
+    def test_server_that_stops_answering_is_given_up_on(self):
+        # Glance stops reading halfway through the upload: the upload's stall timeout (120 s
+        # below 1 byte/s) ends it, the half-made image is deleted, the error names the PUT.
+        started = time.time()
+        p, m = self._with_proxy("stall", "stall")
+        print(f"  stalled upload given up after {time.time() - started:.0f} s", flush=True)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("PUT http://127.0.0.1:", p.stderr)
+        self.assert_nothing_left(m)
+
     def test_qcow2_with_backing_file_is_refused(self):
         d = tempfile.mkdtemp(dir=self.scratch.dir)
         base = os.path.join(d, "base.qcow2")

@@ -3,19 +3,22 @@
 between `build-image register` (OS_IMAGE_URL) and a real Glance, for the failure tests.
 Python standard library only.
 
-  fault_proxy.py --upstream http://127.0.0.1:9292 --port-file F --mode corrupt|abort|pass
+  fault_proxy.py --upstream http://127.0.0.1:9292 --port-file F --mode corrupt|abort|stall|pass
                  [--abort-after BYTES]
 
 corrupt: flips one byte of the body of every PUT .../file (Glance stores different bytes,
          so its os_hash_value differs from the client's).
 abort:   forwards BYTES of the PUT .../file body, then closes both connections (an upload
          that dies halfway).
+stall:   forwards BYTES of the PUT .../file body, then neither reads nor answers, keeping
+         the connection open (a server that stops answering).
 Everything else is forwarded unchanged.
 """
 import argparse
 import http.client
 import os
 import socket
+import time
 import sys
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,6 +59,13 @@ class Proxy(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
                 return
+            if upload and ARGS.mode == "stall" and sent + len(chunk) > ARGS.abort_after:
+                # The server stops answering: no more reads, no response, the connection kept
+                # open until the client gives up (it must, on its own timeout).
+                conn.close()
+                time.sleep(3600)  # the process is stopped at the end of the test
+                self.close_connection = True
+                return
             conn.send(chunk)
             sent += len(chunk)
         resp = conn.getresponse()
@@ -79,7 +89,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--upstream", required=True)
     ap.add_argument("--port-file", required=True)
-    ap.add_argument("--mode", choices=["pass", "corrupt", "abort"], default="pass")
+    ap.add_argument("--mode", choices=["pass", "corrupt", "abort", "stall"], default="pass")
     ap.add_argument("--abort-after", type=int, default=8 << 20)
     ARGS = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
