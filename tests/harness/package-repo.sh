@@ -17,19 +17,11 @@ cmd=${1:-}
 dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || die "usage: $0 start DIR PORT CACHE_DIR [EXTRA.deb...] | stop DIR"
 
+# shellcheck source=tests/harness/pidfile.sh
+. "$(dirname "$0")/pidfile.sh"
+
 stop() {
-    local pid i
-    [ -f "$dir/http.pid" ] || return 0
-    pid=$(cat "$dir/http.pid")
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null
-        for i in $(seq 1 20); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.25
-        done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    fi
-    rm -f "$dir/http.pid"
+    stop_pidfile "$dir/http.pid" 5
     echo "package-repo: stopped"
 }
 

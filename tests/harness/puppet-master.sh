@@ -18,19 +18,11 @@ dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || die "usage: $0 start DIR PORT | stop DIR"
 repo_root=$(cd "$(dirname "$0")/../.." && pwd)
 
+# shellcheck source=tests/harness/pidfile.sh
+. "$(dirname "$0")/pidfile.sh"
+
 stop() {
-    local pid i
-    [ -f "$dir/run/master.pid" ] || return 0
-    pid=$(cat "$dir/run/master.pid")
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null
-        for i in $(seq 1 60); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.5
-        done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    fi
-    rm -f "$dir/run/master.pid"
+    stop_pidfile "$dir/run/master.pid" 30
     echo "puppet-master: stopped"
 }
 
