@@ -7,6 +7,9 @@
 # every case passed. On failure the sandbox is kept and its path printed.
 # shellcheck disable=SC2317  # cases and helpers are called indirectly
 set -u -o pipefail
+# `printf ... | assert_file`: without lastpipe the assertion runs in a subshell and a
+# failure it records (CASE_OK=0) is lost, so the case passes whatever it checked.
+shopt -s lastpipe
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)

@@ -9,6 +9,9 @@
 # Exit status 0 when every case passed; on failure the work directory is kept.
 # shellcheck disable=SC2317  # cases and helpers are called indirectly
 set -u -o pipefail
+# `printf ... | assert_file`: without lastpipe the assertion runs in a subshell and a
+# failure it records (CASE_OK=0) is lost, so the case passes whatever it checked.
+shopt -s lastpipe
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -309,7 +312,7 @@ include php
 file { '$out/puppet': content => "puppet ensure=\${\$p['ensure']} enable=\${\$p['enable']} provider=\${\$p['provider']}\n", tag => 'cartridge_test_out' }
 file { '$out/base-packages': content => "\${Package['ca-certificates']['ensure']} \${Package['curl']['ensure']}\n", tag => 'cartridge_test_out' }
 \$svc = Service['apache2']
-\$attrs = "apache2 ensure=\${\$svc['ensure']} enable=\${\$svc['enable']} provider=\${\$svc['provider']}\n"
+\$attrs = "apache2 ensure=\${\$svc['ensure']} enable=\${\$svc['enable']} provider=\${\$svc['provider']}\nrequire=\${\$svc['require']} subscribe=\${\$svc['subscribe']}\n"
 file { '$out/attrs': content => \$attrs, tag => 'cartridge_test_out' }
 file { '$out/index.php': content => File['/var/www/html/index.php']['content'], tag => 'cartridge_test_out' }
 file { '$out/vhost': content => File['/etc/apache2/sites-available/000-default.conf']['content'], tag => 'cartridge_test_out' }
@@ -317,7 +320,10 @@ file { '$out/index.html': content => "\${File['/var/www/html/index.html']['ensur
 file { '$out/packages': content => "\${Package['apache2']['ensure']} \${Package['libapache2-mod-php']['install_options']}\n", tag => 'cartridge_test_out' }
 EOF
     papply 1234.default.php.puppet.example.org "$CASE_DIR/test.pp" cartridge_test_out || return
-    printf 'apache2 ensure=running enable=true provider=systemd\n' | assert_file "$out/attrs"
+    assert_file "$out/attrs" <<'EOF'
+apache2 ensure=running enable=true provider=systemd
+require=[] subscribe=[Package[apache2], Package[libapache2-mod-php], File[/etc/apache2/sites-available/000-default.conf]]
+EOF
     printf 'puppet ensure=stopped enable=false provider=systemd\n' | assert_file "$out/puppet"
     printf 'installed installed\n' | assert_file "$out/base-packages"
     printf 'PHPOK <?php echo PHP_VERSION; ?>\n' | assert_file "$out/index.php"
@@ -348,7 +354,7 @@ t_php_build_mode_and_docroot() {
 include base
 class { 'php': docroot => '/srv/www' }
 \$svc = Service['apache2']
-\$attrs = "apache2 ensure=\${\$svc['ensure']} enable=\${\$svc['enable']} provider=\${\$svc['provider']}\n"
+\$attrs = "apache2 ensure=\${\$svc['ensure']} enable=\${\$svc['enable']} provider=\${\$svc['provider']}\nrequire=\${\$svc['require']} subscribe=\${\$svc['subscribe']}\n"
 file { '$out/attrs': content => \$attrs, tag => 'cartridge_test_out' }
 file { '$out/index': content => "\${File['/srv/www/index.php']['content']}\${File['/srv/www']['ensure']}\n", tag => 'cartridge_test_out' }
 \$p = Service['puppet']
@@ -356,7 +362,11 @@ file { '$out/puppet': content => "puppet ensure=\${\$p['ensure']} enable=\${\$p[
 EOF
     FACTER_cartridge_build=true papply 1234.default.php.puppet.example.org "$CASE_DIR/test.pp" cartridge_test_out || return
     # while building: enabled through systemd, never started or stopped
-    printf 'apache2 ensure= enable=true provider=systemd\n' | assert_file "$out/attrs"
+    # building: the inputs only order the service; nothing restarts it in a chroot
+    assert_file "$out/attrs" <<'EOF'
+apache2 ensure= enable=true provider=systemd
+require=[Package[apache2], Package[libapache2-mod-php], File[/etc/apache2/sites-available/000-default.conf]] subscribe=
+EOF
     printf 'puppet ensure= enable=false provider=systemd\n' | assert_file "$out/puppet"
     printf 'PHPOK <?php echo PHP_VERSION; ?>\ndirectory\n' | assert_file "$out/index"
 }
@@ -626,7 +636,7 @@ file { '$out/agent.conf': content => File['/etc/cartridge-agent/agent.conf']['co
 }
 file { '$out/repo': content => \$repo, tag => 'cartridge_test_out' }
 \$s = Service['cartridge-agent']
-file { '$out/service': content => "cartridge-agent ensure=\${\$s['ensure']} enable=\${\$s['enable']} provider=\${\$s['provider']}\n", tag => 'cartridge_test_out' }
+file { '$out/service': content => "cartridge-agent ensure=\${\$s['ensure']} enable=\${\$s['enable']} provider=\${\$s['provider']}\nstart=\${\$s['start']} restart=\${\$s['restart']}\nrequire=\${\$s['require']} subscribe=\${\$s['subscribe']}\n", tag => 'cartridge_test_out' }
 \$e = Exec['cartridge-agent apt-get update']
 file { '$out/exec': content => "\${\$e['command']} refreshonly=\${\$e['refreshonly']}\n", tag => 'cartridge_test_out' }
 EOF
@@ -654,7 +664,12 @@ stats.interval = 15
 payload.file = /var/lib/cartridge/launch-params
 EOF
     printf '# Managed by Puppet (module agent)\ndeb [trusted=yes] http://10.0.2.102/ ./\n' | assert_file "$out/repo"
-    printf 'cartridge-agent ensure=running enable=true provider=systemd\n' | assert_file "$out/service"
+    # --no-block: see puppet/modules/agent/manifests/init.pp (it runs inside cartridge-init)
+    assert_file "$out/service" <<'EOF'
+cartridge-agent ensure=running enable=true provider=systemd
+start=/bin/systemctl start --no-block cartridge-agent.service restart=/bin/systemctl restart --no-block cartridge-agent.service
+require=[Package[cartridge-agent]] subscribe=[File[/etc/cartridge-agent/agent.conf]]
+EOF
     printf '/usr/bin/apt-get update -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/cartridge-agent.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 refreshonly=true\n' | assert_file "$out/exec"
 }
 

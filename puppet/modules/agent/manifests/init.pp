@@ -41,7 +41,6 @@ class agent (
   String[1] $package_name = 'cartridge-agent',
   String[1] $package_ensure = 'installed',
 ) {
-  $building = String($facts['cartridge_build']) == 'true'
   # A package repository: its source and the apt-get update execs come from class
   # agent::repo (`base` has usually declared it already, from the payload, so that every
   # package of the node comes from there). Without one, the image's sources.
@@ -100,27 +99,14 @@ class agent (
     require => Package[$package_name],
   }
 
-  # provider => systemd: in a chroot Puppet would otherwise choose the debian provider.
-  if $building {
-    service { 'cartridge-agent':
-      enable   => true,
-      provider => systemd,
-      require  => Package[$package_name],
-    }
-  } else {
-    # --no-block: the unit is ordered after cartridge-init.service (so that in full mode it
-    # finds the payload), and in generic mode this very Puppet run happens inside
-    # cartridge-init. A blocking `systemctl start` would wait for its own caller to finish
-    # and hang until cartridge-init's timeout; queued, the agent starts as soon as
-    # cartridge-init is done.
-    service { 'cartridge-agent':
-      ensure    => running,
-      enable    => true,
-      provider  => systemd,
-      start     => '/bin/systemctl start --no-block cartridge-agent.service',
-      restart   => '/bin/systemctl restart --no-block cartridge-agent.service',
-      require   => Package[$package_name],
-      subscribe => File['/etc/cartridge-agent/agent.conf'],
-    }
+  # --no-block: the unit is ordered after cartridge-init.service (so that in full mode it
+  # finds the payload), and in generic mode this very Puppet run happens inside
+  # cartridge-init. A blocking `systemctl start` would wait for its own caller to finish
+  # and hang until cartridge-init's timeout; queued, the agent starts as soon as
+  # cartridge-init is done.
+  service { 'cartridge-agent':
+    * => base::service_attributes(
+      [File['/etc/cartridge-agent/agent.conf']], [Package[$package_name]], 'cartridge-agent'
+    ),
   }
 }

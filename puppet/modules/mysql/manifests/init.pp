@@ -22,10 +22,6 @@ class mysql (
   Array[String[1]] $packages = ['mariadb-server'],
   String[1] $service_name = 'mariadb',
 ) {
-  # While a full image is built in a chroot (fact cartridge_build=true) services cannot
-  # run: the unit is only enabled then.
-  $building = String($facts['cartridge_build']) == 'true'
-
   # No Recommends: compression plugins and perl templates a server does not need.
   package { $packages:
     ensure          => installed,
@@ -44,19 +40,7 @@ class mysql (
     require => Package[$packages],
   }
 
-  # provider => systemd: in a chroot Puppet would otherwise choose the debian provider.
-  if $building {
-    service { $service_name:
-      enable   => true,
-      provider => systemd,
-      require  => Package[$packages],
-    }
-  } else {
-    service { $service_name:
-      ensure    => running,
-      enable    => true,
-      provider  => systemd,
-      subscribe => [Package[$packages], File['/etc/mysql/mariadb.conf.d/60-cartridge.cnf']],
-    }
+  service { $service_name:
+    * => base::service_attributes([Package[$packages], File['/etc/mysql/mariadb.conf.d/60-cartridge.cnf']]),
   }
 }

@@ -12,10 +12,6 @@ class php (
   Array[String[1]] $packages = ['apache2', 'libapache2-mod-php'],
   String[1] $server_admin = 'webmaster@localhost',
 ) {
-  # While a full image is built in a chroot (fact cartridge_build=true) services cannot
-  # run: the unit is only enabled then.
-  $building = String($facts['cartridge_build']) == 'true'
-
   # No Recommends: they would add ssl-cert, which bakes one snakeoil key into every VM.
   package { $packages:
     ensure          => installed,
@@ -59,21 +55,7 @@ class php (
     require => Package[$packages],
   }
 
-  # provider => systemd: in a chroot Puppet would otherwise choose the debian provider,
-  # whose `enable` only makes SysV links (see full-image-fastpath.md).
-  # No refresh while building either: a restart in a chroot is meaningless.
-  if $building {
-    service { 'apache2':
-      enable   => true,
-      provider => systemd,
-      require  => Package[$packages],
-    }
-  } else {
-    service { 'apache2':
-      ensure    => running,
-      enable    => true,
-      provider  => systemd,
-      subscribe => [Package[$packages], File['/etc/apache2/sites-available/000-default.conf']],
-    }
+  service { 'apache2':
+    * => base::service_attributes([Package[$packages], File['/etc/apache2/sites-available/000-default.conf']]),
   }
 }

@@ -26,9 +26,6 @@ class ruby (
   Pattern[/\A[a-z][a-z0-9-]*\z/] $service_name = 'rack-app',
   Array[String[1]] $packages = ['ruby-rack', 'puma'],
 ) {
-  # While a full image is built in a chroot (fact cartridge_build=true) services cannot
-  # run: the unit is only enabled then.
-  $building = String($facts['cartridge_build']) == 'true'
   $unit = "/etc/systemd/system/${service_name}.service"
 
   package { $packages:
@@ -69,24 +66,11 @@ class ruby (
     }),
   }
 
-  # provider => systemd: in a chroot Puppet would otherwise choose the debian provider.
-  if $building {
-    service { $service_name:
-      enable   => true,
-      provider => systemd,
-      require  => [Package[$packages], File[$unit]],
-    }
-  } else {
-    $app_files = $manage_app ? {
-      true    => [File[$unit], File["${app_dir}/config.ru"]],
-      default => [File[$unit]],
-    }
-    service { $service_name:
-      ensure    => running,
-      enable    => true,
-      provider  => systemd,
-      require   => Package[$packages],
-      subscribe => $app_files,
-    }
+  $app_files = $manage_app ? {
+    true    => [File[$unit], File["${app_dir}/config.ru"]],
+    default => [File[$unit]],
+  }
+  service { $service_name:
+    * => base::service_attributes($app_files, [Package[$packages]]),
   }
 }

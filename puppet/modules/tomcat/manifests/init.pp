@@ -25,10 +25,6 @@ class tomcat (
   Pattern[/\A\/[^\s]*\z/] $config_dir = '/etc/tomcat10',
   Pattern[/\A\/[^\s]*\z/] $webapps_dir = '/var/lib/tomcat10/webapps',
 ) {
-  # While a full image is built in a chroot (fact cartridge_build=true) services cannot
-  # run: the unit is only enabled then.
-  $building = String($facts['cartridge_build']) == 'true'
-
   # No Recommends: libtcnative-1 is optional (Tomcat falls back to pure Java).
   package { $packages:
     ensure          => installed,
@@ -72,19 +68,7 @@ class tomcat (
     ensure => absent,
   }
 
-  # provider => systemd: in a chroot Puppet would otherwise choose the debian provider.
-  if $building {
-    service { $service_name:
-      enable   => true,
-      provider => systemd,
-      require  => Package[$packages],
-    }
-  } else {
-    service { $service_name:
-      ensure    => running,
-      enable    => true,
-      provider  => systemd,
-      subscribe => [Package[$packages], File["${config_dir}/server.xml"]],
-    }
+  service { $service_name:
+    * => base::service_attributes([Package[$packages], File["${config_dir}/server.xml"]]),
   }
 }

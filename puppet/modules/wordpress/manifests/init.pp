@@ -97,31 +97,19 @@ class wordpress (
     }
   }
 
-  # provider => systemd: in a chroot Puppet would otherwise choose the debian provider.
-  if $building {
-    service { 'apache2':
-      enable   => true,
-      provider => systemd,
-      require  => Package[$packages],
-    }
-    service { 'wordpress-db-init':
-      enable   => true,
-      provider => systemd,
-      require  => [File[$script], File['/etc/systemd/system/wordpress-db-init.service']],
-    }
-  } else {
-    service { 'apache2':
-      ensure    => running,
-      enable    => true,
-      provider  => systemd,
-      subscribe => [Package[$packages], File['/etc/apache2/sites-available/000-default.conf']],
-    }
-    # Enabled for the boots to come (the unit's condition makes it a no-op once done).
-    service { 'wordpress-db-init':
-      enable   => true,
-      provider => systemd,
-      require  => [File[$script], File['/etc/systemd/system/wordpress-db-init.service']],
-    }
+  service { 'apache2':
+    * => base::service_attributes([Package[$packages], File['/etc/apache2/sites-available/000-default.conf']]),
+  }
+  # Enabled for the boots to come (the unit's condition makes it a no-op once done; a full
+  # image runs it at its first boot). Never started here. provider => systemd: in a chroot
+  # Puppet would otherwise choose the debian provider.
+  service { 'wordpress-db-init':
+    enable   => true,
+    provider => systemd,
+    require  => [File[$script], File['/etc/systemd/system/wordpress-db-init.service']],
+  }
+
+  unless $building {
     # First boot is over on a generic instance: run the script now, once.
     exec { 'wordpress-db-init':
       command   => $command,
