@@ -251,7 +251,9 @@ Expected<std::vector<Cartridge>> load_all(const Options& o) {
 Expected<std::vector<Plan>> plan_all(const Options& o) {
   BI_TRY_ASSIGN(std::vector<Cartridge> cartridges, load_all(o));
   Resources res = Resources::discover();
-  res.index_cache_dir = o.cache_dir / "mirror-index";
+  if (res.index_cache_dir.empty()) {
+    res.index_cache_dir = o.cache_dir / "mirror-index";
+  }
   std::vector<Plan> plans;
   for (const auto& c : cartridges) {
     BI_TRY_ASSIGN(Plan p, make_plan(c, o.mode.value_or(c.mode), o.format, res));

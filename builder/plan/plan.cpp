@@ -105,6 +105,13 @@ Resources Resources::discover() {
   r.init_scripts_dir = source / "init-scripts";
   r.agent_deb = env_or("BUILD_IMAGE_AGENT_DEB", BUILD_IMAGE_AGENT_DEB);
   r.apt_sources = env_or("BUILD_IMAGE_APT_SOURCES", "/etc/apt/sources.list.d/debian.sources");
+  r.index_cache_dir = env_or("BUILD_IMAGE_MIRROR_INDEX_DIR", "");
+  const std::string ttl = env_or("BUILD_IMAGE_MIRROR_INDEX_TTL", "120");
+  if (!ttl.empty() && ttl.size() < 9 && ttl.find_first_not_of("0123456789") == std::string::npos) {
+    r.index_max_age = std::chrono::seconds(std::stol(ttl));
+  } else {
+    spdlog::warn("BUILD_IMAGE_MIRROR_INDEX_TTL={}: not a number of seconds; the mirror's index is always fetched", ttl);
+  }
   r.fetch_url = [](const std::string& url) -> Expected<std::string> {
     RunOptions o;
     o.timeout = std::chrono::seconds(30);
@@ -193,17 +200,24 @@ std::vector<std::string> split_ws(const std::string& s) {
 }
 
 Expected<std::string> resolve_mirror_index(const BaseLayerPlan& base, const Resources& resources) {
-  // One fetch per process for all cartridges of a run: they share the mirror.
-  static std::mutex memo_mutex;
-  static std::map<std::string, std::string> memo;
-  std::lock_guard lock(memo_mutex);
-  if (auto it = memo.find(base.mirror_content); it != memo.end() && !resources.index_cache_dir.empty()) {
-    return it->second;
-  }
+  // Cartridges of one run planned at once share the mirror: the first one fetches, the
+  // others find its digest fresh in index_cache_dir (index_max_age).
+  static std::mutex fetch_mutex;
+  std::lock_guard lock(fetch_mutex);
   const auto suites = mirror_suites(base.mirror_content, base.suite);
   Hasher h;
   const fs::path remembered =
       resources.index_cache_dir.empty() ? fs::path() : resources.index_cache_dir / sha256_hex(base.mirror_content);
+  if (!remembered.empty() && resources.index_max_age.count() > 0) {
+    std::error_code ec;
+    const auto seen = fs::last_write_time(remembered, ec);
+    if (!ec && fs::file_time_type::clock::now() - seen < resources.index_max_age) {
+      if (auto last = read_file(remembered)) {
+        spdlog::debug("mirror index digest seen less than {} s ago: not fetched again", resources.index_max_age.count());
+        return *last;
+      }
+    }
+  }
   for (const auto& [uri, suite] : suites) {
     std::string url = uri;
     while (!url.empty() && url.back() == '/') {
@@ -223,7 +237,6 @@ Expected<std::string> resolve_mirror_index(const BaseLayerPlan& base, const Reso
     h.field(url, sha256_hex(*text));
   }
   std::string digest = h.finish();
-  memo[base.mirror_content] = digest;
   if (!remembered.empty()) {
     std::error_code ec;
     fs::create_directories(remembered.parent_path(), ec);

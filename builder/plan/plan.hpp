@@ -3,6 +3,7 @@
 // Cache keys, `build-image plan`, the manifest and `inspect` all come from this one
 // structure; executing a build reads nothing that is not in it (osbuild's rule).
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -28,6 +29,10 @@ struct Resources {
   std::function<Expected<std::string>(const std::string& url)> fetch_url;
   // Where the last seen mirror index digests are kept, for planning while offline.
   fs::path index_cache_dir;
+  // A digest kept there that is younger than this is used without asking the mirror (0:
+  // always ask). Saves a round trip per plan on warm rebuilds, and pins one view of the
+  // mirror for a whole test run. BUILD_IMAGE_MIRROR_INDEX_TTL, seconds.
+  std::chrono::seconds index_max_age{0};
   // Finds them next to the executable (build tree) or under the install prefix;
   // BUILD_IMAGE_SOURCE_DIR / BUILD_IMAGE_AGENT_DEB override.
   static Resources discover();

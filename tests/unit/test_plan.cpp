@@ -107,6 +107,30 @@ TEST_CASE("a package version change on the mirror (new InRelease) rebuilds the b
   CHECK(after.system.key != before.system.key);
 }
 
+TEST_CASE("a mirror index digest seen within the window is used without a fetch") {
+  Fixture f;
+  f.res.index_cache_dir = f.s.path() / "index-cache";
+  f.res.index_max_age = std::chrono::seconds(3600);
+  auto first = f.plan(k_yaml, Mode::generic);
+  REQUIRE(f.fetched.size() == 1);
+  // A publish on the mirror inside the window: this run keeps the view it saw first.
+  f.mirror["http://mirror/debian/dists/bookworm/InRelease"] = "Packages sha256 bbb\n";
+  auto pinned = f.plan(k_yaml, Mode::generic);
+  CHECK(f.fetched.size() == 1);
+  CHECK(pinned.base.key == first.base.key);
+}
+
+TEST_CASE("with no window every plan asks the mirror") {
+  Fixture f;
+  f.res.index_cache_dir = f.s.path() / "index-cache-no-window";
+  auto first = f.plan(k_yaml, Mode::generic);
+  f.res.index_max_age = std::chrono::seconds(0);
+  f.mirror["http://mirror/debian/dists/bookworm/InRelease"] = "Packages sha256 ccc\n";
+  auto second = f.plan(k_yaml, Mode::generic);
+  CHECK(f.fetched.size() == 2);
+  CHECK(second.base.key != first.base.key);
+}
+
 TEST_CASE("an unreachable mirror index is a host error unless one was seen before") {
   Fixture f;
   f.res.index_cache_dir = f.s.path() / "index-cache";
