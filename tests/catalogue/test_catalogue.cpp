@@ -112,7 +112,9 @@ nlohmann::json build(const std::string& type, const std::string& mode) {
   RunOptions o;
   o.cwd = BI_SOURCE_DIR;
   o.extra_env = {{"BUILD_IMAGE_CACHE", env_path("BUILD_IMAGE_CACHE").string()}};
-  o.timeout = std::chrono::seconds(1800);
+  // Two builds and a layer check must fit in the test's ctest TIMEOUT (1800 s), so that a
+  // stuck build fails here, with its output, instead of being killed by ctest.
+  o.timeout = std::chrono::seconds(600);
   auto r = run_process(argv, o);
   REQUIRE(r);
   INFO(r->output);
@@ -284,7 +286,7 @@ void check_layer(const Template& t, const nlohmann::json& manifest) {
                                    t.type};
   argv.insert(argv.end(), t.classes.begin(), t.classes.end());
   RunOptions o;
-  o.timeout = std::chrono::seconds(900);
+  o.timeout = std::chrono::seconds(300);
   auto r = run_process(argv, o);
   REQUIRE(r);
   std::printf("%s", r->output.c_str());
