@@ -19,6 +19,9 @@ import time
 import unittest
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from bound import die_with_parent  # noqa: E402
+
 SRC = os.environ.get("BI_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN = os.environ.get("BI_BINARY", os.path.join(SRC, "build", "build-image"))
 PY = "/usr/bin/python3"
@@ -99,7 +102,7 @@ class Background:
     def __init__(self, argv, port_file, env=None):
         self.port_file = port_file
         self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         for _ in range(200):
             if os.path.exists(port_file):
                 break
