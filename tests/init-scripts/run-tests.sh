@@ -16,10 +16,10 @@ UNIT=$REPO/init-scripts/systemd/cartridge-init.service
 SERVER=$HERE/metadata_server.py
 PY=/usr/bin/python3
 FILTER=${1:-}
+# shellcheck source=tests/harness/asserts.sh
+. "$REPO/tests/harness/asserts.sh"
 
 SANDBOX=$(mktemp -d "${TMPDIR:-/tmp}/cartridge-init-tests.XXXXXX")
-PASSED=0 FAILED=0 SKIPPED=0
-FAILED_CASES=()
 SERVER_PID=""
 MD_URL=""
 PWNED_GLOBAL=/tmp/pwned-cartridge-init-$$
@@ -39,13 +39,14 @@ trap cleanup EXIT
 
 # ------------------------------------------------------------------ framework
 
-CASE="" CASE_DIR="" CASE_OK=1 ROOT="" OUT="" RC=0 ELAPSED=0
+ROOT="" ELAPSED=0
+CASE_NOTE=", output in its out.* files"
 
 begin() {
-    CASE=$1
+    case_reset "$1"
     CASE_DIR=$SANDBOX/$CASE
     ROOT=$CASE_DIR/root
-    CASE_OK=1
+    MD_URL=""
     mkdir -p "$ROOT/etc/cartridge" "$ROOT/etc/puppet" "$CASE_DIR/cd/openstack/latest"
     printf '%s\n' 'SERVICE_NAME=php' 'CARTRIDGE_MODE=generic' 'PUPPET_SERVER=puppet.example.org' \
         'PUPPET_ENVIRONMENT=production' 'PORTS=80|443' >"$ROOT/etc/cartridge/cartridge.conf"
@@ -53,53 +54,7 @@ begin() {
     unset CONFIG_DRIVE_DIR
     EXTRA_ENV=()
 }
-
-selected() { [ -z "$FILTER" ] || [[ $1 == *"$FILTER"* ]]; }
-
-fail() {
-    echo "    FAIL: $*"
-    CASE_OK=0
-}
-
-end() {
-    if [ "$CASE_OK" = 1 ]; then
-        PASSED=$((PASSED + 1))
-        echo "PASS $CASE"
-    else
-        FAILED=$((FAILED + 1))
-        FAILED_CASES+=("$CASE")
-        echo "FAIL $CASE (files in $CASE_DIR, output in $CASE_DIR/out*)"
-    fi
-}
-
-assert_rc() { [ "$RC" = "$1" ] || fail "exit status $RC, expected $1"; }
-
-# assert_out LINE: the last run printed LINE exactly (a whole line).
-assert_out() { grep -qxF -- "$1" "$OUT" || fail "output lacks line: $1"; }
-assert_out_re() { grep -qE -- "$1" "$OUT" || fail "output matches no /$1/"; }
-refute_out_re() { ! grep -qE -- "$1" "$OUT" || fail "output unexpectedly matches /$1/"; }
-
-# assert_file PATH (expected content on stdin, compared byte for byte)
-assert_file() {
-    local path=$1 exp
-    exp=$(mktemp "$CASE_DIR/expected.XXXXXX")
-    cat >"$exp"
-    if [ ! -f "$path" ]; then
-        fail "missing file $path"
-    elif ! cmp -s "$exp" "$path"; then
-        fail "content of $path differs (expected < > actual):"
-        diff "$exp" "$path" | sed 's/^/        /' | head -n 40
-    fi
-}
-
-assert_mode() {
-    local m
-    m=$(stat -c '%a %u' "$1" 2>/dev/null) || { fail "missing file $1"; return; }
-    [ "$m" = "$2" ] || fail "mode/owner of $1 is '$m', expected '$2'"
-}
-
-assert_absent() { [ ! -e "$1" ] || fail "$1 should not exist"; }
-assert_present() { [ -e "$1" ] || fail "$1 should exist"; }
+after_case() { stop_server; }
 
 # run_init [NAME=VALUE...]: runs cartridge-init in a clean environment; output in $OUT.
 run_init() {
@@ -835,23 +790,4 @@ CASES=(
     t_random_digits
 )
 
-for c in "${CASES[@]}"; do
-    name=${c#t_}
-    if ! selected "$name"; then
-        SKIPPED=$((SKIPPED + 1))
-        continue
-    fi
-    begin "$name"
-    MD_URL=""
-    "$c"
-    stop_server
-    end
-done
-
-echo
-echo "init-scripts: $PASSED passed, $FAILED failed${SKIPPED:+, $SKIPPED skipped}"
-if [ "$FAILED" -ne 0 ]; then
-    printf 'failed: %s\n' "${FAILED_CASES[@]}"
-    exit 1
-fi
-exit 0
+run_cases init-scripts "${CASES[@]}"
