@@ -738,6 +738,35 @@ t_random_digits() {
     show_output_on_failure
 }
 
+# The shared payload test vectors (tests/data/payload/README.md): cartridge-init's parser,
+# read the way its consumers read it (ci_param: an empty or "null" value is absent), gives
+# each vector's expected key/value result, or its recorded deviation (NAME.expected.shell).
+t_payload_vectors() {
+    local dir=$REPO/tests/data/payload vec name expected n=0
+    for vec in "$dir"/*.payload; do
+        name=$(basename "$vec" .payload)
+        expected=$dir/$name.expected
+        [ -f "$expected.shell" ] && expected=$expected.shell
+        if ! (
+            # shellcheck source-path=SCRIPTDIR source=../../init-scripts/lib/payload.sh
+            . "$LIB/payload.sh"
+            CARTRIDGE_ROOT=$CASE_DIR/vectors ci_init_paths
+            CI_LOG=""
+            ci_normalise_payload "$vec" "$CASE_DIR/$name.normalised"
+        ) >"$CASE_DIR/$name.out" 2>&1; then
+            fail "vector $name: ci_normalise_payload failed"
+            continue
+        fi
+        { grep -v -e '=$' -e '=null$' "$CASE_DIR/$name.normalised" || true; } | LC_ALL=C sort >"$CASE_DIR/$name.got"
+        if ! cmp -s "$expected" "$CASE_DIR/$name.got"; then
+            fail "vector $name differs from $(basename "$expected") (expected < > parsed):"
+            diff "$expected" "$CASE_DIR/$name.got" | sed 's/^/        /' | head -n 20
+        fi
+        n=$((n + 1))
+    done
+    [ "$n" -ge 8 ] || fail "only $n payload vectors in $dir"
+}
+
 # shellcheck disable=SC2016  # literal $ in test data
 t_library_functions() {
     # The library is sourced on its own, as other scripts may do.
@@ -787,7 +816,7 @@ CASES=(
     t_flaky_metadata_retries t_second_run_keeps_hostname
     t_puppet_retries_then_succeeds t_puppet_fails_then_next_boot_retries t_puppet_deadline t_puppet_limits_from_cartridge_conf
     t_full_mode t_no_puppet_server t_no_cartridge_conf t_existing_hosts_kept t_long_hostname
-    t_random_digits
+    t_random_digits t_payload_vectors
 )
 
 run_cases init-scripts "${CASES[@]}"
