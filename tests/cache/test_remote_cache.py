@@ -27,6 +27,9 @@ import sys
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from bound import die_with_parent  # noqa: E402
+
 SRC = os.environ.get("BI_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN = os.environ.get("BI_BINARY", os.path.join(SRC, "build", "build-image"))
 FIXTURE_CACHE = os.environ.get("BUILD_IMAGE_CACHE", "")
@@ -128,7 +131,7 @@ class RemoteCacheTest(unittest.TestCase):
         log = open(os.path.join(WORK, "s3rver.log"), "w")
         server = subprocess.Popen([S3RVER, "-d", data, "-a", "127.0.0.1", "-p", str(port), "--silent",
                                    "--no-vhost-buckets", "--configure-bucket", "ci-layers"],
-                                  stdout=log, stderr=subprocess.STDOUT)
+                                  stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         try:
             wait_port(port, server, "s3rver")
             env = base_env(AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER", AWS_REGION="us-east-1",
@@ -163,7 +166,8 @@ class RemoteCacheTest(unittest.TestCase):
         root = os.path.join(WORK, "http", "objects")
         port_file = os.path.join(WORK, "http", "port")
         os.makedirs(root)
-        server = subprocess.Popen([sys.executable, os.path.join(SRC, "tests/fakes/http_cache.py"), root, port_file])
+        server = subprocess.Popen([sys.executable, os.path.join(SRC, "tests/fakes/http_cache.py"), root, port_file],
+                                  preexec_fn=die_with_parent)
         try:
             deadline = time.time() + 30
             while not os.path.exists(port_file) and time.time() < deadline:

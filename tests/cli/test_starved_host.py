@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -126,13 +127,35 @@ class StarvedHost(unittest.TestCase):
         self.assert_nothing_half_written()
         self.assertEqual(glob.glob(os.path.join(cache, "layers", "*")), [])
 
-    def test_libvirtd_failing(self):
-        # libvirt's sockets hidden in a private mount namespace, and daemons that cannot start.
+    def boot_test_with_fake_daemons(self, virtlogd_starts):
+        """boot-test with libvirt's sockets hidden in a private mount namespace (an empty
+        /run/libvirt) and stand-ins for the daemons on PATH: libvirtd always fails to start;
+        virtlogd fails too, or (virtlogd_starts) starts: a process in its own session that
+        listens on /run/libvirt/virtlogd-sock, as the real one does, recording its PID."""
         fake = os.path.join(self.work, "fake-daemons")
         os.makedirs(fake)
+        failing = "#!/bin/sh\necho '{0}: error: simulated start failure' >&2\nexit 1\n"
+        with open(os.path.join(fake, "libvirtd"), "w") as f:
+            f.write(failing.format("libvirtd"))
+        self.holder_pid = os.path.join(self.work, "virtlogd.pid")
+        with open(os.path.join(fake, "virtlogd"), "w") as f:
+            if virtlogd_starts:
+                # Listening and the PID file are done before `-d` returns, as the real one.
+                f.write("#!/bin/sh\nexec /usr/bin/python3 -c '\n"
+                        "import os, socket, sys\n"
+                        "s = socket.socket(socket.AF_UNIX)\n"
+                        "s.bind(\"/run/libvirt/virtlogd-sock\")\n"
+                        "s.listen(8)\n"
+                        "child = os.fork()\n"
+                        "if child:\n"
+                        f"    open(\"{self.holder_pid}\", \"w\").write(str(child))\n"
+                        "    sys.exit(0)\n"
+                        "os.setsid()\n"
+                        "while True: s.accept()[0].close()\n"
+                        "' </dev/null >/dev/null 2>&1\n")
+            else:
+                f.write(failing.format("virtlogd"))
         for d in ("virtlogd", "libvirtd"):
-            with open(os.path.join(fake, d), "w") as f:
-                f.write(f"#!/bin/sh\necho '{d}: error: simulated start failure' >&2\nexit 1\n")
             os.chmod(os.path.join(fake, d), 0o755)
         empty = os.path.join(self.work, "empty-run")
         os.makedirs(empty)
@@ -143,10 +166,30 @@ class StarvedHost(unittest.TestCase):
             f.write("SERVICE_NAME=tiny\nMEMBER_ID=m1\nPORTS=80\n")
         env = dict(self.env, PATH=fake + ":" + self.env.get("PATH", "/usr/bin:/bin"))
         script = f'mkdir -p /run/libvirt && mount --bind {empty} /run/libvirt && exec "$@"'
-        p = self.run_bi(["boot-test", image, "--payload", payload, "--timeout", "30"], env,
-                        prefix=["unshare", "-m", "sh", "-c", script, "sh"])
+        return self.run_bi(["boot-test", image, "--payload", payload, "--timeout", "30"], env,
+                           prefix=["unshare", "-m", "sh", "-c", script, "sh"])
+
+    def stop_holder(self):
+        if os.path.exists(self.holder_pid):
+            with open(self.holder_pid) as f:
+                os.kill(int(f.read()), signal.SIGTERM)
+            return True
+        return False
+
+    def test_virtlogd_failing(self):
+        p = self.boot_test_with_fake_daemons(virtlogd_starts=False)
         self.assert_error(p, re.escape("build-image: error: virtlogd: cannot start: virtlogd: exited with status 1: "
                                        "virtlogd -d\nvirtlogd: error: simulated start failure"))
+
+    def test_libvirtd_failing(self):
+        # virtlogd starts and answers on its socket: the error must be libvirtd's own.
+        try:
+            p = self.boot_test_with_fake_daemons(virtlogd_starts=True)
+        finally:
+            started = self.stop_holder()
+        self.assertTrue(started, "virtlogd was not started (its stand-in recorded no PID)")
+        self.assert_error(p, re.escape("build-image: error: libvirtd: cannot start: libvirtd: exited with status 1: "
+                                       "libvirtd -d\nlibvirtd: error: simulated start failure"))
 
 
 if __name__ == "__main__":

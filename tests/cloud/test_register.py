@@ -19,6 +19,9 @@ import time
 import unittest
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from bound import die_with_parent  # noqa: E402
+
 SRC = os.environ.get("BI_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN = os.environ.get("BI_BINARY", os.path.join(SRC, "build", "build-image"))
 PY = "/usr/bin/python3"
@@ -99,7 +102,7 @@ class Background:
     def __init__(self, argv, port_file, env=None):
         self.port_file = port_file
         self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         for _ in range(200):
             if os.path.exists(port_file):
                 break
@@ -285,7 +288,7 @@ class Ec2Tests(unittest.TestCase):
         http_json(self.fake.url + "/_control", method="POST", data=json.dumps(body).encode())
 
     def tearDown(self):
-        self.control(faults=[])
+        self.control(faults=[], start_lag=0)
 
     def raw_regions_equal(self, raw_a, raw_b, size):
         """Compares two sparse files over [0, size), reading only their data extents."""
@@ -367,6 +370,29 @@ class Ec2Tests(unittest.TestCase):
         for text in (p.stdout, p.stderr, p2.stdout, p2.stderr):
             self.assertNotIn(self.SECRET, text)
             self.assertNotIn(self.TOKEN, text)
+
+    def test_register_through_the_ebs_start_lag(self):
+        # Right after StartSnapshot, EBS can deny the snapshot exists for a while (coldsnap
+        # users saw up to ~2 minutes): the fake hides each new snapshot for 5 s. Registration
+        # must wait it out (bounded by BUILD_IMAGE_EBS_LAG_SECONDS) and succeed.
+        path, m = self.scratch.variant("ec2lag")
+        self.control(start_lag=5)
+        hits = self.state()["lag_hits"]
+        try:
+            p = run(["register", path, "--to", "ec2", "--json"], dict(self.env, BUILD_IMAGE_EBS_LAG_SECONDS="60"))
+            st = self.state()
+        finally:
+            # A failed run can leave a snapshot pending (its DeleteSnapshot also met the
+            # lag): not the other tests' business.
+            self.control(reset=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        reg = json.loads(p.stdout)["images"][0]["registrations"][0]
+        self.assertGreater(st["lag_hits"], hits)  # the lag was really met, not slept past
+        self.assertEqual([sid for sid, s in st["snapshots"].items() if s["status"] == "pending"], [])
+        self.assertEqual(st["errors"], [])
+        self.assertEqual(st["snapshots"][reg["snapshot_id"]]["status"], "completed")
+        self.assertEqual(st["images"][reg["image_id"]]["name"], m["name"])
+        self.assertEqual(reg["blocks_sent"], len(st["snapshots"][reg["snapshot_id"]]["blocks"]))
 
     def test_server_error_halfway_leaves_no_pending_snapshot(self):
         path, m = self.scratch.variant("ec2fail")

@@ -6,7 +6,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <regex>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -17,18 +20,30 @@ using namespace bi;
 
 namespace {
 
+// The newest php full image of the catalog in `dir`: the one this run's fixture built. A
+// folder reused across runs (build/test-images) also lists older images, and the catalog
+// keeps entries in the order they were last written, so the newest is the latest
+// `created`, the later entry on a tie.
+std::filesystem::path newest_php_full(const std::filesystem::path& dir) {
+  auto catalog = catalog_read(dir);
+  REQUIRE(catalog);
+  const nlohmann::json* best = nullptr;
+  for (const auto& e : (*catalog)["images"]) {
+    if (e["cartridge"] == "php" && e["mode"] == "full" &&
+        (best == nullptr || e.value("created", "") >= best->value("created", ""))) {
+      best = &e;
+    }
+  }
+  if (best == nullptr) {
+    FAIL("no php full image in " << dir << "/catalog.json");
+  }
+  return dir / (*best)["file"].get<std::string>();
+}
+
 std::filesystem::path php_full_image() {
   const char* dir = std::getenv("BI_TEST_IMAGES");
   REQUIRE(dir != nullptr);
-  auto catalog = catalog_read(dir);
-  REQUIRE(catalog);
-  for (const auto& e : (*catalog)["images"]) {
-    if (e["cartridge"] == "php" && e["mode"] == "full") {
-      return std::filesystem::path(dir) / e["file"].get<std::string>();
-    }
-  }
-  FAIL("no php full image in " << dir << "/catalog.json");
-  return {};
+  return newest_php_full(dir);
 }
 
 const nlohmann::json* find_event(const nlohmann::json& events, const std::string& name) {
@@ -42,8 +57,31 @@ const nlohmann::json* find_event(const nlohmann::json& events, const std::string
 
 } // namespace
 
+TEST_CASE("the boot test picks the newest php full image, not a stale one in the same catalog", "[select]") {
+  // A stale image (older inputs, an earlier run) listed before and after the new one.
+  const auto dir = std::filesystem::temp_directory_path() / ("bi-select-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto entry = [](const std::string& file, const std::string& created) {
+    return nlohmann::json{
+        {"name", file}, {"file", file + ".qcow2"}, {"cartridge", "php"}, {"mode", "full"}, {"created", created}};
+  };
+  const auto stale = entry("php-full-stale", "2026-11-01T08:00:00Z");
+  const auto fresh = entry("php-full-fresh", "2026-12-06T09:30:00Z");
+  const auto other = nlohmann::json{{"name", "tiny"},
+                                    {"file", "tiny.qcow2"},
+                                    {"cartridge", "tiny"},
+                                    {"mode", "generic"},
+                                    {"created", "2026-12-06T10:00:00Z"}};
+  for (const auto& images : {nlohmann::json{stale, fresh, other}, nlohmann::json{fresh, stale}}) {
+    std::ofstream(dir / "catalog.json") << nlohmann::json{{"images", images}}.dump(2);
+    CHECK(newest_php_full(dir) == dir / "php-full-fresh.qcow2");
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("boot-test: the php full image activates under libvirt with a Stratos payload", "[boot]") {
   const auto image = php_full_image();
+  std::printf("boot-test of %s\n", image.filename().c_str());
   RunOptions ro;
   ro.timeout = std::chrono::seconds(900);
   auto r = run_process({BI_BINARY, "boot-test", "--json", "--timeout", "600", image.string()}, ro);

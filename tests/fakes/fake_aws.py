@@ -10,9 +10,16 @@ ChangedBlocksCount and LINEAR aggregate checksum are recomputed, RegisterImage's
 parameters are validated. Anything wrong is a 4xx with an AWS-style error, and counted
 in /_state["errors"], so a test can assert there were none.
 
-Usage: fake_aws.py --port-file F [--latency-ms N] [--data-dir D]   (credentials: FAKE_AWS_ACCESS_KEY_ID,
-FAKE_AWS_SECRET_ACCESS_KEY, optional FAKE_AWS_SESSION_TOKEN in the environment)
-Test hooks (unsigned): GET /_state, POST /_control {"faults": [...], "reset": true}
+Start lag (EBS's eventual consistency): for S seconds after StartSnapshot the new snapshot
+does not exist for anyone but StartSnapshot's own retry (same ClientToken): PutSnapshotBlock
+and CompleteSnapshot get 404 ResourceNotFoundException "The snapshot 'snap-..' does not
+exist.", DescribeSnapshots does not list it (InvalidSnapshot.NotFound when asked by ID),
+RegisterImage and DeleteSnapshot get InvalidSnapshot.NotFound. Each such answer is counted
+in /_state["lag_hits"]; none is a strictness error (AWS really answers so).
+
+Usage: fake_aws.py --port-file F [--latency-ms N] [--data-dir D] [--start-lag S]   (credentials:
+FAKE_AWS_ACCESS_KEY_ID, FAKE_AWS_SECRET_ACCESS_KEY, optional FAKE_AWS_SESSION_TOKEN in the environment)
+Test hooks (unsigned): GET /_state, POST /_control {"faults": [...], "reset": true, "start_lag": S}
   fault: {"method": "PUT", "path": "/blocks/", "after": N, "times": K, "status": 500,
           "code": "InternalError"}  -> the (N+1)th..(N+K)th matching requests fail.
 """
@@ -50,6 +57,7 @@ def reset_state():
         "errors": [],         # strictness failures (signature, checksum, params)
         "faults": [],
         "faults_fired": 0,
+        "lag_hits": 0,        # requests answered "does not exist" because of the start lag
     })
 
 
@@ -59,6 +67,7 @@ ACCESS_KEY = os.environ.get("FAKE_AWS_ACCESS_KEY_ID", "AKIDFAKE")
 SECRET_KEY = os.environ.get("FAKE_AWS_SECRET_ACCESS_KEY", "fake-secret")
 SESSION_TOKEN = os.environ.get("FAKE_AWS_SESSION_TOKEN", "")
 LATENCY = 0.0
+START_LAG = 0.0  # --start-lag / _control start_lag: seconds a new snapshot stays invisible
 DATA_DIR = ""  # --data-dir: blocks are also written to DATA_DIR/<snapshot>.raw (content checks)
 
 
@@ -229,6 +238,9 @@ class Handler(BaseHTTPRequestHandler):
                     reset_state()
                 if "faults" in ctl:
                     STATE["faults"] = [dict(f, seen=0) for f in ctl["faults"]]
+                if "start_lag" in ctl:
+                    global START_LAG
+                    START_LAG = float(ctl["start_lag"])
             return self.send(200, "{}")
         ec2 = path == "/"
         with LOCK:
@@ -291,10 +303,28 @@ class Handler(BaseHTTPRequestHandler):
                     return self.send(201, json.dumps(self.snapshot_json(sid, s)))
             sid = new_id("snap")
             STATE["snapshots"][sid] = {"status": "pending", "volume_size": size, "token": token,
+                                       "visible_at": time.monotonic() + START_LAG,
                                        "tags": {t["Key"]: t["Value"] for t in req.get("Tags", [])},
                                        "description": req.get("Description", ""), "blocks": {}}
             s = STATE["snapshots"][sid]
         self.send(201, json.dumps(self.snapshot_json(sid, s)))
+
+    @staticmethod
+    def hidden(sid, s):
+        """True (and counted) while snapshot `sid` is inside its start lag. Called under LOCK."""
+        if s is not None and time.monotonic() < s.get("visible_at", 0):
+            STATE["lag_hits"] += 1
+            return True
+        return False
+
+    def ebs_snapshot(self, sid):
+        """The snapshot for an EBS call, or 404 as AWS answers (also during the start lag)."""
+        s = STATE["snapshots"].get(sid)
+        if s is None:
+            raise Reject(404, "ResourceNotFoundException", f"no snapshot {sid}")
+        if self.hidden(sid, s):
+            raise Reject(404, "ResourceNotFoundException", f"The snapshot '{sid}' does not exist.", strict=False)
+        return s
 
     @staticmethod
     def snapshot_json(sid, s):
@@ -317,9 +347,7 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 STATE["errors"].append(f"block {index}: an all-zero block was sent (should be skipped)")
         with LOCK:
-            s = STATE["snapshots"].get(sid)
-            if s is None:
-                raise Reject(404, "ResourceNotFoundException", f"no snapshot {sid}")
+            s = self.ebs_snapshot(sid)
             if s["status"] != "pending":
                 raise Reject(400, "ValidationException", f"snapshot {sid} is {s['status']}")
             if index < 0 or index >= s["volume_size"] * (1 << 30) // BLOCK:
@@ -337,9 +365,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def complete(self, sid):
         with LOCK:
-            s = STATE["snapshots"].get(sid)
-            if s is None:
-                raise Reject(404, "ResourceNotFoundException", f"no snapshot {sid}")
+            s = self.ebs_snapshot(sid)
             if s["status"] != "pending":
                 raise Reject(400, "ValidationException", f"snapshot {sid} is {s['status']}")
             count = self.headers.get("x-amz-ChangedBlocksCount")
@@ -407,10 +433,12 @@ class Handler(BaseHTTPRequestHandler):
         items = ""
         with LOCK:
             for sid in ids:
-                if sid not in STATE["snapshots"]:
+                if sid not in STATE["snapshots"] or self.hidden(sid, STATE["snapshots"][sid]):
                     raise Reject(400, "InvalidSnapshot.NotFound", f"The snapshot '{sid}' does not exist.", strict=False)
             for sid, s in STATE["snapshots"].items():
                 if ids and sid not in ids:
+                    continue
+                if self.hidden(sid, s):
                     continue
                 ok = True
                 for name, vals in f.items():
@@ -428,7 +456,7 @@ class Handler(BaseHTTPRequestHandler):
     def ec2_DeleteSnapshot(self, p):
         sid = p.get("SnapshotId", "")
         with LOCK:
-            if sid not in STATE["snapshots"]:
+            if sid not in STATE["snapshots"] or self.hidden(sid, STATE["snapshots"][sid]):
                 raise Reject(400, "InvalidSnapshot.NotFound", f"The snapshot '{sid}' does not exist.", strict=False)
             for img in STATE["images"].values():
                 if img["params"].get("BlockDeviceMapping.1.Ebs.SnapshotId") == sid:
@@ -454,7 +482,10 @@ class Handler(BaseHTTPRequestHandler):
             for iid, img in STATE["images"].items():
                 if token and img["token"] == token:
                     return f"<imageId>{iid}</imageId>"
-            s = STATE["snapshots"].get(p["BlockDeviceMapping.1.Ebs.SnapshotId"])
+            sid = p["BlockDeviceMapping.1.Ebs.SnapshotId"]
+            s = STATE["snapshots"].get(sid)
+            if self.hidden(sid, s):
+                raise Reject(400, "InvalidSnapshot.NotFound", f"The snapshot '{sid}' does not exist.", strict=False)
             if s is None or s["status"] != "completed":
                 raise Reject(400, "InvalidSnapshot.NotFound", "snapshot missing or not completed")
             if int(p.get("BlockDeviceMapping.1.Ebs.VolumeSize", s["volume_size"])) < s["volume_size"]:
@@ -467,13 +498,15 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global LATENCY, DATA_DIR
+    global LATENCY, DATA_DIR, START_LAG
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--data-dir", default="")
+    ap.add_argument("--start-lag", type=float, default=0)
     args = ap.parse_args()
+    START_LAG = args.start_lag
     LATENCY = args.latency_ms / 1000.0
     DATA_DIR = args.data_dir
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

@@ -14,6 +14,9 @@ set -eu
 action=${1:?usage: cloud-services.sh start|stop DIR}
 dir=${2:?usage: cloud-services.sh start|stop DIR}
 
+# shellcheck source=tests/harness/pidfile.sh
+. "$(dirname "$0")/pidfile.sh"
+
 free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -22,10 +25,10 @@ stop_pid() {
   f=$1
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if [ -n "$pid" ] && pid_alive "$pid"; then
     kill -INT "$pid" 2>/dev/null || true
     i=0
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    while pid_alive "$pid" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$f"
@@ -57,6 +60,12 @@ done
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# A start that fails halfway stops what it started (the caller gets no DIR/env to stop).
+stop_if_failed() {
+  rc=$?
+  if [ "$rc" -ne 0 ]; then stop_pid "$dir/glance.pid"; stop_pid "$dir/keystone.pid"; fi
+}
+trap stop_if_failed EXIT
 mkdir -p "$dir/fernet" "$dir/credential" "$dir/images" "$dir/staging" "$dir/tasks" "$dir/lock"
 kport=${KEYSTONE_PORT:-$(free_port)}
 gport=${GLANCE_PORT:-$(free_port)}
@@ -106,6 +115,8 @@ pidfile = $dir/keystone.pid
 EOF
 uwsgi --ini "$dir/keystone-uwsgi.ini" --daemonize2 "$dir/keystone.log" >"$dir/keystone-start.log" 2>&1
 wait_http "$kurl" keystone "$dir/keystone.log"
+# Both services stop when the test that started them dies without stopping them.
+stop_with_owner "$dir/keystone.pid" sh "$0" stop "$dir"
 
 # Admin token (project-scoped), then the glance service user and the image endpoints.
 auth_body() {

@@ -49,6 +49,7 @@ start() {
         </dev/null >"$dir/http.log" 2>&1 &
     echo $! >"$dir/http.pid"
     local pid=$! i
+    stop_with_owner "$dir/http.pid" bash "$0" stop "$dir"
     for i in $(seq 1 40); do
         if curl -fsS 2>/dev/null --noproxy '*' -o /dev/null "http://127.0.0.1:$port/Packages"; then
             echo "package-repo: $n packages on http://127.0.0.1:$port/ (pid $pid, dir $dir/repo)"

@@ -104,6 +104,7 @@ CONF
         --restart-file "$dir/run/restart" </dev/null >"$dir/log/stdout.log" 2>&1 &
     echo $! >"$dir/run/master.pid"
     local pid=$! start=$SECONDS
+    stop_with_owner "$dir/run/master.pid" bash "$0" stop "$dir"
     while [ "$(cat "$dir/run/restart" 2>/dev/null)" != 1 ]; do
         if ! kill -0 "$pid" 2>/dev/null; then
             tail -n 20 "$dir/log/stdout.log" "$dir/log/puppetserver.log" >&2 2>/dev/null

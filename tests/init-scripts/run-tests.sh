@@ -7,9 +7,6 @@
 # every case passed. On failure the sandbox is kept and its path printed.
 # shellcheck disable=SC2317  # cases and helpers are called indirectly
 set -u -o pipefail
-# `printf ... | assert_file`: without lastpipe the assertion runs in a subshell and a
-# failure it records (CASE_OK=0) is lost, so the case passes whatever it checked.
-shopt -s lastpipe
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -19,10 +16,10 @@ UNIT=$REPO/init-scripts/systemd/cartridge-init.service
 SERVER=$HERE/metadata_server.py
 PY=/usr/bin/python3
 FILTER=${1:-}
+# shellcheck source=tests/harness/asserts.sh
+. "$REPO/tests/harness/asserts.sh"
 
 SANDBOX=$(mktemp -d "${TMPDIR:-/tmp}/cartridge-init-tests.XXXXXX")
-PASSED=0 FAILED=0 SKIPPED=0
-FAILED_CASES=()
 SERVER_PID=""
 MD_URL=""
 PWNED_GLOBAL=/tmp/pwned-cartridge-init-$$
@@ -42,13 +39,14 @@ trap cleanup EXIT
 
 # ------------------------------------------------------------------ framework
 
-CASE="" CASE_DIR="" CASE_OK=1 ROOT="" OUT="" RC=0 ELAPSED=0
+ROOT="" ELAPSED=0
+CASE_NOTE=", output in its out.* files"
 
 begin() {
-    CASE=$1
+    case_reset "$1"
     CASE_DIR=$SANDBOX/$CASE
     ROOT=$CASE_DIR/root
-    CASE_OK=1
+    MD_URL=""
     mkdir -p "$ROOT/etc/cartridge" "$ROOT/etc/puppet" "$CASE_DIR/cd/openstack/latest"
     printf '%s\n' 'SERVICE_NAME=php' 'CARTRIDGE_MODE=generic' 'PUPPET_SERVER=puppet.example.org' \
         'PUPPET_ENVIRONMENT=production' 'PORTS=80|443' >"$ROOT/etc/cartridge/cartridge.conf"
@@ -56,53 +54,7 @@ begin() {
     unset CONFIG_DRIVE_DIR
     EXTRA_ENV=()
 }
-
-selected() { [ -z "$FILTER" ] || [[ $1 == *"$FILTER"* ]]; }
-
-fail() {
-    echo "    FAIL: $*"
-    CASE_OK=0
-}
-
-end() {
-    if [ "$CASE_OK" = 1 ]; then
-        PASSED=$((PASSED + 1))
-        echo "PASS $CASE"
-    else
-        FAILED=$((FAILED + 1))
-        FAILED_CASES+=("$CASE")
-        echo "FAIL $CASE (files in $CASE_DIR, output in $CASE_DIR/out*)"
-    fi
-}
-
-assert_rc() { [ "$RC" = "$1" ] || fail "exit status $RC, expected $1"; }
-
-# assert_out LINE: the last run printed LINE exactly (a whole line).
-assert_out() { grep -qxF -- "$1" "$OUT" || fail "output lacks line: $1"; }
-assert_out_re() { grep -qE -- "$1" "$OUT" || fail "output matches no /$1/"; }
-refute_out_re() { ! grep -qE -- "$1" "$OUT" || fail "output unexpectedly matches /$1/"; }
-
-# assert_file PATH (expected content on stdin, compared byte for byte)
-assert_file() {
-    local path=$1 exp
-    exp=$(mktemp "$CASE_DIR/expected.XXXXXX")
-    cat >"$exp"
-    if [ ! -f "$path" ]; then
-        fail "missing file $path"
-    elif ! cmp -s "$exp" "$path"; then
-        fail "content of $path differs (expected < > actual):"
-        diff "$exp" "$path" | sed 's/^/        /' | head -n 40
-    fi
-}
-
-assert_mode() {
-    local m
-    m=$(stat -c '%a %u' "$1" 2>/dev/null) || { fail "missing file $1"; return; }
-    [ "$m" = "$2" ] || fail "mode/owner of $1 is '$m', expected '$2'"
-}
-
-assert_absent() { [ ! -e "$1" ] || fail "$1 should not exist"; }
-assert_present() { [ -e "$1" ] || fail "$1 should exist"; }
+after_case() { stop_server; }
 
 # run_init [NAME=VALUE...]: runs cartridge-init in a clean environment; output in $OUT.
 run_init() {
@@ -786,6 +738,35 @@ t_random_digits() {
     show_output_on_failure
 }
 
+# The shared payload test vectors (tests/data/payload/README.md): cartridge-init's parser,
+# read the way its consumers read it (ci_param: an empty or "null" value is absent), gives
+# each vector's expected key/value result, or its recorded deviation (NAME.expected.shell).
+t_payload_vectors() {
+    local dir=$REPO/tests/data/payload vec name expected n=0
+    for vec in "$dir"/*.payload; do
+        name=$(basename "$vec" .payload)
+        expected=$dir/$name.expected
+        [ -f "$expected.shell" ] && expected=$expected.shell
+        if ! (
+            # shellcheck source-path=SCRIPTDIR source=../../init-scripts/lib/payload.sh
+            . "$LIB/payload.sh"
+            CARTRIDGE_ROOT=$CASE_DIR/vectors ci_init_paths
+            CI_LOG=""
+            ci_normalise_payload "$vec" "$CASE_DIR/$name.normalised"
+        ) >"$CASE_DIR/$name.out" 2>&1; then
+            fail "vector $name: ci_normalise_payload failed"
+            continue
+        fi
+        { grep -v -e '=$' -e '=null$' "$CASE_DIR/$name.normalised" || true; } | LC_ALL=C sort >"$CASE_DIR/$name.got"
+        if ! cmp -s "$expected" "$CASE_DIR/$name.got"; then
+            fail "vector $name differs from $(basename "$expected") (expected < > parsed):"
+            diff "$expected" "$CASE_DIR/$name.got" | sed 's/^/        /' | head -n 20
+        fi
+        n=$((n + 1))
+    done
+    [ "$n" -ge 8 ] || fail "only $n payload vectors in $dir"
+}
+
 # shellcheck disable=SC2016  # literal $ in test data
 t_library_functions() {
     # The library is sourced on its own, as other scripts may do.
@@ -835,26 +816,7 @@ CASES=(
     t_flaky_metadata_retries t_second_run_keeps_hostname
     t_puppet_retries_then_succeeds t_puppet_fails_then_next_boot_retries t_puppet_deadline t_puppet_limits_from_cartridge_conf
     t_full_mode t_no_puppet_server t_no_cartridge_conf t_existing_hosts_kept t_long_hostname
-    t_random_digits
+    t_random_digits t_payload_vectors
 )
 
-for c in "${CASES[@]}"; do
-    name=${c#t_}
-    if ! selected "$name"; then
-        SKIPPED=$((SKIPPED + 1))
-        continue
-    fi
-    begin "$name"
-    MD_URL=""
-    "$c"
-    stop_server
-    end
-done
-
-echo
-echo "init-scripts: $PASSED passed, $FAILED failed${SKIPPED:+, $SKIPPED skipped}"
-if [ "$FAILED" -ne 0 ]; then
-    printf 'failed: %s\n' "${FAILED_CASES[@]}"
-    exit 1
-fi
-exit 0
+run_cases init-scripts "${CASES[@]}"

@@ -9,9 +9,6 @@
 # Exit status 0 when every case passed; on failure the work directory is kept.
 # shellcheck disable=SC2317  # cases and helpers are called indirectly
 set -u -o pipefail
-# `printf ... | assert_file`: without lastpipe the assertion runs in a subshell and a
-# failure it records (CASE_OK=0) is lost, so the case passes whatever it checked.
-shopt -s lastpipe
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -19,11 +16,11 @@ PUPPET_DIR=$REPO/puppet
 SITE=$PUPPET_DIR/manifests/site.pp
 MODULES=$PUPPET_DIR/modules
 FILTER=${1:-}
+# shellcheck source=tests/harness/asserts.sh
+. "$REPO/tests/harness/asserts.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cartridge-puppet-tests.XXXXXX")
 touch "$WORK/stamp"
-PASSED=0 FAILED=0 SKIPPED=0
-FAILED_CASES=()
 
 cleanup() {
     if [ "$FAILED" -eq 0 ]; then rm -rf "$WORK"; else echo "work directory kept: $WORK"; fi
@@ -35,38 +32,14 @@ if ! command -v puppet >/dev/null; then
     exit 1
 fi
 
-CASE="" CASE_DIR="" CASE_OK=1 OUT="" RC=0
-
 begin() {
-    CASE=$1
+    case_reset "$1"
     CASE_DIR=$WORK/$CASE
-    CASE_OK=1
     mkdir -p "$CASE_DIR/out"
 }
-fail() { echo "    FAIL: $*"; CASE_OK=0; }
-end() {
-    if [ "$CASE_OK" = 1 ]; then
-        PASSED=$((PASSED + 1)); echo "PASS $CASE"
-    else
-        FAILED=$((FAILED + 1)); FAILED_CASES+=("$CASE"); echo "FAIL $CASE (files in $CASE_DIR)"
-    fi
-}
-selected() { [ -z "$FILTER" ] || [[ $1 == *"$FILTER"* ]]; }
 
 # Facter complains about /proc/1/environ in this sandbox (PID 1 is not init): noise.
 filter_noise() { grep -v -e '/proc/1/environ' -e '^$' || true; }
-
-assert_file() {
-    local path=$1 exp
-    exp=$(mktemp "$CASE_DIR/expected.XXXXXX")
-    cat >"$exp"
-    if [ ! -f "$path" ]; then
-        fail "missing file $path"
-    elif ! cmp -s "$exp" "$path"; then
-        fail "content of $path differs (expected < > actual):"
-        diff "$exp" "$path" | sed 's/^/        /' | head -n 40
-    fi
-}
 
 # papply CERTNAME MANIFEST TAGS [puppet options...]: `puppet apply` with private
 # directories under $CASE_DIR; only resources tagged TAGS are applied. Output in $OUT.
@@ -759,18 +732,4 @@ CASES=(
     t_host_untouched
 )
 
-for c in "${CASES[@]}"; do
-    name=${c#t_}
-    if ! selected "$name"; then SKIPPED=$((SKIPPED + 1)); continue; fi
-    begin "$name"
-    "$c"
-    end
-done
-
-echo
-echo "puppet: $PASSED passed, $FAILED failed, $SKIPPED skipped"
-if [ "$FAILED" -ne 0 ]; then
-    printf 'failed: %s\n' "${FAILED_CASES[@]}"
-    exit 1
-fi
-exit 0
+run_cases puppet "${CASES[@]}"

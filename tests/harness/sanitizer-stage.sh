@@ -1,0 +1,21 @@
+#!/bin/sh
+# The sanitizer and fuzz stage of scripts/run-tests (which runs it in the background, beside
+# the suite): the ASan+UBSan build runs the tests that exercise our own code paths without
+# VMs, then every libFuzzer target replays its corpus (seeds + regression inputs) and fuzzes
+# for FUZZ_SECONDS (45), printing its execution count (ctest label "fuzz").
+# Usage: tests/harness/sanitizer-stage.sh RESULTS_DIR   (from the repository's root)
+set -eu
+results=$1
+cores=$(nproc 2>/dev/null || echo 2)
+
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DENABLE_SANITIZERS=ON -DWARNINGS_AS_ERRORS=ON >/dev/null
+cmake --build build-asan -j"$cores" --target unit_tests cli_tests build-image
+echo "== ASan+UBSan: unit and CLI tests"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ctest --test-dir build-asan -R '^(unit|cli)$' --output-on-failure --output-junit "$results/asan.xml"
+
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENABLE_FUZZING=ON \
+  -DWARNINGS_AS_ERRORS=ON >/dev/null
+cmake --build build-fuzz -j"$cores" --target fuzz_targets
+echo "== libFuzzer: bounded runs"
+ctest --test-dir build-fuzz -L fuzz --verbose --output-junit "$results/fuzz.xml"
