@@ -2,11 +2,17 @@
 # The sanitizer and fuzz stage of scripts/run-tests (which runs it in the background, beside
 # the suite): the ASan+UBSan build runs the tests that exercise our own code paths without
 # VMs, then every libFuzzer target replays its corpus (seeds + regression inputs) and fuzzes
-# for FUZZ_SECONDS (45), printing its execution count (ctest label "fuzz").
+# for FUZZ_SECONDS (45), printing its execution count (ctest label "fuzz"). Lint runs first.
 # Usage: tests/harness/sanitizer-stage.sh RESULTS_DIR   (from the repository's root)
 set -eu
 results=$1
 cores=$(nproc 2>/dev/null || echo 2)
+
+# Style and static checks first (scripts/lint: clang-format on every file, clang-tidy on the
+# files changed lately), on the suite's compile database (build/).
+echo "== lint"
+lint=0
+scripts/lint all build || lint=$?
 
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DENABLE_SANITIZERS=ON -DWARNINGS_AS_ERRORS=ON >/dev/null
 cmake --build build-asan -j"$cores" --target unit_tests cli_tests build-image
@@ -19,3 +25,4 @@ CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo 
 cmake --build build-fuzz -j"$cores" --target fuzz_targets
 echo "== libFuzzer: bounded runs"
 ctest --test-dir build-fuzz -L fuzz --verbose --output-junit "$results/fuzz.xml"
+[ "$lint" -eq 0 ] || { echo "sanitizer-stage: lint failed (scripts/lint all)" >&2; exit 1; }
