@@ -205,7 +205,7 @@ std::unique_ptr<agent_test::ChildProcess> start_agent(const fs::path& dir, const
         agent_test::write_file(payload_file, payload);
     }
     agent_test::write_file(dir / "agent.conf",
-                           "mb.urls = " + setup.mb_urls + "\nlisten.address = 127.0.0.1\nport.check.timeout = " +
+                           "mb.urls = " + setup.mb_urls + "\nstratos.handshake = false\nlisten.address = 127.0.0.1\nport.check.timeout = " +
                                std::to_string(setup.port_check_timeout) + "\nstats.interval = " +
                                std::to_string(setup.stats_interval) + "\npayload.file = " + payload_file.string() + "\n");
     std::vector<std::string> argv{CARTRIDGE_AGENT_EXECUTABLE, "--config", (dir / "agent.conf").string()};
