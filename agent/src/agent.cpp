@@ -333,6 +333,10 @@ private:
     }
 
     void run_extension_for(std::string_view event, std::map<std::string, std::string> extra) {
+        if (stop_requested()) {
+            return;
+        }
+        const BusyGuard busy(m_busy);
         const auto environment =
             extension_environment(m_base_environment, m_payload, extension_values(event, std::move(extra)));
         (void)run_extension(m_config.extensions_dir, event, environment,

@@ -318,6 +318,8 @@ TEST_CASE("handshake order, then the application deployed from git with a passwo
   // Started only after the topology reply; the artifact reply to started was not lost,
   // which it would be if instance/# were subscribed after started (QoS 0, not kept).
   CHECK(index_of(topics, k_topology_request) < index_of(topics, "sent topology/CompleteTopologyEvent"));
+  CHECK(index_of(topics, "sent topology/CompleteTopologyEvent") < index_of(topics, k_started));
+  CHECK(servers.count(k_started) == 1);
   CHECK(index_of(topics, "sent topology/CompleteTopologyEvent") < index_of(topics, k_tenant_request));
   CHECK(index_of(topics, k_tenant_request) < index_of(topics, k_started));
   CHECK(index_of(topics, k_started) < index_of(topics, "sent instance/notifier/ArtifactUpdatedEvent"));
