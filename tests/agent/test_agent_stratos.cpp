@@ -326,6 +326,14 @@ TEST_CASE("handshake order, then the application deployed from git with a passwo
   CHECK(index_of(topics, "sent instance/notifier/ArtifactUpdatedEvent") < index_of(topics, k_activated));
   CHECK(agent_test::read_file(instance.www() / "index.php") == "<?php echo 'marker-v1';");
 
+  // The broker's own record, which cannot race: it handles one client's packets in order.
+  const auto broker_log = agent_test::read_file(dir / "mosquitto.log");
+  const auto subscribed_at = broker_log.find("\tinstance/# (QoS");
+  const auto started_at = broker_log.find("'instance/status/InstanceStartedEvent'");
+  REQUIRE(subscribed_at != std::string::npos);
+  REQUIRE(started_at != std::string::npos);
+  CHECK(subscribed_at < started_at);
+
   const auto started = json::parse(servers.seen().at(index_of(topics, k_started)).payload);
   CHECK(started.at("applicationId") == "app1");
   CHECK(started.at("memberId") == k_member);
