@@ -381,3 +381,24 @@ TEST_CASE("the agent reconnects after the broker restarts", "[integration]") {
   CHECK(agent->wait_for_exit(10s) == 0);
   CHECK(subscriber.wait_for(k_shutdown, 5s));
 }
+
+TEST_CASE("an unreachable broker is reported on every attempt, with its address", "[integration]") {
+  const auto dir = agent_test::make_test_directory("mqtt-unreachable");
+  AgentSetup setup;
+  const auto port = agent_test::free_port();
+  setup.mb_urls = local(port);
+  setup.service_port = agent_test::free_port();
+  auto agent = start_agent(dir, setup, {});
+  const auto expected = "error: cannot reach any message broker: connect to 127.0.0.1:" + std::to_string(port) +
+                        ": Connection refused; retrying in ";
+  // Two rounds: the first attempt is reported at once, and so is each retry.
+  CHECK(agent_test::wait_until(
+      [&] {
+        const auto log = agent_test::read_file(dir / "agent.log");
+        const auto first = log.find(expected + "1 s");
+        return first != std::string::npos && log.find(expected + "2 s", first) != std::string::npos;
+      },
+      30s));
+  agent->send_signal(SIGTERM);
+  CHECK(agent->wait_for_exit(10s) == 1);
+}
