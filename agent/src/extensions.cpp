@@ -14,7 +14,8 @@ std::map<std::string, std::string> extension_environment(const std::map<std::str
                                                          std::size_t max_value) {
     std::map<std::string, std::string> environment;
     for (const auto& [name, value] : base) {
-        if (!name.starts_with("STRATOS_")) {
+        // CREDENTIALS_DIRECTORY points at the payload copy, which holds CARTRIDGE_KEY.
+        if (!name.starts_with("STRATOS_") && name != "CREDENTIALS_DIRECTORY") {
             environment.emplace(name, value);
         }
     }

@@ -19,7 +19,7 @@ inline constexpr std::string_view k_default_extensions_dir = "/etc/cartridge-age
 // anything a script logs or starts.
 bool is_secret_payload_key(std::string_view key);
 
-// The script's environment: the agent's own (less any STRATOS_* it inherited, so values
+// The script's environment: the agent's own (less CREDENTIALS_DIRECTORY and any STRATOS_* it inherited, so values
 // of an earlier event never leak into a later one, as they do in the Python agent), plus
 // STRATOS_<KEY> for every payload value but the secret ones, then `values` (EVENT,
 // APPLICATION_PATH, ...). Values over `max_value` bytes are left out, since one

@@ -247,7 +247,7 @@ struct Instance {
   fs::path extensions() const { return dir / "extensions"; }
   fs::path log() const { return dir / "agent.log"; }
 
-  std::unique_ptr<agent_test::ChildProcess> start() const {
+  std::unique_ptr<agent_test::ChildProcess> start(const std::string& extra_conf = "") const {
     fs::create_directories(extensions());
     // The real Stratos shape: null values, empty fields.
     std::string payload = "APPLICATION_ID=app1,GROUP_NAME=null,SERVICE_NAME=php,MULTITENANT=false,TENANT_ID=-1234,"
@@ -260,12 +260,12 @@ struct Instance {
       payload += ",REPO_URL=http://placeholder/app.git";
     }
     agent_test::write_file(dir / "launch-params", payload);
-    agent_test::write_file(dir / "agent.conf", "mb.urls = 127.0.0.1:" + std::to_string(broker_port) +
-                                                   "\nlisten.address = 127.0.0.1\nport.check.timeout = 30\n"
-                                                   "payload.file = " +
-                                                   (dir / "launch-params").string() +
-                                                   "\nextensions.dir = " + extensions().string() +
-                                                   "\nartifact.clone.retries = 1\nartifact.clone.interval = 0\n");
+    agent_test::write_file(dir / "agent.conf",
+                           "mb.urls = 127.0.0.1:" + std::to_string(broker_port) +
+                               "\nlisten.address = 127.0.0.1\nport.check.timeout = 30\n"
+                               "payload.file = " +
+                               (dir / "launch-params").string() + "\nextensions.dir = " + extensions().string() +
+                               "\nartifact.clone.retries = 1\nartifact.clone.interval = 0\n" + extra_conf);
     return std::make_unique<agent_test::ChildProcess>(
         std::vector<std::string>{CARTRIDGE_AGENT_EXECUTABLE, "--config", (dir / "agent.conf").string()}, log(),
         std::map<std::string, std::string>{{"CREDENTIALS_DIRECTORY", ""}, {"HOME", dir.string()}});
@@ -503,6 +503,27 @@ TEST_CASE("a wrong repository password: retries logged, no activation, said on t
   // The next event with the right password deploys and activates.
   servers.publish("instance/notifier/ArtifactUpdatedEvent", artifact_event(git_server.url(), k_git_password));
   CHECK(servers.wait_for(k_activated));
+  agent->send_signal(SIGTERM);
+  CHECK(agent->wait_for_exit(20s) == 0);
+}
+
+TEST_CASE("artifact.update.interval pulls new commits without an event", "[integration][stratos]") {
+  const auto dir = agent_test::make_test_directory("stratos-periodic");
+  agent_test::MosquittoBroker broker(dir, agent_test::free_port());
+  GitServer git_server(dir);
+  StratosServers servers(broker.port(), "Initialized");
+  servers.set_artifact_reply(artifact_event(git_server.url(), k_git_password));
+  const auto service_port = agent_test::free_port();
+  agent_test::TcpListener service(service_port);
+  Instance instance{dir, broker.port(), service_port, true};
+  auto agent = instance.start("artifact.update.interval = 1\n");
+
+  REQUIRE(servers.wait_for(k_activated));
+  git_server.commit("<?php echo 'marker-periodic';");
+  git_server.push();
+  CHECK(agent_test::wait_until(
+      [&] { return agent_test::read_file(instance.www() / "index.php") == "<?php echo 'marker-periodic';"; }, 60s));
+  CHECK(servers.count("sent instance/notifier/ArtifactUpdatedEvent") == 1);
   agent->send_signal(SIGTERM);
   CHECK(agent->wait_for_exit(20s) == 0);
 }

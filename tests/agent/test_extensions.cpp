@@ -20,7 +20,9 @@ void write_script(const fs::path& path, const std::string& body, fs::perms perms
 } // namespace
 
 TEST_CASE("the environment has STRATOS_ values but never the secrets", "[extensions]") {
-  const std::map<std::string, std::string> base{{"PATH", "/usr/bin:/bin"}, {"STRATOS_STALE", "from before"}};
+  const std::map<std::string, std::string> base{{"PATH", "/usr/bin:/bin"},
+                                                {"STRATOS_STALE", "from before"},
+                                                {"CREDENTIALS_DIRECTORY", "/run/credentials/cartridge-agent.service"}};
   const PayloadMap payload{{"CLUSTER_ID", "c1"},
                            {"CARTRIDGE_KEY", "PUjpXCLujDhYr5A6"},
                            {"TOKEN", "secret-token"},
@@ -33,6 +35,7 @@ TEST_CASE("the environment has STRATOS_ values but never the secrets", "[extensi
   CHECK_FALSE(env.contains("STRATOS_CARTRIDGE_KEY"));
   CHECK_FALSE(env.contains("STRATOS_TOKEN"));
   CHECK_FALSE(env.contains("STRATOS_STALE"));
+  CHECK_FALSE(env.contains("CREDENTIALS_DIRECTORY"));
   CHECK_FALSE(env.contains("STRATOS_BIG"));
   for (const auto& [name, value] : env) {
     CHECK(value.find("PUjpXCLujDhYr5A6") == std::string::npos);
