@@ -29,4 +29,4 @@ struct AgentOptions {
 // an atomic rather than anything that could lock.
 int run_agent(const AgentOptions& options, const std::atomic<bool>& stop);
 
-} // namespace cartridge_agent
+}  // namespace cartridge_agent
