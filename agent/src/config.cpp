@@ -24,12 +24,9 @@ std::string_view trim(std::string_view text) {
 
 std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
 
-std::string join(std::string_view a, std::string_view b) {
-    return std::string(a) + ": " + std::string(b);
-}
+std::string join(std::string_view a, std::string_view b) { return std::string(a) + ": " + std::string(b); }
 
-template <class Integer>
-bool parse_integer(std::string_view text, Integer& out) {
+template <class Integer> bool parse_integer(std::string_view text, Integer& out) {
     if (text.empty()) {
         return false;
     }
@@ -38,12 +35,11 @@ bool parse_integer(std::string_view text, Integer& out) {
     return ec == std::errc{} && ptr == end;
 }
 
-Result<std::chrono::seconds> parse_seconds(std::string_view text, std::string_view where,
-                                           long minimum) {
+Result<std::chrono::seconds> parse_seconds(std::string_view text, std::string_view where, long minimum) {
     long value = 0;
     if (!parse_integer(text, value) || value < minimum) {
-        return Error{join(where, "expected a whole number of seconds >= " + std::to_string(minimum) +
-                                     ", got " + quoted(text))};
+        return Error{
+            join(where, "expected a whole number of seconds >= " + std::to_string(minimum) + ", got " + quoted(text))};
     }
     return std::chrono::seconds{value};
 }
@@ -81,6 +77,26 @@ Result<BrokerAddress> parse_broker(std::string_view text, std::string_view where
         return parsed_port.error();
     }
     return BrokerAddress{std::string(host), parsed_port.value()};
+}
+
+Result<bool> parse_bool(std::string_view text, std::string_view where) {
+    if (text == "true" || text == "yes" || text == "on" || text == "1") {
+        return true;
+    }
+    if (text == "false" || text == "no" || text == "off" || text == "0") {
+        return false;
+    }
+    return Error{join(where, "expected true or false, got " + quoted(text))};
+}
+
+template <class Setter>
+Result<void> with_seconds(std::string_view v, std::string_view where, long minimum, Setter set) {
+    auto seconds = parse_seconds(v, where, minimum);
+    if (!seconds) {
+        return seconds.error();
+    }
+    set(seconds.value());
+    return {};
 }
 
 using KeyHandler = Result<void> (*)(AgentConfig&, std::string_view value, std::string_view where);
@@ -145,6 +161,66 @@ constexpr KeySpec k_keys[] = {
          c.payload_file = std::filesystem::path(v);
          return {};
      }},
+    {"stratos.handshake",
+     [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
+         auto flag = parse_bool(v, where);
+         if (!flag) {
+             return flag.error();
+         }
+         c.handshake = flag.value();
+         return {};
+     }},
+    {"extensions.dir",
+     [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
+         if (!v.starts_with('/')) {
+             return Error{join(where, "expected an absolute path, got " + quoted(v))};
+         }
+         c.extensions_dir = std::filesystem::path(v);
+         return {};
+     }},
+    {"extension.timeout",
+     [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
+         return with_seconds(v, where, 1, [&](std::chrono::seconds s) { c.extension_timeout = s; });
+     }},
+    {"application.path",
+     [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
+         if (!v.starts_with('/')) {
+             return Error{join(where, "expected an absolute path, got " + quoted(v))};
+         }
+         c.application_path = std::filesystem::path(v);
+         return {};
+     }},
+    {"super.tenant.repository.path",
+     [](AgentConfig& c, std::string_view v, std::string_view) -> Result<void> {
+         c.super_tenant_repository_path = std::string(v);
+         return {};
+     }},
+    {"tenant.repository.path",
+     [](AgentConfig& c, std::string_view v, std::string_view) -> Result<void> {
+         c.tenant_repository_path = std::string(v);
+         return {};
+     }},
+    {"artifact.update.interval",
+     [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
+         return with_seconds(v, where, 0, [&](std::chrono::seconds s) { c.artifact_update_interval = s; });
+     }},
+    {"artifact.clone.retries",
+     [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
+         unsigned value = 0;
+         if (!parse_integer(v, value) || value > 100) {
+             return Error{join(where, "expected a whole number 0-100, got " + quoted(v))};
+         }
+         c.artifact_clone_retries = value;
+         return {};
+     }},
+    {"artifact.clone.interval",
+     [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
+         return with_seconds(v, where, 0, [&](std::chrono::seconds s) { c.artifact_clone_interval = s; });
+     }},
+    {"git.timeout",
+     [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
+         return with_seconds(v, where, 1, [&](std::chrono::seconds s) { c.git_timeout = s; });
+     }},
 };
 
 const KeySpec* find_key(std::string_view key) {
@@ -156,7 +232,7 @@ const KeySpec* find_key(std::string_view key) {
     return nullptr;
 }
 
-}  // namespace
+} // namespace
 
 std::string BrokerAddress::to_string() const {
     if (host.find(':') != std::string::npos) {
@@ -178,8 +254,8 @@ Result<std::vector<BrokerAddress>> parse_broker_list(std::string_view text, std:
     std::size_t start = 0;
     while (start <= text.size()) {
         const auto comma = text.find(',', start);
-        const auto item = trim(text.substr(start, comma == std::string_view::npos ? std::string_view::npos
-                                                                                  : comma - start));
+        const auto item =
+            trim(text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
         if (!item.empty()) {
             auto broker = parse_broker(item, where);
             if (!broker) {
@@ -232,8 +308,8 @@ Result<AgentConfig> parse_config(std::string_view text, std::string_view source)
     while (line_start < text.size()) {
         ++line_number;
         const auto line_end = text.find('\n', line_start);
-        const auto line = trim(text.substr(
-            line_start, line_end == std::string_view::npos ? std::string_view::npos : line_end - line_start));
+        const auto line = trim(text.substr(line_start, line_end == std::string_view::npos ? std::string_view::npos
+                                                                                          : line_end - line_start));
         line_start = line_end == std::string_view::npos ? text.size() : line_end + 1;
 
         // Only whole-line comments: a '#' inside a value is kept, as in Stratos' agent.conf.
@@ -258,8 +334,7 @@ Result<AgentConfig> parse_config(std::string_view text, std::string_view source)
             continue;
         }
         if (!seen.emplace(key).second) {
-            config.warnings.push_back(location + ": duplicate key " + quoted(key) +
-                                      "; the later value wins");
+            config.warnings.push_back(location + ": duplicate key " + quoted(key) + "; the later value wins");
         }
         if (value.empty()) {
             return Error{location + ": empty value for " + quoted(key)};
@@ -293,8 +368,7 @@ Result<AgentConfig> load_config(const std::filesystem::path& path) {
     return parse_config(text.value(), path.string());
 }
 
-Result<void> apply_payload_overrides(AgentConfig& config, const PayloadMap& payload,
-                                     std::string_view source) {
+Result<void> apply_payload_overrides(AgentConfig& config, const PayloadMap& payload, std::string_view source) {
     const auto mb_ip = payload_value(payload, "MB_IP");
     const auto mb_port = payload_value(payload, "MB_PORT");
     if (mb_ip && mb_port) {
@@ -304,9 +378,8 @@ Result<void> apply_payload_overrides(AgentConfig& config, const PayloadMap& payl
         }
         config.brokers = {BrokerAddress{*mb_ip, port.value()}};
     } else if (mb_ip || mb_port) {
-        config.warnings.push_back(std::string(source) + ": " + (mb_ip ? "MB_IP" : "MB_PORT") +
-                                  " given without " + (mb_ip ? "MB_PORT" : "MB_IP") +
-                                  "; both are needed to override mb.urls, ignored");
+        config.warnings.push_back(std::string(source) + ": " + (mb_ip ? "MB_IP" : "MB_PORT") + " given without " +
+                                  (mb_ip ? "MB_PORT" : "MB_IP") + "; both are needed to override mb.urls, ignored");
     }
     if (const auto ports = payload_value(payload, "PORTS")) {
         auto parsed = parse_port_list(*ports, std::string(source) + ": PORTS");
@@ -317,6 +390,16 @@ Result<void> apply_payload_overrides(AgentConfig& config, const PayloadMap& payl
     }
     if (const auto service_name = payload_value(payload, "SERVICE_NAME")) {
         config.service_name = *service_name;
+    }
+    if (config.application_path.empty()) {
+        if (const auto path = payload_value(payload, "APPLICATION_PATH")) {
+            if (path->starts_with('/')) {
+                config.application_path = *path;
+            } else {
+                config.warnings.push_back(std::string(source) + ": APPLICATION_PATH '" + *path + "'" +
+                                          " is not absolute; ignored");
+            }
+        }
     }
     return {};
 }
@@ -329,12 +412,11 @@ Result<void> check_complete(const AgentConfig& config, std::string_view config_s
     return {};
 }
 
-std::filesystem::path resolve_payload_path(const AgentConfig& config,
-                                           const char* credentials_directory) {
+std::filesystem::path resolve_payload_path(const AgentConfig& config, const char* credentials_directory) {
     if (credentials_directory != nullptr && *credentials_directory != '\0') {
         return std::filesystem::path(credentials_directory) / k_payload_credential;
     }
     return config.payload_file;
 }
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent

@@ -34,6 +34,20 @@ struct AgentConfig {
     std::chrono::seconds port_check_timeout{600};
     std::chrono::seconds stats_interval{15};
     std::filesystem::path payload_file{k_default_payload_path};
+    // Wait for the Cloud Controller's topology before InstanceStartedEvent. Off only for
+    // a broker without Stratos servers.
+    bool handshake = true;
+    std::filesystem::path extensions_dir{"/etc/cartridge-agent/extensions"};
+    std::chrono::seconds extension_timeout{120};
+    // Wins over the payload's APPLICATION_PATH, as in the Python agent.
+    std::filesystem::path application_path;
+    std::string super_tenant_repository_path = "/repository/deployment/server/";
+    std::string tenant_repository_path = "/repository/tenants/";
+    // 0: no periodic update.
+    std::chrono::seconds artifact_update_interval{0};
+    unsigned artifact_clone_retries = 5;
+    std::chrono::seconds artifact_clone_interval{10};
+    std::chrono::seconds git_timeout{300};
     // Non-fatal findings (unknown or duplicate keys, half-given overrides) for the log.
     std::vector<std::string> warnings;
 };
@@ -44,8 +58,7 @@ Result<AgentConfig> load_config(const std::filesystem::path& path);
 
 // MB_IP+MB_PORT replace mb.urls, PORTS replaces ports, SERVICE_NAME replaces service.name.
 // `source` names the payload in messages.
-Result<void> apply_payload_overrides(AgentConfig& config, const PayloadMap& payload,
-                                     std::string_view source);
+Result<void> apply_payload_overrides(AgentConfig& config, const PayloadMap& payload, std::string_view source);
 
 // Checks what only the merged result can tell, e.g. that some broker is known.
 Result<void> check_complete(const AgentConfig& config, std::string_view config_source);
@@ -57,10 +70,9 @@ Result<std::uint16_t> parse_port(std::string_view text, std::string_view where);
 
 // systemd hands the root-only payload to the unprivileged agent as a credential; outside
 // systemd the configured file is read directly.
-std::filesystem::path resolve_payload_path(const AgentConfig& config,
-                                           const char* credentials_directory);
+std::filesystem::path resolve_payload_path(const AgentConfig& config, const char* credentials_directory);
 
 // Reads a whole file; the error names the path and the OS reason.
 Result<std::string> read_text_file(const std::filesystem::path& path);
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent

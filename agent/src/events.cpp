@@ -7,8 +7,7 @@
 namespace cartridge_agent {
 namespace {
 
-template <class Json>
-Json optional_string(const std::optional<std::string>& value) {
+template <class Json> Json optional_string(const std::optional<std::string>& value) {
     return value ? Json(*value) : Json(nullptr);
 }
 
@@ -35,12 +34,11 @@ std::optional<std::string> present(std::string_view value) {
 
 // Payload bytes are not guaranteed to be UTF-8; replacing bad sequences beats throwing
 // in the middle of a lifecycle step.
-template <class Json>
-std::string serialise(const Json& value) {
+template <class Json> std::string serialise(const Json& value) {
     return value.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-}  // namespace
+} // namespace
 
 MemberIdentity make_member_identity(const PayloadMap& payload, std::string_view service_name,
                                     const std::optional<std::string>& instance_id_from_file) {
@@ -79,11 +77,13 @@ std::string instance_started_event(const MemberIdentity& identity) {
     return serialise(event);
 }
 
-std::string instance_activated_event(const MemberIdentity& identity) {
+std::string instance_activated_event(const MemberIdentity& identity) { return serialise(status_event(identity)); }
+
+std::string instance_ready_to_shutdown_event(const MemberIdentity& identity) {
     return serialise(status_event(identity));
 }
 
-std::string instance_ready_to_shutdown_event(const MemberIdentity& identity) {
+std::string instance_maintenance_mode_event(const MemberIdentity& identity) {
     return serialise(status_event(identity));
 }
 
@@ -95,8 +95,7 @@ std::optional<std::string> health_topic(const MemberIdentity& identity) {
     return std::string(k_health_topic_prefix) + *identity.member_id;
 }
 
-std::string health_message(const MemberIdentity& identity, const HealthSample& sample,
-                           std::int64_t timestamp_ms) {
+std::string health_message(const MemberIdentity& identity, const HealthSample& sample, std::int64_t timestamp_ms) {
     using nlohmann::ordered_json;
     // Field order follows the documented message layout, for readers of raw MQTT traffic.
     const ordered_json message{
@@ -106,11 +105,10 @@ std::string health_message(const MemberIdentity& identity, const HealthSample& s
         {"memberId", optional_string<ordered_json>(identity.member_id)},
         {"partitionId", optional_string<ordered_json>(identity.partition_id)},
         {"health",
-         ordered_json{{"memory_consumption", sample.memory_consumption},
-                      {"load_average", sample.load_average}}},
+         ordered_json{{"memory_consumption", sample.memory_consumption}, {"load_average", sample.load_average}}},
         {"timestamp", timestamp_ms},
     };
     return serialise(message);
 }
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent

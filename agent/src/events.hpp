@@ -13,8 +13,10 @@ namespace cartridge_agent {
 
 inline constexpr std::string_view k_topic_instance_started = "instance/status/InstanceStartedEvent";
 inline constexpr std::string_view k_topic_instance_activated = "instance/status/InstanceActivatedEvent";
-inline constexpr std::string_view k_topic_ready_to_shutdown =
-    "instance/status/InstanceReadyToShutdownEvent";
+inline constexpr std::string_view k_topic_maintenance_mode = "instance/status/InstanceMaintenanceModeEvent";
+inline constexpr std::string_view k_topic_topology_request = "initializer/CompleteTopologyRequestEvent";
+inline constexpr std::string_view k_topic_tenant_request = "initializer/CompleteTenantRequestEvent";
+inline constexpr std::string_view k_topic_ready_to_shutdown = "instance/status/InstanceReadyToShutdownEvent";
 inline constexpr std::string_view k_health_topic_prefix = "cartridge/health/";
 inline constexpr std::string_view k_default_instance_id_file = "/var/lib/cartridge/instance-id";
 
@@ -43,12 +45,12 @@ std::optional<std::string> read_instance_id_file(const std::filesystem::path& pa
 std::string instance_started_event(const MemberIdentity& identity);
 std::string instance_activated_event(const MemberIdentity& identity);
 std::string instance_ready_to_shutdown_event(const MemberIdentity& identity);
+std::string instance_maintenance_mode_event(const MemberIdentity& identity);
 
 // cartridge/health/<memberId>; nothing without a member id, since the topic would not
 // identify the sender.
 std::optional<std::string> health_topic(const MemberIdentity& identity);
 
-std::string health_message(const MemberIdentity& identity, const HealthSample& sample,
-                           std::int64_t timestamp_ms);
+std::string health_message(const MemberIdentity& identity, const HealthSample& sample, std::int64_t timestamp_ms);
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent

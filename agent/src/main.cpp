@@ -31,10 +31,13 @@ constexpr std::string_view k_usage =
     "Usage: cartridge-agent [--config PATH] [--once]\n"
     "       cartridge-agent --version | --help\n"
     "\n"
-    "Publishes the Stratos instance status events (InstanceStartedEvent,\n"
-    "InstanceActivatedEvent once every PORTS entry accepts connections,\n"
-    "InstanceReadyToShutdownEvent on SIGTERM) and periodic health statistics to the\n"
-    "MQTT message broker.\n"
+    "Speaks the Stratos 4.1 cartridge agent protocol over MQTT: waits until the\n"
+    "topology shows this member, publishes InstanceStartedEvent, deploys the\n"
+    "application from git on ArtifactUpdatedEvent, publishes InstanceActivatedEvent\n"
+    "once every PORTS entry accepts connections, runs extension scripts, answers\n"
+    "instance cleanup (InstanceMaintenanceModeEvent, clean.sh,\n"
+    "InstanceReadyToShutdownEvent) and publishes InstanceReadyToShutdownEvent on\n"
+    "SIGTERM; periodic health statistics in between.\n"
     "\n"
     "  --config PATH  agent configuration (default /etc/cartridge-agent/agent.conf)\n"
     "  --once         exit after InstanceActivatedEvent (exit 1 if the ports time out)\n"
@@ -61,8 +64,8 @@ public:
 };
 
 void set_up_logging() {
-    auto logger = std::make_shared<spdlog::logger>("cartridge-agent",
-                                                   std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    auto logger =
+        std::make_shared<spdlog::logger>("cartridge-agent", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
     if (std::getenv("JOURNAL_STREAM") != nullptr) {
         formatter->add_flag<SyslogPriorityFlag>('*').set_pattern("%*%v");
@@ -95,7 +98,7 @@ int usage_error(std::string_view message) {
     return cartridge_agent::k_exit_usage_or_config;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
     cartridge_agent::AgentOptions options;
@@ -132,7 +135,8 @@ int main(int argc, char** argv) {
         spdlog::error("cannot install signal handlers");
         return cartridge_agent::k_exit_runtime_failure;
     }
-    if (const char* credentials = std::getenv("CREDENTIALS_DIRECTORY"); credentials != nullptr && *credentials != '\0') {
+    if (const char* credentials = std::getenv("CREDENTIALS_DIRECTORY");
+        credentials != nullptr && *credentials != '\0') {
         options.credentials_directory = credentials;
     }
     spdlog::info("cartridge-agent {} starting", CARTRIDGE_AGENT_VERSION);

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <climits>
 #include <system_error>
+#include <utility>
 
 #include <mosquitto.h>
 
@@ -38,14 +39,12 @@ int loop_once(mosquitto* handle, Clock::time_point deadline) {
     return mosquitto_loop(handle, static_cast<int>(slice.count()), 1);
 }
 
-}  // namespace
+} // namespace
 
 MosquittoLibrary::MosquittoLibrary() { mosquitto_lib_init(); }
 MosquittoLibrary::~MosquittoLibrary() { mosquitto_lib_cleanup(); }
 
-void MqttClient::HandleDeleter::operator()(mosquitto* handle) const noexcept {
-    mosquitto_destroy(handle);
-}
+void MqttClient::HandleDeleter::operator()(mosquitto* handle) const noexcept { mosquitto_destroy(handle); }
 
 std::chrono::seconds reconnect_delay(unsigned failed_rounds) {
     constexpr std::array<int, 6> k_delays{1, 2, 5, 10, 20, 30};
@@ -87,6 +86,8 @@ Result<void> MqttClient::new_handle() {
     mosquitto_connect_callback_set(raw, &MqttClient::on_connect);
     mosquitto_disconnect_callback_set(raw, &MqttClient::on_disconnect);
     mosquitto_publish_callback_set(raw, &MqttClient::on_publish);
+    mosquitto_subscribe_callback_set(raw, &MqttClient::on_subscribe);
+    mosquitto_message_callback_set(raw, &MqttClient::on_message);
     return {};
 }
 
@@ -94,12 +95,70 @@ void MqttClient::on_connect(mosquitto*, void* self, int connack_code) {
     static_cast<MqttClient*>(self)->m_connack_code = connack_code;
 }
 
-void MqttClient::on_disconnect(mosquitto*, void* self, int) {
-    static_cast<MqttClient*>(self)->m_connected = false;
-}
+void MqttClient::on_disconnect(mosquitto*, void* self, int) { static_cast<MqttClient*>(self)->m_connected = false; }
 
 void MqttClient::on_publish(mosquitto*, void* self, int message_id) {
     static_cast<MqttClient*>(self)->m_acknowledged.insert(message_id);
+}
+
+void MqttClient::on_subscribe(mosquitto*, void* self, int message_id, int, const int*) {
+    static_cast<MqttClient*>(self)->m_acknowledged.insert(message_id);
+}
+
+void MqttClient::on_message(mosquitto*, void* self, const mosquitto_message* message) {
+    if (message == nullptr || message->topic == nullptr) {
+        return;
+    }
+    auto* client = static_cast<MqttClient*>(self);
+    client->m_inbox.push_back({message->topic, message->payloadlen > 0
+                                                   ? std::string(static_cast<const char*>(message->payload),
+                                                                 static_cast<std::size_t>(message->payloadlen))
+                                                   : std::string()});
+}
+
+std::deque<InboundMessage> MqttClient::take_messages() { return std::exchange(m_inbox, {}); }
+
+Result<void> MqttClient::send_subscribe(const std::string& filter) {
+    const auto operation = "subscribe to " + filter + " on " + broker_name();
+    if (!m_connected || !m_handle) {
+        return Error{operation + ": not connected"};
+    }
+    int message_id = 0;
+    errno = 0;
+    int code = mosquitto_subscribe(m_handle.get(), &message_id, filter.c_str(), 1);
+    if (code != MOSQ_ERR_SUCCESS) {
+        const auto saved = errno;
+        if (code == MOSQ_ERR_NO_CONN || code == MOSQ_ERR_CONN_LOST || code == MOSQ_ERR_ERRNO) {
+            drop_session();
+        }
+        return mqtt_error(operation, code, saved);
+    }
+    const auto deadline = Clock::now() + m_options.publish_timeout;
+    while (m_acknowledged.erase(message_id) == 0) {
+        if (!m_connected) {
+            drop_session();
+            return Error{operation + ": connection lost before the broker acknowledged"};
+        }
+        if (Clock::now() >= deadline) {
+            drop_session();
+            return Error{operation + ": no acknowledgement within " + seconds_text(m_options.publish_timeout)};
+        }
+        code = loop_once(m_handle.get(), deadline);
+        if (code != MOSQ_ERR_SUCCESS) {
+            const auto saved = errno;
+            drop_session();
+            return mqtt_error(operation, code, saved);
+        }
+    }
+    return {};
+}
+
+Result<void> MqttClient::subscribe(std::string_view filter) {
+    std::string text(filter);
+    if (std::find(m_subscriptions.begin(), m_subscriptions.end(), text) == m_subscriptions.end()) {
+        m_subscriptions.push_back(text);
+    }
+    return send_subscribe(text);
 }
 
 Result<void> MqttClient::connect_to(const BrokerAddress& broker, const IdleFunction& idle) {
@@ -140,6 +199,13 @@ Result<void> MqttClient::connect_to(const BrokerAddress& broker, const IdleFunct
         return Error{operation + ": refused by the broker: " + mosquitto_connack_string(*m_connack_code)};
     }
     m_connected = true;
+    for (const auto& filter : m_subscriptions) {
+        if (auto subscribed = send_subscribe(filter); !subscribed) {
+            m_handle.reset();
+            m_connected = false;
+            return subscribed.error();
+        }
+    }
     return {};
 }
 
@@ -193,8 +259,8 @@ Result<void> MqttClient::publish(std::string_view topic, std::string_view payloa
     }
     int message_id = 0;
     errno = 0;
-    int code = mosquitto_publish(m_handle.get(), &message_id, topic_text.c_str(),
-                                 static_cast<int>(payload.size()), payload.data(), 1, false);
+    int code = mosquitto_publish(m_handle.get(), &message_id, topic_text.c_str(), static_cast<int>(payload.size()),
+                                 payload.data(), 1, false);
     if (code != MOSQ_ERR_SUCCESS) {
         const auto saved = errno;
         if (code == MOSQ_ERR_NO_CONN || code == MOSQ_ERR_CONN_LOST || code == MOSQ_ERR_ERRNO) {
@@ -256,4 +322,4 @@ void MqttClient::disconnect() {
     drop_session();
 }
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent

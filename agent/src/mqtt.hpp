@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 struct mosquitto;
+struct mosquitto_message;
 
 namespace cartridge_agent {
 
@@ -40,9 +42,15 @@ struct MqttOptions {
 // then 30 s for every later round.
 std::chrono::seconds reconnect_delay(unsigned failed_rounds);
 
-// A publishing MQTT 3.1.1 client over libmosquitto's C API, driven from the calling
-// thread (no libmosquitto thread), so callbacks need no locking. Not movable: libmosquitto
-// keeps a pointer to it for callbacks.
+struct InboundMessage {
+    std::string topic;
+    std::string payload;
+};
+
+// An MQTT 3.1.1 client over libmosquitto's C API, driven from the calling thread (no
+// libmosquitto thread), so callbacks need no locking. Received messages wait in an inbox
+// until the owner takes them, so no handler ever runs inside a network call. Not
+// movable: libmosquitto keeps a pointer to it for callbacks.
 class MqttClient {
 public:
     explicit MqttClient(std::vector<BrokerAddress> brokers, MqttOptions options = {});
@@ -63,6 +71,14 @@ public:
     // could never accept (bad topic, oversized payload) leave the session up.
     Result<void> publish(std::string_view topic, std::string_view payload);
 
+    // Subscribes (QoS 1) and waits for the SUBACK. The filter is remembered: every later
+    // session subscribes to it again before connect() returns, since a clean session
+    // keeps nothing and QoS 0 publishers keep nothing either.
+    Result<void> subscribe(std::string_view filter);
+
+    // Messages received so far, oldest first; empties the inbox.
+    std::deque<InboundMessage> take_messages();
+
     // Runs the network loop for `duration` (keepalive pings); fails, dropping the session,
     // when the connection is lost.
     Result<void> service(std::chrono::milliseconds duration);
@@ -78,6 +94,7 @@ private:
     };
 
     Result<void> connect_to(const BrokerAddress& broker, const IdleFunction& idle);
+    Result<void> send_subscribe(const std::string& filter);
     Result<void> new_handle();
     void drop_session();
     std::string broker_name() const;
@@ -85,6 +102,8 @@ private:
     static void on_connect(mosquitto* handle, void* self, int connack_code);
     static void on_disconnect(mosquitto* handle, void* self, int reason);
     static void on_publish(mosquitto* handle, void* self, int message_id);
+    static void on_subscribe(mosquitto* handle, void* self, int message_id, int count, const int* granted);
+    static void on_message(mosquitto* handle, void* self, const mosquitto_message* message);
 
     MosquittoLibrary m_library;
     std::vector<BrokerAddress> m_brokers;
@@ -94,6 +113,8 @@ private:
     bool m_connected = false;
     std::optional<int> m_connack_code;
     std::set<int> m_acknowledged;
+    std::vector<std::string> m_subscriptions;
+    std::deque<InboundMessage> m_inbox;
 };
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent

@@ -1,6 +1,7 @@
 // End to end: a real mosquitto on 127.0.0.1, the cartridge-agent binary, and a
 // libmosquitto subscriber standing in for Stratos.
 #include "ports.hpp"
+#include "test_broker.hpp"
 #include "test_support.hpp"
 
 #include <catch2/catch.hpp>
@@ -30,42 +31,7 @@ const std::string k_member_id = "app.php.domain54e2ebf4-ded5-4892-ada3-61a14a6c5
 const std::string k_cluster_id = "app.php.domain";
 const std::string k_health_topic = "cartridge/health/" + k_member_id;
 
-bool port_open(std::uint16_t port) {
-    return cartridge_agent::port_accepts_connection("127.0.0.1", port, 200ms);
-}
-
-class MosquittoBroker {
-public:
-    MosquittoBroker(fs::path dir, std::uint16_t port) : m_dir(std::move(dir)), m_port(port) { start(); }
-
-    void start() {
-        std::string conf = "listener " + std::to_string(m_port) + " 127.0.0.1\n" +
-                           "allow_anonymous true\npersistence false\n" + "log_dest file " +
-                           (m_dir / "mosquitto.log").string() + "\nlog_type all\n";
-        // As root mosquitto would switch to the mosquitto user, which cannot write the log.
-        if (::geteuid() == 0) {
-            conf += "user root\n";
-        }
-        agent_test::write_file(m_dir / "mosquitto.conf", conf);
-        m_process.emplace(std::vector<std::string>{MOSQUITTO_EXECUTABLE, "-c", (m_dir / "mosquitto.conf").string()},
-                          m_dir / "mosquitto.out");
-        const auto port = m_port;
-        REQUIRE(agent_test::wait_until([port] { return port_open(port); }, 10s));
-    }
-
-    void stop() {
-        m_process->send_signal(SIGTERM);
-        CHECK(m_process->wait_for_exit(10s) == 0);
-        m_process.reset();
-    }
-
-    std::uint16_t port() const { return m_port; }
-
-private:
-    fs::path m_dir;
-    std::uint16_t m_port;
-    std::optional<agent_test::ChildProcess> m_process;
-};
+using agent_test::MosquittoBroker;
 
 struct Message {
     std::string topic;
@@ -205,7 +171,7 @@ std::unique_ptr<agent_test::ChildProcess> start_agent(const fs::path& dir, const
         agent_test::write_file(payload_file, payload);
     }
     agent_test::write_file(dir / "agent.conf",
-                           "mb.urls = " + setup.mb_urls + "\nlisten.address = 127.0.0.1\nport.check.timeout = " +
+                           "mb.urls = " + setup.mb_urls + "\nstratos.handshake = false\nlisten.address = 127.0.0.1\nport.check.timeout = " +
                                std::to_string(setup.port_check_timeout) + "\nstats.interval = " +
                                std::to_string(setup.stats_interval) + "\npayload.file = " + payload_file.string() + "\n");
     std::vector<std::string> argv{CARTRIDGE_AGENT_EXECUTABLE, "--config", (dir / "agent.conf").string()};
@@ -411,4 +377,25 @@ TEST_CASE("the agent reconnects after the broker restarts", "[integration]") {
     agent->send_signal(SIGTERM);
     CHECK(agent->wait_for_exit(10s) == 0);
     CHECK(subscriber.wait_for(k_shutdown, 5s));
+}
+
+TEST_CASE("an unreachable broker is reported on every attempt, with its address", "[integration]") {
+    const auto dir = agent_test::make_test_directory("mqtt-unreachable");
+    AgentSetup setup;
+    const auto port = agent_test::free_port();
+    setup.mb_urls = local(port);
+    setup.service_port = agent_test::free_port();
+    auto agent = start_agent(dir, setup, {});
+    const auto expected = "error: cannot reach any message broker: connect to 127.0.0.1:" + std::to_string(port) +
+                                                ": Connection refused; retrying in ";
+    // Two rounds: the first attempt is reported at once, and so is each retry.
+    CHECK(agent_test::wait_until(
+            [&] {
+                const auto log = agent_test::read_file(dir / "agent.log");
+                const auto first = log.find(expected + "1 s");
+                return first != std::string::npos && log.find(expected + "2 s", first) != std::string::npos;
+            },
+            30s));
+    agent->send_signal(SIGTERM);
+    CHECK(agent->wait_for_exit(10s) == 1);
 }
