@@ -9,6 +9,7 @@
 # Exit status 0 when every case passed; on failure the work directory is kept.
 # shellcheck disable=SC2317  # cases and helpers are called indirectly
 set -u -o pipefail
+shopt -s lastpipe # as tests/harness/asserts.sh does; stated here for shellcheck
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
