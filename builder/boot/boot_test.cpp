@@ -20,6 +20,7 @@
 #include "cartridge/loader.hpp"
 #include "guest/accel.hpp"
 #include "image/catalog.hpp"
+#include "image/manifest.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
 
@@ -125,31 +126,19 @@ std::string last_lines(const std::string& text, size_t n) {
   return clean;
 }
 
-// What the image is and what its manifest says about it.
-struct ImageInfo {
+// The disk to boot and its manifest (none when a bare disk file without one is given).
+struct BootImage {
   fs::path image;
-  std::string cartridge; // empty without a manifest
-  std::vector<int> ports;
+  std::optional<Manifest> manifest;
 };
 
-std::vector<int> ports_from_manifest(const nlohmann::json& m) {
-  std::vector<int> ports;
-  const auto plan = m.find("plan");
-  if (plan == m.end()) {
-    return ports;
-  }
-  if (auto p = plan->find("ports"); p != plan->end() && p->is_array()) {
-    for (const auto& e : *p) {
-      if (e.is_number_integer()) {
-        ports.push_back(e.get<int>());
-      } else if (e.is_object() && e.contains("port")) {
-        ports.push_back(e["port"].get<int>());
-      }
-    }
+std::vector<int> ports_from_manifest(const Manifest& m) {
+  std::vector<int> ports = m.ports();
+  if (!ports.empty() || m.plan.contains("ports")) {
     return ports;
   }
   // Manifests written before the plan recorded ports: the cartridge file, if still there.
-  const std::string file = plan->value("file", "");
+  const std::string file = m.plan.value("file", "");
   std::error_code ec;
   if (!file.empty() && fs::is_regular_file(file, ec)) {
     auto loaded = load_cartridge(file);
@@ -162,8 +151,8 @@ std::vector<int> ports_from_manifest(const nlohmann::json& m) {
   return ports;
 }
 
-Expected<ImageInfo> resolve_image(const BootTestOptions& o) {
-  ImageInfo info;
+Expected<BootImage> resolve_image(const BootTestOptions& o) {
+  BootImage info;
   std::error_code ec;
   std::optional<fs::path> manifest;
   if (fs::is_regular_file(o.image, ec)) {
@@ -178,17 +167,9 @@ Expected<ImageInfo> resolve_image(const BootTestOptions& o) {
     manifest = m;
   }
   if (manifest) {
-    BI_TRY_ASSIGN(std::string text, read_file(*manifest));
-    nlohmann::json m;
-    try {
-      m = nlohmann::json::parse(text);
-    } catch (const std::exception& e) {
-      return fail(manifest->string(), std::string("invalid manifest: ") + e.what(), ExitCode::bad_input);
-    }
-    info.cartridge = m.value("cartridge", "");
-    info.ports = ports_from_manifest(m);
+    BI_TRY_ASSIGN(info.manifest, read_manifest(*manifest));
     if (info.image.empty()) {
-      info.image = fs::absolute(manifest->parent_path() / m.value("file", "")).lexically_normal();
+      info.image = fs::absolute(manifest->parent_path() / info.manifest->file).lexically_normal();
       if (!fs::is_regular_file(info.image, ec)) {
         return fail(info.image.string(), "image named by " + manifest->string() + " does not exist",
                     ExitCode::bad_input);
@@ -579,7 +560,7 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   BootTestResult result;
 
   // Inputs first: a usage problem must not cost a VM start.
-  BI_TRY_ASSIGN(ImageInfo info, resolve_image(o));
+  BI_TRY_ASSIGN(BootImage info, resolve_image(o));
   result.image = info.image;
   const std::string uuid = random_uuid();
   std::string payload;
@@ -593,12 +574,12 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
       return fail(o.payload_file->string(), "payload file is empty", ExitCode::bad_input);
     }
   } else {
-    if (info.cartridge.empty()) {
+    if (!info.manifest || info.manifest->cartridge.empty()) {
       return fail(info.image.string(), "no manifest beside the image, so its cartridge type is unknown; "
                                        "give a payload with --payload FILE",
                   ExitCode::bad_input);
     }
-    payload = make_default_payload({info.cartridge, info.ports, uuid, random_key(16)});
+    payload = make_default_payload({info.manifest->cartridge, ports_from_manifest(*info.manifest), uuid, random_key(16)});
   }
   const PayloadFields fields = parse_payload(payload);
   result.member_id = value_or(fields, "MEMBER_ID", "");

@@ -27,6 +27,7 @@
 #include "cloud/credentials.hpp"
 #include "cloud/object_store.hpp"
 #include "image/catalog.hpp"
+#include "image/manifest.hpp"
 #include "pipeline/build.hpp"
 #include "pipeline/layer_store.hpp"
 #include "plan/plan.hpp"
@@ -341,8 +342,8 @@ Expected<int> cmd_build(Options& o) {
                       {"image", r->image.string()},
                       {"manifest", r->manifest_path.string()},
                       {"log", r->up_to_date ? "" : r->log_path.string()},
-                      {"sha256", r->manifest.value("sha256", "")},
-                      {"file_size", r->manifest.value("file_size", 0ull)},
+                      {"sha256", r->manifest.sha256},
+                      {"file_size", r->manifest.file_size},
                       {"seconds", r->seconds},
                       {"up_to_date", r->up_to_date},
                       {"appliance_launches", r->appliance_launches},
@@ -361,7 +362,7 @@ Expected<int> cmd_build(Options& o) {
       }
     }
     if (!o.json) {
-      std::cout << fmt::format("{}  {}  {}{}{}\n", r->image.string(), human_bytes(r->manifest.value("file_size", 0ull)),
+      std::cout << fmt::format("{}  {}  {}{}{}\n", r->image.string(), human_bytes(r->manifest.file_size),
                                fmt_seconds(r->seconds), r->up_to_date ? "  (up to date)" : "", remote_summary);
     }
     if (o.do_register) {
@@ -526,26 +527,18 @@ Expected<int> cmd_inspect(Options& o) {
     return Unexpected{usage_error("inspect takes one image (a path or a name from the catalog)")};
   }
   BI_TRY_ASSIGN(fs::path manifest, find_manifest(o.output_dir, o.args[0]));
-  BI_TRY_ASSIGN(std::string text, read_file(manifest));
-  nlohmann::json m;
-  try {
-    m = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    return fail(manifest.string(), std::string("invalid manifest: ") + e.what());
-  }
+  BI_TRY_ASSIGN(Manifest m, read_manifest(manifest));
   if (o.json) {
-    std::cout << m.dump(2) << "\n";
+    std::cout << m.to_json().dump(2) << "\n";
     return 0;
   }
   std::cout << fmt::format("name          {}\ncartridge     {} ({} mode)\nfile          {} ({}, {})\n"
                            "virtual size  {}\nsha256        {}\ninputs key    {}\nbuilt         {} in {:.1f} s with {}\n"
                            "layers        base {} / system {}\npackages      {}\n",
-                           m.value("name", ""), m.value("cartridge", ""), m.value("mode", ""), m.value("file", ""),
-                           m.value("format", ""), human_bytes(m.value("file_size", 0ull)),
-                           human_bytes(m.value("virtual_size", 0ull)), m.value("sha256", ""),
-                           m.value("inputs_key", ""), m.value("created", ""), m.value("build_seconds", 0.0),
-                           m.value("tool_version", ""), m["layers"].value("base", "").substr(0, 12),
-                           m["layers"].value("system", "").substr(0, 12), m["packages"].size());
+                           m.name, m.cartridge, m.mode, m.file, m.format, human_bytes(m.file_size),
+                           human_bytes(m.virtual_size), m.sha256, m.inputs_key, m.created, m.build_seconds,
+                           m.tool_version, m.layer("base").substr(0, 12), m.layer("system").substr(0, 12),
+                           m.packages.size());
   return 0;
 }
 

@@ -30,7 +30,7 @@ struct Target {
 };
 
 // --to/--region, else the cartridge's iaas entries.
-Expected<std::vector<Target>> targets_for(const cloud::ImageInfo& image, const std::string& to,
+Expected<std::vector<Target>> targets_for(const BuiltImage& image, const std::string& to,
                                           const std::string& region) {
   BI_TRY_ASSIGN(json fields, cloud::cartridge_fields(image.manifest));
   std::vector<Target> out;
@@ -44,7 +44,7 @@ Expected<std::vector<Target>> targets_for(const cloud::ImageInfo& image, const s
     out.push_back({to, region});  // not in the YAML: region from --region or the credentials
   }
   if (out.empty()) {
-    return fail(image.name, "the cartridge has no iaas targets: give --to openstack|ec2", ExitCode::bad_input);
+    return fail(image.manifest.name, "the cartridge has no iaas targets: give --to openstack|ec2", ExitCode::bad_input);
   }
   // Several entries of one cloud in the YAML with an explicit --region collapse to one.
   std::vector<Target> unique;
@@ -65,12 +65,12 @@ void print_id(const std::string& cloud_name, const std::string& region, const st
   std::cerr << fmt::format("build-image: {} {}: {} {}\n", cloud_name, region, what, id) << std::flush;
 }
 
-Expected<cloud::RegisterResult> register_one(const cloud::ImageInfo& image, const Target& target, bool json_output) {
+Expected<cloud::RegisterResult> register_one(const BuiltImage& image, const Target& target, bool json_output) {
   const cloud::Env env = cloud::process_env();
   std::unique_ptr<cloud::TransferProgress> bar;
   if (!json_output && ::isatty(STDERR_FILENO)) {
     bar = std::make_unique<cloud::TransferProgress>(STDERR_FILENO,
-                                                   fmt::format("{} -> {}{}{}", image.name, target.cloud,
+                                                   fmt::format("{} -> {}{}{}", image.manifest.name, target.cloud,
                                                                target.region.empty() ? "" : " ", target.region));
   }
   cloud::RegisterEvents events;
@@ -141,7 +141,7 @@ json result_json(const cloud::RegisterResult& r) {
   return j;
 }
 
-std::string result_line(const cloud::ImageInfo& image, const cloud::RegisterResult& r) {
+std::string result_line(const BuiltImage& image, const cloud::RegisterResult& r) {
   std::string how;
   if (r.reused) {
     how = "already registered, nothing uploaded";
@@ -152,14 +152,14 @@ std::string result_line(const cloud::ImageInfo& image, const cloud::RegisterResu
       how += fmt::format("; {} blocks sent, {} zero blocks skipped", r.blocks_sent, r.blocks_skipped);
     }
   }
-  return fmt::format("{}  {} {}  {}{}  ({})", image.name, r.cloud, r.region, r.region + "/",
+  return fmt::format("{}  {} {}  {}{}  ({})", image.manifest.name, r.cloud, r.region, r.region + "/",
                      r.image_id, how);
 }
 
 // Registers one image with its targets; records and writes the cartridge JSON after each.
 Expected<json> register_image(const fs::path& manifest, const std::string& to, const std::string& region,
                               bool json_output) {
-  BI_TRY_ASSIGN(cloud::ImageInfo image, cloud::load_image_info(manifest));
+  BI_TRY_ASSIGN(BuiltImage image, load_built_image(manifest));
   BI_TRY_ASSIGN(std::vector<Target> targets, targets_for(image, to, region));
   json out = json::array();
   for (const auto& t : targets) {
@@ -171,9 +171,9 @@ Expected<json> register_image(const fs::path& manifest, const std::string& to, c
     }
   }
   // The cartridge definition beside the manifest, with every registration so far.
-  BI_TRY_ASSIGN(std::string text, read_file(manifest));
+  BI_TRY_ASSIGN(Manifest recorded, read_manifest(manifest));
   std::vector<std::string> warnings;
-  auto def = cloud::cartridge_definition(json::parse(text), &warnings);
+  auto def = cloud::cartridge_definition(recorded, &warnings);
   if (def) {
     BI_TRY(write_file_atomic(cloud::cartridge_json_path(manifest), def->dump(2) + "\n"));
   }
@@ -208,13 +208,7 @@ Expected<int> cmd_cartridge_json(const RegisterArgs& args) {
     return Unexpected{usage("cartridge-json takes one image (a path or a name from the catalog)")};
   }
   BI_TRY_ASSIGN(fs::path manifest, find_manifest(args.output_dir, args.images[0]));
-  BI_TRY_ASSIGN(std::string text, read_file(manifest));
-  json m;
-  try {
-    m = json::parse(text);
-  } catch (const std::exception& e) {
-    return fail(manifest.string(), std::string("invalid manifest: ") + e.what());
-  }
+  BI_TRY_ASSIGN(Manifest m, read_manifest(manifest));
   std::vector<std::string> warnings;
   BI_TRY_ASSIGN(json def, cloud::cartridge_definition(m, &warnings));
   for (const auto& w : warnings) {

@@ -440,11 +440,11 @@ bool all_zero(const std::string& data) {
 
 } // namespace
 
-std::string register_image_form(const ImageInfo& image, const std::string& snapshot_id, std::uint64_t volume_gib,
+std::string register_image_form(const BuiltImage& image, const std::string& snapshot_id, std::uint64_t volume_gib,
                                 const Ec2Options& options, const std::string& client_token) {
-  return form({{"Name", image.name},
-               {"Description", fmt::format("build-image {} ({} mode), sha256 {}", image.cartridge, image.mode,
-                                           image.sha256.substr(0, 16))},
+  return form({{"Name", image.manifest.name},
+               {"Description", fmt::format("build-image {} ({} mode), sha256 {}", image.manifest.cartridge, image.manifest.mode,
+                                           image.manifest.sha256.substr(0, 16))},
                {"Architecture", "x86_64"},
                {"VirtualizationType", "hvm"},
                {"RootDeviceName", "/dev/xvda"},
@@ -460,9 +460,9 @@ std::string register_image_form(const ImageInfo& image, const std::string& snaps
                {"ClientToken", client_token},
                {"TagSpecification.1.ResourceType", "image"},
                {"TagSpecification.1.Tag.1.Key", "build-image:inputs-key"},
-               {"TagSpecification.1.Tag.1.Value", image.inputs_key},
+               {"TagSpecification.1.Tag.1.Value", image.manifest.inputs_key},
                {"TagSpecification.1.Tag.2.Key", "build-image:sha256"},
-               {"TagSpecification.1.Tag.2.Value", image.sha256}});
+               {"TagSpecification.1.Tag.2.Value", image.manifest.sha256}});
 }
 
 namespace {
@@ -486,7 +486,7 @@ std::vector<std::pair<std::string, std::string>> parse_form(const std::string& b
 
 } // namespace
 
-Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig config, const Ec2Options& options,
+Expected<RegisterResult> register_ec2(const BuiltImage& image, AwsConfig config, const Ec2Options& options,
                                       const RegisterEvents& events) {
   const auto start = Clock::now();
   RegisterResult result;
@@ -503,7 +503,7 @@ Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig config, 
   // 1. Already registered under this name?
   BI_TRY_ASSIGN(std::string images_xml, aws.ec2("DescribeImages", {{"Owner.1", "self"},
                                                                    {"Filter.1.Name", "name"},
-                                                                   {"Filter.1.Value.1", image.name}}));
+                                                                   {"Filter.1.Value.1", image.manifest.name}}));
   BI_TRY_ASSIGN(std::vector<Ec2Image> images, parse_describe_images(images_xml));
   for (const auto& found : images) {
     if (found.state == "available" || found.state == "pending") {
@@ -518,15 +518,15 @@ Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig config, 
   // 2. A completed snapshot of these exact bytes from an earlier run (RegisterImage failed)?
   BI_TRY_ASSIGN(std::string snaps_xml, aws.ec2("DescribeSnapshots", {{"Owner.1", "self"},
                                                                     {"Filter.1.Name", "tag:build-image:inputs-key"},
-                                                                    {"Filter.1.Value.1", image.inputs_key},
+                                                                    {"Filter.1.Value.1", image.manifest.inputs_key},
                                                                     {"Filter.2.Name", "tag:build-image:sha256"},
-                                                                    {"Filter.2.Value.1", image.sha256},
+                                                                    {"Filter.2.Value.1", image.manifest.sha256},
                                                                     {"Filter.3.Name", "status"},
                                                                     {"Filter.3.Value.1", "completed"}}));
   BI_TRY_ASSIGN(std::vector<std::string> done_snaps, parse_snapshot_ids(snaps_xml));
   const std::uint64_t gib = 1ull << 30;
 
-  std::uint64_t volume_gib = std::max<std::uint64_t>(1, (image.virtual_size + gib - 1) / gib);
+  std::uint64_t volume_gib = std::max<std::uint64_t>(1, (image.manifest.virtual_size + gib - 1) / gib);
 
   std::string snapshot_id;
   if (!done_snaps.empty()) {
@@ -540,11 +540,11 @@ Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig config, 
         {"VolumeSize", volume_gib},
         {"Timeout", options.snapshot_timeout_minutes},
         {"ClientToken", token},
-        {"Description", "build-image " + image.name},
+        {"Description", "build-image " + image.manifest.name},
         {"Tags",
-         {{{"Key", "Name"}, {"Value", image.name}},
-          {{"Key", "build-image:inputs-key"}, {"Value", image.inputs_key}},
-          {{"Key", "build-image:sha256"}, {"Value", image.sha256}}}}};
+         {{{"Key", "Name"}, {"Value", image.manifest.name}},
+          {{"Key", "build-image:inputs-key"}, {"Value", image.manifest.inputs_key}},
+          {{"Key", "build-image:sha256"}, {"Value", image.manifest.sha256}}}}};
     BI_TRY_ASSIGN(HttpResponse started, aws.ebs("POST", "/snapshots", {{"Content-Type", "application/json"}},
                                                 start_body.dump(), false));
     if (started.status != 201 && started.status != 200) {
@@ -576,10 +576,10 @@ Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig config, 
     } pending{aws, snapshot_id};
 
     // 4. Blocks: reader (this thread) -> queue -> workers.
-    BI_TRY_ASSIGN(DiskReader disk, DiskReader::open(image.image, image.format));
-    if (image.virtual_size != 0 && disk.size() != image.virtual_size) {
+    BI_TRY_ASSIGN(DiskReader disk, DiskReader::open(image.image, image.manifest.format));
+    if (image.manifest.virtual_size != 0 && disk.size() != image.manifest.virtual_size) {
       return fail(image.image.string(), fmt::format("virtual size {} differs from the manifest's {}", disk.size(),
-                                                    image.virtual_size));
+                                                    image.manifest.virtual_size));
     }
     BI_TRY_ASSIGN(std::vector<std::uint64_t> candidates, disk.data_blocks(k_ebs_block_size));
     const std::uint64_t total_bytes = candidates.size() * k_ebs_block_size;
@@ -706,7 +706,7 @@ Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig config, 
 
   // 7. RegisterImage; the ClientToken is derived from the image and snapshot, so a retried
   //    or repeated call returns the same AMI.
-  const std::string client_token = sha256_hex(image.inputs_key + "/" + image.sha256 + "/" + snapshot_id).substr(0, 64);
+  const std::string client_token = sha256_hex(image.manifest.inputs_key + "/" + image.manifest.sha256 + "/" + snapshot_id).substr(0, 64);
   auto registered = aws.ec2("RegisterImage",
                             parse_form(register_image_form(image, snapshot_id, volume_gib, options, client_token)));
   if (!registered) {

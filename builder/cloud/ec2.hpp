@@ -56,7 +56,7 @@ private:
 std::string linear_checksum(const std::map<std::uint64_t, std::string>& raw_block_digests);
 
 // The EC2 Query API form body for RegisterImage (exposed for tests).
-std::string register_image_form(const ImageInfo& image, const std::string& snapshot_id, std::uint64_t volume_gib,
+std::string register_image_form(const BuiltImage& image, const std::string& snapshot_id, std::uint64_t volume_gib,
                                 const Ec2Options& options, const std::string& client_token);
 
 // The text of every <tag>...</tag> in an XML document, in order.
@@ -87,7 +87,7 @@ struct StartedSnapshot {
 // EBS StartSnapshot (JSON): SnapshotId and BlockSize (a missing BlockSize is 512 KiB).
 Expected<StartedSnapshot> parse_start_snapshot(std::string_view json);
 
-Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig aws, const Ec2Options& options,
+Expected<RegisterResult> register_ec2(const BuiltImage& image, AwsConfig aws, const Ec2Options& options,
                                       const RegisterEvents& events);
 
 } // namespace bi::cloud

@@ -58,9 +58,9 @@ Expected<GlanceImage> parse_glance_image(const std::string& what, std::string_vi
 Expected<std::vector<GlanceImage>> parse_glance_images(const std::string& what, std::string_view body);
 
 // The Glance create-image body for an image (exposed for tests).
-nlohmann::json glance_image_body(const ImageInfo& image, const GlanceOptions& options);
+nlohmann::json glance_image_body(const BuiltImage& image, const GlanceOptions& options);
 
-Expected<RegisterResult> register_openstack(const ImageInfo& image, const OpenStackAuth& auth,
+Expected<RegisterResult> register_openstack(const BuiltImage& image, const OpenStackAuth& auth,
                                             const GlanceOptions& options, const RegisterEvents& events);
 
 } // namespace bi::cloud

@@ -20,6 +20,7 @@
 #include "util/hash.hpp"
 #include "util/log.hpp"
 #include "util/process.hpp"
+#include "util/time.hpp"
 
 namespace bi {
 
@@ -64,13 +65,6 @@ private:
   std::vector<PhaseRecord>& m_records;
   std::string m_note;
 };
-
-std::string now_utc() {
-  std::time_t now = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return buf;
-}
 
 // Enables a unit the way `systemctl enable` would, from its [Install] WantedBy= lines.
 Expected<void> enable_unit(const fs::path& root, const std::string& unit, const std::string& content) {
@@ -180,20 +174,12 @@ bool image_up_to_date(const fs::path& image, const fs::path& manifest_path, cons
   if (!fs::is_regular_file(image, ec) || !fs::is_regular_file(manifest_path, ec)) {
     return false;
   }
-  auto text = read_file(manifest_path);
-  if (!text) {
+  auto m = read_manifest(manifest_path);
+  if (!m || m->inputs_key != plan.inputs_key) {
     return false;
   }
-  try {
-    auto m = nlohmann::json::parse(*text);
-    if (m.at("inputs_key") != plan.inputs_key) {
-      return false;
-    }
-    auto digest = sha256_file(image);
-    return digest && *digest == m.at("sha256").get<std::string>();
-  } catch (const std::exception&) {
-    return false;
-  }
+  auto digest = sha256_file(image);
+  return digest && *digest == m->sha256;
 }
 
 } // namespace
@@ -237,8 +223,7 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
   }
   if (!options.no_cache && image_up_to_date(result.image, result.manifest_path, plan)) {
     result.up_to_date = true;
-    BI_TRY_ASSIGN(std::string text, read_file(result.manifest_path));
-    result.manifest = nlohmann::json::parse(text);
+    BI_TRY_ASSIGN(result.manifest, read_manifest(result.manifest_path));
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
   }
@@ -400,50 +385,31 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
     result.appliance_launches = GuestfsHandle::launch_count() - launches_before;
     result.layers_built = store.layers_built();
     result.remote = store.remote_stats();
-    nlohmann::json package_list = nlohmann::json::array();
-    for (const auto& [name, version] : packages) {
-      package_list.push_back({{"name", name}, {"version", version}});
-    }
-    nlohmann::json phase_list = nlohmann::json::array();
-    for (const auto& p : result.phases) {
-      phase_list.push_back({{"name", p.name}, {"seconds", p.seconds}, {"note", p.note}});
-    }
-    result.manifest = {
-        {"name", plan.image_name},
-        {"file", result.image.filename().string()},
-        {"format", ext},
-        {"cartridge", plan.cartridge.type},
-        {"mode", to_string(plan.mode)},
-        {"tool_version", k_tool_version},
-        {"inputs_key", plan.inputs_key},
-        {"sha256", digests->sha256},
-        {"sha512", digests->sha512},
-        {"virtual_size", sizes.virtual_bytes},
-        {"file_size", sizes.file_bytes},
-        {"layers",
-         {{"base", plan.base.key}, {"bootloader", plan.bootloader_key}, {"system", plan.system.key}}},
-        {"packages", package_list},
-        {"build_seconds", result.seconds},
-        {"phases", phase_list},
-        {"appliance_launches", result.appliance_launches},
-        {"created", now_utc()},
-        {"plan", plan.to_json()},
-    };
-    BI_TRY(write_file_atomic(result.manifest_path, result.manifest.dump(2) + "\n"));
+    Manifest& m = result.manifest;
+    m.name = plan.image_name;
+    m.file = result.image.filename().string();
+    m.format = ext;
+    m.cartridge = plan.cartridge.type;
+    m.mode = to_string(plan.mode);
+    m.tool_version = k_tool_version;
+    m.inputs_key = plan.inputs_key;
+    m.sha256 = digests->sha256;
+    m.sha512 = digests->sha512;
+    m.virtual_size = sizes.virtual_bytes;
+    m.file_size = sizes.file_bytes;
+    m.layers = {{"base", plan.base.key}, {"bootloader", plan.bootloader_key}, {"system", plan.system.key}};
+    m.packages = packages;
+    m.build_seconds = result.seconds;
+    m.phases = result.phases;
+    m.appliance_launches = result.appliance_launches;
+    m.created = utc_timestamp();
+    m.plan = plan.to_json();
+    BI_TRY(write_manifest(result.manifest_path, m));
     fs::rename(image_tmp, result.image, ec);
     if (ec) {
       return fail(result.image.string(), "cannot move the image into place: " + ec.message());
     }
-    nlohmann::json entry = {{"name", plan.image_name},
-                            {"file", result.image.filename().string()},
-                            {"manifest", result.manifest_path.filename().string()},
-                            {"cartridge", plan.cartridge.type},
-                            {"mode", to_string(plan.mode)},
-                            {"format", ext},
-                            {"sha256", digests->sha256},
-                            {"file_size", sizes.file_bytes},
-                            {"created", result.manifest["created"]}};
-    BI_TRY(catalog_upsert(options.output_dir, entry));
+    BI_TRY(catalog_upsert(options.output_dir, m.catalog_entry(result.manifest_path.filename().string())));
     phases.note(human_bytes(sizes.file_bytes));
     return Ok{};
   }));

@@ -17,6 +17,7 @@
 #include "pipeline/remote_cache.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
+#include "util/time.hpp"
 
 namespace bi {
 
@@ -189,12 +190,9 @@ Expected<LayerStore::Result> LayerStore::get_or_build(const std::string& kind, c
     return Unexpected{built.error()};
   }
   BI_TRY_ASSIGN(TreeIndex idx, index_tree(content, true));
-  std::time_t now = std::time(nullptr);
-  char created[32];
-  std::strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   nlohmann::json meta = {{"kind", kind},
                          {"key", key},
-                         {"created", created},
+                         {"created", utc_timestamp()},
                          {"bytes", idx.bytes},
                          {"index_sha256", idx.index_sha256},
                          {"content_sha256", idx.content_sha256}};

@@ -16,6 +16,13 @@ using nlohmann::json;
 
 namespace {
 
+// The manifest as JSON (tests edit it), typed as the code reads it.
+Manifest typed(const json& j) {
+  auto m = Manifest::from_json(j, "test manifest");
+  REQUIRE(m);
+  return *m;
+}
+
 json manifest() {
   return json::parse(R"({
     "name": "php-full-0123456789ab", "cartridge": "php", "mode": "full", "format": "qcow2",
@@ -42,7 +49,7 @@ TEST_CASE("cartridge_definition: Stratos fields, portMapping, region/id image ID
   m["registrations"]["openstack"]["RegionOne"]["image_id"] = "b4ca55e3-58ab-4937-82ce-817ebd10240e";
   m["registrations"]["ec2"]["ap-southeast-1"]["image_id"] = "ami-0123456789abcdef0";
   std::vector<std::string> warnings;
-  auto d = cartridge_definition(m, &warnings);
+  auto d = cartridge_definition(typed(m), &warnings);
   REQUIRE(d);
   CHECK(warnings.empty());
   const json expected = json::parse(R"({
@@ -61,14 +68,14 @@ TEST_CASE("cartridge_definition: Stratos fields, portMapping, region/id image ID
 TEST_CASE("cartridge_definition: unregistered targets are warned about; none registered is an error") {
   json m = manifest();
   std::vector<std::string> warnings;
-  auto none = cartridge_definition(m, &warnings);
+  auto none = cartridge_definition(typed(m), &warnings);
   REQUIRE_FALSE(none);
   CHECK(none.error().code == ExitCode::bad_input);
   CHECK(none.error().to_string().find("not registered") != std::string::npos);
   m["registrations"]["ec2"]["ap-southeast-1"]["image_id"] = "ami-1";
   m["registrations"]["ec2"]["us-east-1"]["image_id"] = "ami-2";  // registered, not in the YAML: listed too
   warnings.clear();
-  auto d = cartridge_definition(m, &warnings);
+  auto d = cartridge_definition(typed(m), &warnings);
   REQUIRE(d);
   REQUIRE((*d)["iaasProvider"].size() == 2);
   CHECK((*d)["iaasProvider"][0]["imageId"] == "ap-southeast-1/ami-1");
@@ -81,7 +88,7 @@ TEST_CASE("cartridge_definition: displayName defaults to the type") {
   json m = manifest();
   m["plan"]["stratos"]["display_name"] = "";
   m["registrations"]["ec2"]["ap-southeast-1"]["image_id"] = "ami-1";
-  auto d = cartridge_definition(m, nullptr);
+  auto d = cartridge_definition(typed(m), nullptr);
   REQUIRE(d);
   CHECK((*d)["displayName"] == "php");
 }
@@ -113,15 +120,15 @@ TEST_CASE("record_registration rewrites the manifest and the catalog entry") {
 }
 
 TEST_CASE("Glance image body and Keystone auth body") {
-  ImageInfo info;
-  info.name = "php-full-x";
-  info.format = "qcow2";
-  info.cartridge = "php";
-  info.mode = "full";
-  info.inputs_key = "key";
-  info.sha256 = "sha";
-  info.virtual_size = (4ull << 30) + 1;
-  info.manifest = {{"packages", {{{"name", "qemu-guest-agent"}, {"version", "1"}}}}};
+  BuiltImage info;
+  info.manifest.name = "php-full-x";
+  info.manifest.format = "qcow2";
+  info.manifest.cartridge = "php";
+  info.manifest.mode = "full";
+  info.manifest.inputs_key = "key";
+  info.manifest.sha256 = "sha";
+  info.manifest.virtual_size = (4ull << 30) + 1;
+  info.manifest.packages = {{"qemu-guest-agent", "1"}};
   const auto b = glance_image_body(info, GlanceOptions{});
   CHECK(b["min_disk"] == 5);
   CHECK(b["disk_format"] == "qcow2");
@@ -173,10 +180,10 @@ TEST_CASE("EBS LINEAR checksum, RegisterImage form and XML values") {
   // LINEAR: SHA-256 over the raw per-block digests in index order (not insertion order).
   std::map<std::uint64_t, std::string> d = {{7, sha256_raw("b")}, {2, sha256_raw("a")}};
   CHECK(linear_checksum(d) == base64(sha256_raw(sha256_raw("a") + sha256_raw("b"))));
-  ImageInfo info;
-  info.name = "php-full-x";
-  info.inputs_key = "k";
-  info.sha256 = "0123456789abcdef0123";
+  BuiltImage info;
+  info.manifest.name = "php-full-x";
+  info.manifest.inputs_key = "k";
+  info.manifest.sha256 = "0123456789abcdef0123";
   const std::string f = register_image_form(info, "snap-1", 4, Ec2Options{}, "tok");
   for (const char* part : {"Name=php-full-x", "RootDeviceName=%2Fdev%2Fxvda", "BlockDeviceMapping.1.Ebs.SnapshotId=snap-1",
                            "VirtualizationType=hvm", "EnaSupport=true", "BootMode=legacy-bios", "ImdsSupport=v2.0",
