@@ -121,6 +121,7 @@ Expected<cloud::RegisterResult> register_one(const BuiltImage& image, const Targ
     }
     cloud::Ec2Options eo;
     eo.region = region;
+    BI_TRY_ASSIGN(eo.consistency, cloud::ConsistencyPolicy::from_env(env));
     if (auto it = env.find("BUILD_IMAGE_EBS_WORKERS"); it != env.end()) {
       eo.workers = std::clamp(std::atoi(it->second.c_str()), 1, 64);
     }

@@ -312,10 +312,26 @@ public:
   // EC2 Query API call; returns the XML body of a 200, or an error with AWS's code/message.
   Expected<std::string> ec2(const std::string& action, std::vector<std::pair<std::string, std::string>> params,
                             bool cleanup = false) const {
+    BI_TRY_ASSIGN(HttpResponse resp, ec2_response(action, std::move(params), cleanup));
+    return ec2_body(action, resp);
+  }
+
+  // The body of a 200 answer of `action`, else an error with AWS's code and message.
+  Expected<std::string> ec2_body(const std::string& action, const HttpResponse& resp) const {
+    if (resp.status != 200) {
+      return fail(fmt::format("ec2 {} ({})", action, redact_url(m_config.ec2_endpoint + "/")),
+                  fmt::format("HTTP {}: {}", resp.status, parse_ec2_error(resp.body)));
+    }
+    return resp.body;
+  }
+
+  // The answer of an EC2 Query API call, whatever its status.
+  Expected<HttpResponse> ec2_response(const std::string& action, std::vector<std::pair<std::string, std::string>> params,
+                                      bool cleanup = false) const {
     params.insert(params.begin(), {{"Action", action}, {"Version", "2016-11-15"}});
     const std::string body = form(params);
     const std::string url = m_config.ec2_endpoint + "/";
-    BI_TRY_ASSIGN(HttpResponse resp, send_with_retry([&]() -> Expected<HttpRequest> {
+    return send_with_retry([&]() -> Expected<HttpRequest> {
                     SigV4Params p;
                     p.region = m_config.region;
                     p.service = "ec2";
@@ -327,12 +343,7 @@ public:
                       r->cleanup = cleanup;
                     }
                     return r;
-                  }));
-    if (resp.status != 200) {
-      return fail(fmt::format("ec2 {} ({})", action, redact_url(url)),
-                  fmt::format("HTTP {}: {}", resp.status, parse_ec2_error(resp.body)));
-    }
-    return resp.body;
+                  });
   }
 
   // EBS direct API call (REST-JSON).
@@ -484,6 +495,250 @@ std::vector<std::pair<std::string, std::string>> parse_form(const std::string& b
   return out;
 }
 
+// 1. Already registered under this name? Its AMI id, or "".
+Expected<std::string> find_registered_ami(const Aws& aws, const BuiltImage& image) {
+  BI_TRY_ASSIGN(std::string images_xml, aws.ec2("DescribeImages", {{"Owner.1", "self"},
+                                                                   {"Filter.1.Name", "name"},
+                                                                   {"Filter.1.Value.1", image.manifest.name}}));
+  BI_TRY_ASSIGN(std::vector<Ec2Image> images, parse_describe_images(images_xml));
+  for (const auto& found : images) {
+    if (found.state == "available" || found.state == "pending") {
+      return found.id;
+    }
+  }
+  return std::string();
+}
+
+// 2. A completed snapshot of these exact bytes from an earlier run (RegisterImage failed)? Its id, or "".
+Expected<std::string> find_completed_snapshot(const Aws& aws, const BuiltImage& image) {
+  BI_TRY_ASSIGN(std::string snaps_xml, aws.ec2("DescribeSnapshots", {{"Owner.1", "self"},
+                                                                    {"Filter.1.Name", "tag:build-image:inputs-key"},
+                                                                    {"Filter.1.Value.1", image.manifest.inputs_key},
+                                                                    {"Filter.2.Name", "tag:build-image:sha256"},
+                                                                    {"Filter.2.Value.1", image.manifest.sha256},
+                                                                    {"Filter.3.Name", "status"},
+                                                                    {"Filter.3.Value.1", "completed"}}));
+  BI_TRY_ASSIGN(std::vector<std::string> done_snaps, parse_snapshot_ids(snaps_xml));
+  return done_snaps.empty() ? std::string() : done_snaps.front();
+}
+
+// 3. StartSnapshot (the ClientToken makes retries of this request idempotent).
+Expected<std::string> start_snapshot(const Aws& aws, const BuiltImage& image, const Ec2Options& options,
+                                     std::uint64_t volume_gib) {
+  const std::string token = random_token();
+  nlohmann::json start_body = {
+      {"VolumeSize", volume_gib},
+      {"Timeout", options.snapshot_timeout_minutes},
+      {"ClientToken", token},
+      {"Description", "build-image " + image.manifest.name},
+      {"Tags",
+       {{{"Key", "Name"}, {"Value", image.manifest.name}},
+        {{"Key", "build-image:inputs-key"}, {"Value", image.manifest.inputs_key}},
+        {{"Key", "build-image:sha256"}, {"Value", image.manifest.sha256}}}}};
+  BI_TRY_ASSIGN(HttpResponse started, aws.ebs("POST", "/snapshots", {{"Content-Type", "application/json"}},
+                                              start_body.dump(), false));
+  if (started.status != 201 && started.status != 200) {
+    return Unexpected{http_error("POST", aws.config().ebs_endpoint + "/snapshots", started)};
+  }
+  BI_TRY_ASSIGN(StartedSnapshot started_snapshot, parse_start_snapshot(started.body));
+  if (started_snapshot.block_size != k_ebs_block_size) {
+    return fail("ebs StartSnapshot", fmt::format("unexpected BlockSize {}", started_snapshot.block_size));
+  }
+  return started_snapshot.id;
+}
+
+// 4. The blocks: reader (this thread) -> queue -> workers sending PutSnapshotBlock. Returns
+//    the raw SHA-256 of every block sent, by index; fills the result's byte and block counts.
+Expected<std::map<std::uint64_t, std::string>> upload_blocks(const Aws& aws, const BuiltImage& image,
+                                                             const std::string& snapshot_id,
+                                                             const Ec2Options& options, const RegisterEvents& events,
+                                                             RegisterResult& result) {
+  BI_TRY_ASSIGN(DiskReader disk, DiskReader::open(image.image, image.manifest.format));
+  if (image.manifest.virtual_size != 0 && disk.size() != image.manifest.virtual_size) {
+    return fail(image.image.string(), fmt::format("virtual size {} differs from the manifest's {}", disk.size(),
+                                                  image.manifest.virtual_size));
+  }
+  BI_TRY_ASSIGN(std::vector<std::uint64_t> candidates, disk.data_blocks(k_ebs_block_size));
+  const std::uint64_t total_bytes = candidates.size() * k_ebs_block_size;
+  std::map<std::uint64_t, std::string> digests;
+  std::mutex digests_mutex;
+  std::atomic<std::uint64_t> sent_bytes{0};
+  std::atomic<std::uint64_t> sent_blocks{0};
+  std::optional<Error> first_error;
+  std::mutex error_mutex;
+  BlockQueue queue(static_cast<size_t>(std::max(2, options.workers * 2)));
+  auto set_error = [&](Error e) {
+    std::lock_guard lock(error_mutex);
+    if (!first_error) {
+      first_error = std::move(e);
+    }
+    queue.abort();
+  };
+  const auto upload_start = Clock::now();
+  // Shared by the workers: the first lagging answer is logged once for the snapshot.
+  ConsistencyWait block_wait("ebs PutSnapshotBlock " + snapshot_id, options.consistency);
+  std::vector<std::thread> workers;
+  const int nworkers = std::max(1, options.workers);
+  for (int w = 0; w < nworkers; ++w) {
+    workers.emplace_back([&] {
+      RetryPolicy policy;
+      policy.max_attempts = 8;
+      policy.first_delay = std::chrono::milliseconds(200);
+      while (auto block = queue.pop()) {
+        const std::string path = fmt::format("/snapshots/{}/blocks/{}", snapshot_id, block->index);
+        const std::string checksum = base64(block->digest);
+        const auto progress_pct = candidates.empty() ? 100 : (sent_blocks.load() * 100) / candidates.size();
+        auto resp = block_wait.run([&] {
+          return aws.ebs("PUT", path,
+                         {{"Content-Type", "application/octet-stream"},
+                          {"x-amz-Data-Length", std::to_string(block->data.size())},
+                          {"x-amz-Checksum", checksum},
+                          {"x-amz-Checksum-Algorithm", "SHA256"},
+                          {"x-amz-Progress", std::to_string(progress_pct)}},
+                         block->data, true, policy);
+        });
+        if (!resp) {
+          set_error(resp.error());
+          return;
+        }
+        if (resp->status != 201 && resp->status != 200) {
+          set_error(http_error("PUT", aws.config().ebs_endpoint + path, *resp));
+          return;
+        }
+        {
+          std::lock_guard lock(digests_mutex);
+          digests[block->index] = block->digest;
+        }
+        sent_blocks.fetch_add(1);
+        events.progress(sent_bytes.fetch_add(block->data.size()) + block->data.size(), total_bytes);
+      }
+    });
+  }
+  std::uint64_t skipped = 0;
+  for (std::uint64_t index : candidates) {
+    if (interrupted()) {
+      set_error(make_error("ec2 upload", "interrupted"));
+      break;
+    }
+    Block b;
+    b.index = index;
+    b.data.resize(k_ebs_block_size);
+    auto r = disk.read(index * k_ebs_block_size, b.data.data(), b.data.size());
+    if (!r) {
+      set_error(r.error());
+      break;
+    }
+    if (all_zero(b.data)) {
+      ++skipped;
+      continue;
+    }
+    b.digest = sha256_raw(b.data);
+    if (!queue.push(std::move(b))) {
+      break;  // aborted by a worker
+    }
+  }
+  queue.finish();
+  for (auto& t : workers) {
+    t.join();
+  }
+  result.upload_seconds = std::chrono::duration<double>(Clock::now() - upload_start).count();
+  result.bytes_sent = sent_bytes.load();
+  result.blocks_sent = sent_blocks.load();
+  result.blocks_skipped = skipped + ((disk.size() + k_ebs_block_size - 1) / k_ebs_block_size - candidates.size());
+  if (first_error) {
+    return fail(first_error->object,
+                first_error->detail + fmt::format(" (snapshot {} abandoned and deleted)", snapshot_id));
+  }
+  return digests;
+}
+
+// 5. CompleteSnapshot with the LINEAR aggregate checksum.
+Expected<void> complete_snapshot(const Aws& aws, const std::string& snapshot_id, const Ec2Options& options,
+                                 const std::map<std::uint64_t, std::string>& digests) {
+  ConsistencyWait complete_wait("ebs CompleteSnapshot " + snapshot_id, options.consistency);
+  BI_TRY_ASSIGN(HttpResponse completed, complete_wait.run([&] {
+                  return aws.ebs("POST", "/snapshots/completion/" + snapshot_id,
+                                 {{"x-amz-ChangedBlocksCount", std::to_string(digests.size())},
+                                  {"x-amz-Checksum", linear_checksum(digests)},
+                                  {"x-amz-Checksum-Algorithm", "SHA256"},
+                                  {"x-amz-Checksum-Aggregation-Method", "LINEAR"}},
+                                 "", false);
+                }));
+  if (completed.status != 202 && completed.status != 200) {
+    return Unexpected{
+        http_error("POST", aws.config().ebs_endpoint + "/snapshots/completion/" + snapshot_id, completed)};
+  }
+  return Ok{};
+}
+
+// 6. Waits for the snapshot to be completed.
+Expected<void> wait_snapshot_completed(const Aws& aws, const std::string& snapshot_id, const Ec2Options& options) {
+  const auto deadline = Clock::now() + options.wait_timeout;
+  auto delay = std::chrono::milliseconds(500);
+  ConsistencyWait describe_wait("ec2 DescribeSnapshots " + snapshot_id, options.consistency);
+  for (;;) {
+    BI_TRY_ASSIGN(HttpResponse described, describe_wait.run([&] {
+                    return aws.ec2_response("DescribeSnapshots", {{"SnapshotId.1", snapshot_id}});
+                  }));
+    BI_TRY_ASSIGN(std::string xml, aws.ec2_body("DescribeSnapshots", described));
+    const std::string s = parse_snapshot_status(xml);
+    if (s == "completed") {
+      return Ok{};
+    }
+    if (s == "error") {
+      return fail("snapshot " + snapshot_id, "EBS reports status 'error' after CompleteSnapshot");
+    }
+    if (Clock::now() > deadline || interrupted()) {
+      return fail("snapshot " + snapshot_id, fmt::format("still '{}' after {} s; it is kept (register again to resume)",
+                                                         s, options.wait_timeout.count()));
+    }
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(10000));
+  }
+}
+
+// 7. RegisterImage; the ClientToken is derived from the image and snapshot, so a retried
+//    or repeated call returns the same AMI.
+Expected<std::string> register_ami(const Aws& aws, const BuiltImage& image, const std::string& snapshot_id,
+                                   std::uint64_t volume_gib, const Ec2Options& options) {
+  const std::string client_token =
+      sha256_hex(image.manifest.inputs_key + "/" + image.manifest.sha256 + "/" + snapshot_id).substr(0, 64);
+  ConsistencyWait register_wait("ec2 RegisterImage on " + snapshot_id, options.consistency);
+  auto registered = register_wait.run([&] {
+    return aws.ec2_response("RegisterImage",
+                            parse_form(register_image_form(image, snapshot_id, volume_gib, options, client_token)));
+  });
+  const Expected<std::string> registered_body =
+      registered ? aws.ec2_body("RegisterImage", *registered) : Expected<std::string>(Unexpected{registered.error()});
+  if (!registered_body) {
+    return fail(registered_body.error().object,
+                registered_body.error().detail +
+                    fmt::format(" (snapshot {} is complete and kept: register again to retry)", snapshot_id));
+  }
+  auto registered_id = parse_register_image(*registered_body);
+  if (!registered_id) {
+    return fail(registered_id.error().object, registered_id.error().detail + " (snapshot " + snapshot_id + " kept)");
+  }
+  return *registered_id;
+}
+
+// Until CompleteSnapshot succeeds, any failure deletes the pending snapshot.
+struct PendingSnapshot {
+  const Aws& aws;
+  std::string id;
+  ~PendingSnapshot() {
+    if (id.empty()) {
+      return;
+    }
+    auto r = aws.ec2("DeleteSnapshot", {{"SnapshotId", id}}, true);
+    if (r) {
+      spdlog::warn("deleted the unfinished snapshot {}", id);
+    } else {
+      spdlog::warn("could not delete the unfinished snapshot {}: {}", id, r.error().to_string());
+    }
+  }
+};
+
 } // namespace
 
 Expected<RegisterResult> register_ec2(const BuiltImage& image, AwsConfig config, const Ec2Options& options,
@@ -499,230 +754,37 @@ Expected<RegisterResult> register_ec2(const BuiltImage& image, AwsConfig config,
   Aws aws(config);
   spdlog::info("ec2: {} in {} ({})", config.describe(), options.region, config.ec2_endpoint);
   BI_TRY(check_self_contained(image));
+  auto finish = [&](const std::string& what, const std::string& ami) {
+    result.image_id = ami;
+    events.id(what, ami);
+    result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return result;
+  };
 
-  // 1. Already registered under this name?
-  BI_TRY_ASSIGN(std::string images_xml, aws.ec2("DescribeImages", {{"Owner.1", "self"},
-                                                                   {"Filter.1.Name", "name"},
-                                                                   {"Filter.1.Value.1", image.manifest.name}}));
-  BI_TRY_ASSIGN(std::vector<Ec2Image> images, parse_describe_images(images_xml));
-  for (const auto& found : images) {
-    if (found.state == "available" || found.state == "pending") {
-      result.image_id = found.id;
-      result.reused = true;
-      events.id("ami (already registered)", result.image_id);
-      result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-      return result;
-    }
+  BI_TRY_ASSIGN(std::string existing, find_registered_ami(aws, image));
+  if (!existing.empty()) {
+    result.reused = true;
+    return finish("ami (already registered)", existing);
   }
-
-  // 2. A completed snapshot of these exact bytes from an earlier run (RegisterImage failed)?
-  BI_TRY_ASSIGN(std::string snaps_xml, aws.ec2("DescribeSnapshots", {{"Owner.1", "self"},
-                                                                    {"Filter.1.Name", "tag:build-image:inputs-key"},
-                                                                    {"Filter.1.Value.1", image.manifest.inputs_key},
-                                                                    {"Filter.2.Name", "tag:build-image:sha256"},
-                                                                    {"Filter.2.Value.1", image.manifest.sha256},
-                                                                    {"Filter.3.Name", "status"},
-                                                                    {"Filter.3.Value.1", "completed"}}));
-  BI_TRY_ASSIGN(std::vector<std::string> done_snaps, parse_snapshot_ids(snaps_xml));
+  BI_TRY_ASSIGN(std::string snapshot_id, find_completed_snapshot(aws, image));
   const std::uint64_t gib = 1ull << 30;
-
-  std::uint64_t volume_gib = std::max<std::uint64_t>(1, (image.manifest.virtual_size + gib - 1) / gib);
-
-  std::string snapshot_id;
-  if (!done_snaps.empty()) {
-    snapshot_id = done_snaps.front();
+  const std::uint64_t volume_gib = std::max<std::uint64_t>(1, (image.manifest.virtual_size + gib - 1) / gib);
+  if (!snapshot_id.empty()) {
     result.snapshot_id = snapshot_id;
     events.id("snapshot (already uploaded)", snapshot_id);
   } else {
-    // 3. StartSnapshot (the ClientToken makes retries of this request idempotent).
-    const std::string token = random_token();
-    nlohmann::json start_body = {
-        {"VolumeSize", volume_gib},
-        {"Timeout", options.snapshot_timeout_minutes},
-        {"ClientToken", token},
-        {"Description", "build-image " + image.manifest.name},
-        {"Tags",
-         {{{"Key", "Name"}, {"Value", image.manifest.name}},
-          {{"Key", "build-image:inputs-key"}, {"Value", image.manifest.inputs_key}},
-          {{"Key", "build-image:sha256"}, {"Value", image.manifest.sha256}}}}};
-    BI_TRY_ASSIGN(HttpResponse started, aws.ebs("POST", "/snapshots", {{"Content-Type", "application/json"}},
-                                                start_body.dump(), false));
-    if (started.status != 201 && started.status != 200) {
-      return Unexpected{http_error("POST", config.ebs_endpoint + "/snapshots", started)};
-    }
-    BI_TRY_ASSIGN(StartedSnapshot started_snapshot, parse_start_snapshot(started.body));
-    snapshot_id = started_snapshot.id;
-    if (started_snapshot.block_size != k_ebs_block_size) {
-      return fail("ebs StartSnapshot", fmt::format("unexpected BlockSize {}", started_snapshot.block_size));
-    }
+    BI_TRY_ASSIGN(snapshot_id, start_snapshot(aws, image, options, volume_gib));
     result.snapshot_id = snapshot_id;
     events.id("snapshot", snapshot_id);
-
-    // Until CompleteSnapshot succeeds, any failure deletes the pending snapshot.
-    struct PendingGuard {
-      const Aws& aws;
-      std::string id;
-      ~PendingGuard() {
-        if (id.empty()) {
-          return;
-        }
-        auto r = aws.ec2("DeleteSnapshot", {{"SnapshotId", id}}, true);
-        if (r) {
-          spdlog::warn("deleted the unfinished snapshot {}", id);
-        } else {
-          spdlog::warn("could not delete the unfinished snapshot {}: {}", id, r.error().to_string());
-        }
-      }
-    } pending{aws, snapshot_id};
-
-    // 4. Blocks: reader (this thread) -> queue -> workers.
-    BI_TRY_ASSIGN(DiskReader disk, DiskReader::open(image.image, image.manifest.format));
-    if (image.manifest.virtual_size != 0 && disk.size() != image.manifest.virtual_size) {
-      return fail(image.image.string(), fmt::format("virtual size {} differs from the manifest's {}", disk.size(),
-                                                    image.manifest.virtual_size));
-    }
-    BI_TRY_ASSIGN(std::vector<std::uint64_t> candidates, disk.data_blocks(k_ebs_block_size));
-    const std::uint64_t total_bytes = candidates.size() * k_ebs_block_size;
-    std::map<std::uint64_t, std::string> digests;
-    std::mutex digests_mutex;
-    std::atomic<std::uint64_t> sent_bytes{0};
-    std::atomic<std::uint64_t> sent_blocks{0};
-    std::optional<Error> first_error;
-    std::mutex error_mutex;
-    BlockQueue queue(static_cast<size_t>(std::max(2, options.workers * 2)));
-    auto set_error = [&](Error e) {
-      std::lock_guard lock(error_mutex);
-      if (!first_error) {
-        first_error = std::move(e);
-      }
-      queue.abort();
-    };
-    const auto upload_start = Clock::now();
-    std::vector<std::thread> workers;
-    const int nworkers = std::max(1, options.workers);
-    for (int w = 0; w < nworkers; ++w) {
-      workers.emplace_back([&] {
-        RetryPolicy policy;
-        policy.max_attempts = 8;
-        policy.first_delay = std::chrono::milliseconds(200);
-        while (auto block = queue.pop()) {
-          const std::string path = fmt::format("/snapshots/{}/blocks/{}", snapshot_id, block->index);
-          const std::string checksum = base64(block->digest);
-          const auto progress_pct = candidates.empty() ? 100 : (sent_blocks.load() * 100) / candidates.size();
-          auto resp = aws.ebs("PUT", path,
-                              {{"Content-Type", "application/octet-stream"},
-                               {"x-amz-Data-Length", std::to_string(block->data.size())},
-                               {"x-amz-Checksum", checksum},
-                               {"x-amz-Checksum-Algorithm", "SHA256"},
-                               {"x-amz-Progress", std::to_string(progress_pct)}},
-                              block->data, true, policy);
-          if (!resp) {
-            set_error(resp.error());
-            return;
-          }
-          if (resp->status != 201 && resp->status != 200) {
-            set_error(http_error("PUT", config.ebs_endpoint + path, *resp));
-            return;
-          }
-          {
-            std::lock_guard lock(digests_mutex);
-            digests[block->index] = block->digest;
-          }
-          sent_blocks.fetch_add(1);
-          events.progress(sent_bytes.fetch_add(block->data.size()) + block->data.size(), total_bytes);
-        }
-      });
-    }
-    std::uint64_t skipped = 0;
-    for (std::uint64_t index : candidates) {
-      if (interrupted()) {
-        set_error(make_error("ec2 upload", "interrupted"));
-        break;
-      }
-      Block b;
-      b.index = index;
-      b.data.resize(k_ebs_block_size);
-      auto r = disk.read(index * k_ebs_block_size, b.data.data(), b.data.size());
-      if (!r) {
-        set_error(r.error());
-        break;
-      }
-      if (all_zero(b.data)) {
-        ++skipped;
-        continue;
-      }
-      b.digest = sha256_raw(b.data);
-      if (!queue.push(std::move(b))) {
-        break;  // aborted by a worker
-      }
-    }
-    queue.finish();
-    for (auto& t : workers) {
-      t.join();
-    }
-    result.upload_seconds = std::chrono::duration<double>(Clock::now() - upload_start).count();
-    result.bytes_sent = sent_bytes.load();
-    result.blocks_sent = sent_blocks.load();
-    result.blocks_skipped = skipped + ((disk.size() + k_ebs_block_size - 1) / k_ebs_block_size - candidates.size());
-    if (first_error) {
-      return fail(first_error->object,
-                  first_error->detail + fmt::format(" (snapshot {} abandoned and deleted)", snapshot_id));
-    }
-
-    // 5. CompleteSnapshot with the LINEAR aggregate checksum.
-    BI_TRY_ASSIGN(HttpResponse completed,
-                  aws.ebs("POST", "/snapshots/completion/" + snapshot_id,
-                          {{"x-amz-ChangedBlocksCount", std::to_string(digests.size())},
-                           {"x-amz-Checksum", linear_checksum(digests)},
-                           {"x-amz-Checksum-Algorithm", "SHA256"},
-                           {"x-amz-Checksum-Aggregation-Method", "LINEAR"}},
-                          "", false));
-    if (completed.status != 202 && completed.status != 200) {
-      return Unexpected{http_error("POST", config.ebs_endpoint + "/snapshots/completion/" + snapshot_id, completed)};
-    }
+    PendingSnapshot pending{aws, snapshot_id};
+    using Digests = std::map<std::uint64_t, std::string>;
+    BI_TRY_ASSIGN(Digests digests, upload_blocks(aws, image, snapshot_id, options, events, result));
+    BI_TRY(complete_snapshot(aws, snapshot_id, options, digests));
     pending.id.clear();  // from here on the snapshot is complete (or AWS reports its error)
-
-    // 6. Wait for the snapshot.
-    const auto deadline = Clock::now() + options.wait_timeout;
-    auto delay = std::chrono::milliseconds(500);
-    for (;;) {
-      BI_TRY_ASSIGN(std::string xml, aws.ec2("DescribeSnapshots", {{"SnapshotId.1", snapshot_id}}));
-      const std::string s = parse_snapshot_status(xml);
-      if (s == "completed") {
-        break;
-      }
-      if (s == "error") {
-        return fail("snapshot " + snapshot_id, "EBS reports status 'error' after CompleteSnapshot");
-      }
-      if (Clock::now() > deadline || interrupted()) {
-        return fail("snapshot " + snapshot_id,
-                    fmt::format("still '{}' after {} s; it is kept (register again to resume)", s,
-                                options.wait_timeout.count()));
-      }
-      std::this_thread::sleep_for(delay);
-      delay = std::min(delay * 2, std::chrono::milliseconds(10000));
-    }
+    BI_TRY(wait_snapshot_completed(aws, snapshot_id, options));
   }
-
-  // 7. RegisterImage; the ClientToken is derived from the image and snapshot, so a retried
-  //    or repeated call returns the same AMI.
-  const std::string client_token = sha256_hex(image.manifest.inputs_key + "/" + image.manifest.sha256 + "/" + snapshot_id).substr(0, 64);
-  auto registered = aws.ec2("RegisterImage",
-                            parse_form(register_image_form(image, snapshot_id, volume_gib, options, client_token)));
-  if (!registered) {
-    return fail(registered.error().object,
-                registered.error().detail + fmt::format(" (snapshot {} is complete and kept: register again to retry)",
-                                                        snapshot_id));
-  }
-  auto registered_id = parse_register_image(*registered);
-  if (!registered_id) {
-    return fail(registered_id.error().object,
-                registered_id.error().detail + " (snapshot " + snapshot_id + " kept)");
-  }
-  result.image_id = *registered_id;
-  events.id("ami", result.image_id);
-  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return result;
+  BI_TRY_ASSIGN(std::string ami, register_ami(aws, image, snapshot_id, volume_gib, options));
+  return finish("ami", ami);
 }
 
 } // namespace bi::cloud

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cloud/consistency.hpp"
 #include "cloud/credentials.hpp"
 #include "cloud/image_info.hpp"
 #include "util/expected.hpp"
@@ -29,6 +30,7 @@ struct Ec2Options {
   std::string volume_type = "gp3";
   int snapshot_timeout_minutes = 60;      // StartSnapshot Timeout
   std::chrono::seconds wait_timeout{3600};  // for the snapshot to become completed
+  ConsistencyPolicy consistency;            // waits for a new snapshot to become visible
 };
 
 // A disk image read as its raw virtual disk, through qemu-nbd + libnbd.
