@@ -9,6 +9,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "util/did_you_mean.hpp"
 #include "util/fs.hpp"
 
 namespace bi {
@@ -40,21 +41,6 @@ public:
                   YAML::EmitterStyle::value) override {}
   void OnMapEnd() override {}
 };
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) {
-    prev[j] = j;
-  }
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
 
 // Names are checked by hand-written matchers, not std::regex: libstdc++'s regex executor
 // recurses once per character, so a long scalar (the file may be 1 MiB) overflowed the
@@ -136,11 +122,8 @@ public:
       }
       const std::string name = key.Scalar();
       if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-        const std::string hint = did_you_mean(name, allowed);
         const std::string prefix = where.empty() ? "" : where + ".";
-        error(key, hint.empty() ? fmt::format("unknown key '{}{}'", prefix, name)
-                                : fmt::format("unknown key '{}{}' (did you mean '{}{}'?)", prefix,
-                                              name, prefix, hint));
+        error(key, fmt::format("unknown key '{}{}'", prefix, name) + did_you_mean_suffix(name, allowed, prefix));
         continue;
       }
       if (auto found = out.find(name); found != out.end()) {
@@ -219,10 +202,9 @@ public:
     }
     for (size_t i = 0; i < out.size() && n.IsSequence(); ++i) {
       if (std::find(available.begin(), available.end(), out[i]) == available.end()) {
-        const auto hint = did_you_mean(out[i], available);
-        error(n[i], fmt::format("{}[{}] '{}' is not a module in {}{}", name, i, out[i],
-                                m_options.puppet_modules->string(),
-                                hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+        error(n[i], fmt::format("{}[{}] '{}' is not a module in {}", name, i, out[i],
+                                m_options.puppet_modules->string()) +
+                        did_you_mean_suffix(out[i], available));
       }
     }
   }
@@ -611,19 +593,6 @@ std::optional<Diagnostic> check_text(const std::string& text) {
 }
 
 } // namespace
-
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
-  for (const auto& c : candidates) {
-    const size_t d = edit_distance(word, c);
-    if (d < best_distance) {
-      best_distance = d;
-      best = c;
-    }
-  }
-  return best;
-}
 
 std::string format_diagnostics(const std::string& shown_path, const std::vector<Diagnostic>& diags) {
   std::string out;

@@ -434,7 +434,35 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   }
   plan.inputs_key = h.finish();
   plan.image_name = fmt::format("{}-{}-{}", cartridge.type, to_string(mode), plan.inputs_key.substr(0, 12));
+
+  // The build as a list of steps. The base OS and the bootloader need nothing; without
+  // packages, agent or classes the system layer is the base layer.
+  const std::string ext = to_string(format);
+  plan.steps = {
+      {"base-os", "base", base.key, {}, base.image.empty() ? "root filesystem of " + base.os : "root filesystem of " + base.image.string(), false, ""},
+      {"bootloader", "bootloader", plan.bootloader_key, {}, "ext4 boot partition with extlinux (disk.raw)", true, ""},
+      {"system", "system", sys.key, {"base-os"}, "root filesystem with the cartridge's packages and apps", false,
+       sys.needed ? "" : "base-os"},
+      {"assemble", "", "", {"system", "bootloader"}, "raw disk: root layer + overlay + hygiene", false, ""},
+      {"convert", "", "", {"assemble"}, ext + " image under a temporary name", false, ""},
+      {"finalize", "", "", {"convert"}, plan.image_name + "." + ext + ", its manifest and catalog entry", false, ""},
+  };
   return plan;
+}
+
+nlohmann::json PlanStep::to_json() const {
+  return {{"kind", kind}, {"layer", layer},       {"key", key},         {"inputs", inputs},
+          {"produces", produces}, {"early", early}, {"same_as", same_as}};
+}
+
+std::map<std::string, std::string> Plan::layer_keys() const {
+  std::map<std::string, std::string> keys;
+  for (const auto& s : steps) {
+    if (!s.layer.empty()) {
+      keys[s.layer] = s.key;
+    }
+  }
+  return keys;
 }
 
 nlohmann::json Plan::to_json() const {
@@ -450,6 +478,10 @@ nlohmann::json Plan::to_json() const {
                 {"provider", cartridge.provider},         {"host", cartridge.host},
                 {"multi_tenant", cartridge.multi_tenant}, {"iaas", iaas_json}};
   };
+  json steps_json = json::array();
+  for (const auto& s : steps) {
+    steps_json.push_back(s.to_json());
+  }
   json overlay_json = json::array();
   // Ports are in the manifest for tools that act for the cloud, like boot-test's payload.
   json ports_json = json::array();
@@ -485,6 +517,7 @@ nlohmann::json Plan::to_json() const {
       {"stratos", stratos_json()},
       {"overlay", overlay_json},
       {"enable_units", enable_units},
+      {"steps", steps_json},
   };
 }
 

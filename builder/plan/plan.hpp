@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -76,6 +77,21 @@ struct SystemLayerPlan {
   std::string agent_deb_sha256;
 };
 
+// One step of the build, as data: the orchestrator (pipeline/build.cpp) walks Plan::steps in
+// order and the step's kind (pipeline/steps/) does the work. `plan --json`, the manifest's
+// layers, `inspect` and --no-cache all read this list.
+struct PlanStep {
+  std::string kind;                // a kind registered in pipeline/steps/registry.cpp
+  std::string layer;               // cached as layers/<layer>-<key>; "" = runs on every build
+  std::string key;                 // the layer's cache key
+  std::vector<std::string> inputs; // the steps whose outputs it reads, in order
+  std::string produces;            // what it makes, for people (plan --json, ARCHITECTURE.md)
+  bool early = false;              // a layer that needs no other step: starts with the build
+  std::string same_as;             // not "": nothing to run, its output is that step's
+
+  nlohmann::json to_json() const;
+};
+
 struct Plan {
   Cartridge cartridge;
   Mode mode = Mode::generic;
@@ -89,7 +105,10 @@ struct Plan {
   std::uint64_t disk_bytes = 4ull << 30;
   std::string inputs_key;               // the final image's key (all inputs)
   std::string image_name;               // <type>-<mode>-<short key>
+  std::vector<PlanStep> steps;          // the build, in order
 
+  // Layer kind -> cache key, for every layered step (the manifest's "layers").
+  std::map<std::string, std::string> layer_keys() const;
   nlohmann::json to_json() const;
 };
 

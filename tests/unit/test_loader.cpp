@@ -3,6 +3,7 @@
 
 #include "cartridge/loader.hpp"
 #include "test_support.hpp"
+#include "util/did_you_mean.hpp"
 
 using namespace bi;
 
@@ -229,4 +230,8 @@ TEST_CASE("iaas entries") {
 TEST_CASE("did_you_mean picks the closest candidate only when close") {
   CHECK(did_you_mean("tpye", {"type", "host"}) == "type");
   CHECK(did_you_mean("xyzzy", {"type", "host"}).empty());
+  // The one wording of the hint, for the CLI and the loader.
+  CHECK(did_you_mean_suffix("tpye", {"type", "host"}) == " (did you mean 'type'?)");
+  CHECK(did_you_mean_suffix("tpye", {"type"}, "base.") == " (did you mean 'base.type'?)");
+  CHECK(did_you_mean_suffix("xyzzy", {"type", "host"}).empty());
 }
