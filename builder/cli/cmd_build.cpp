@@ -9,7 +9,7 @@
 #include <spdlog/fmt/fmt.h>
 
 #include "cli/cmd_register.hpp"
-#include "cloud/credentials.hpp"
+#include "net/credentials.hpp"
 #include "pipeline/batch.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
@@ -57,7 +57,9 @@ Expected<int> cmd_build(Options& o) {
         std::cerr << "build-image: error: " << r.error().to_string() << "\n";
       }
       worst = std::max(worst, static_cast<int>(r.error().code));
-      images.push_back({{"name", plan.image_name}, {"ok", false}, {"error", r.error().to_string()},
+      images.push_back({{"name", plan.image_name},
+                        {"ok", false},
+                        {"error", r.error().to_string()},
                         {"exit_code", static_cast<int>(r.error().code)}});
       continue;
     }

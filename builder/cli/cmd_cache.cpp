@@ -21,7 +21,8 @@ Expected<int> cmd_cache(Options& o) {
     for (const auto& l : layers) {
       out.push_back({{"kind", l.kind}, {"key", l.key}, {"bytes", l.bytes}, {"created", l.created}});
       if (!o.json) {
-        std::cout << fmt::format("{:<10} {}  {:>10}  {}\n", l.kind, l.key.substr(0, 12), human_bytes(l.bytes), l.created);
+        std::cout << fmt::format("{:<10} {}  {:>10}  {}\n", l.kind, l.key.substr(0, 12), human_bytes(l.bytes),
+                                 l.created);
       }
     }
     if (o.json) {
@@ -34,7 +35,8 @@ Expected<int> cmd_cache(Options& o) {
     int bad = 0;
     for (const auto& r : results) {
       bad += r.ok ? 0 : 1;
-      std::cout << fmt::format("{:<10} {}  {}\n", r.layer.kind, r.layer.key.substr(0, 12), r.ok ? "ok" : "CORRUPT: " + r.problem);
+      std::cout << fmt::format("{:<10} {}  {}\n", r.layer.kind, r.layer.key.substr(0, 12),
+                               r.ok ? "ok" : "CORRUPT: " + r.problem);
     }
     return bad == 0 ? 0 : 1;
   }

@@ -21,13 +21,13 @@ Expected<int> cmd_inspect(Options& o) {
     std::cout << m.to_json().dump(2) << "\n";
     return 0;
   }
-  std::cout << fmt::format("name          {}\ncartridge     {} ({} mode)\nfile          {} ({}, {})\n"
-                           "virtual size  {}\nsha256        {}\ninputs key    {}\nbuilt         {} in {:.1f} s with {}\n"
-                           "layers        base {} / system {}\npackages      {}\n",
-                           m.name, m.cartridge, m.mode, m.file, m.format, human_bytes(m.file_size),
-                           human_bytes(m.virtual_size), m.sha256, m.inputs_key, m.created, m.build_seconds,
-                           m.tool_version, m.layer("base").substr(0, 12), m.layer("system").substr(0, 12),
-                           m.packages.size());
+  std::cout << fmt::format(
+      "name          {}\ncartridge     {} ({} mode)\nfile          {} ({}, {})\n"
+      "virtual size  {}\nsha256        {}\ninputs key    {}\nbuilt         {} in {:.1f} s with {}\n"
+      "layers        base {} / system {}\npackages      {}\n",
+      m.name, m.cartridge, m.mode, m.file, m.format, human_bytes(m.file_size), human_bytes(m.virtual_size), m.sha256,
+      m.inputs_key, m.created, m.build_seconds, m.tool_version, m.layer("base").substr(0, 12),
+      m.layer("system").substr(0, 12), m.packages.size());
   return 0;
 }
 

@@ -71,12 +71,11 @@ Expected<int> cmd_plan(Options& o) {
     }
     out.push_back(j);
     if (!o.json) {
-      std::cout << fmt::format("{}{}\n  base    {}  {}\n  system  {}  {}\n  image   {}\n", p.image_name,
-                               o.since.empty() ? "" : (affected ? "  (affected)" : "  (unchanged)"),
-                               p.base.key.substr(0, 12), base_cached ? "cached" : "to build",
-                               p.system.key.substr(0, 12),
-                               !p.system.needed ? "same as base" : (system_cached ? "cached" : "to build"),
-                               p.inputs_key.substr(0, 12));
+      std::cout << fmt::format(
+          "{}{}\n  base    {}  {}\n  system  {}  {}\n  image   {}\n", p.image_name,
+          o.since.empty() ? "" : (affected ? "  (affected)" : "  (unchanged)"), p.base.key.substr(0, 12),
+          base_cached ? "cached" : "to build", p.system.key.substr(0, 12),
+          !p.system.needed ? "same as base" : (system_cached ? "cached" : "to build"), p.inputs_key.substr(0, 12));
     }
   }
   if (o.json) {

@@ -6,7 +6,7 @@
 #include <spdlog/fmt/fmt.h>
 
 #include "cartridge/loader.hpp"
-#include "cloud/object_store.hpp"
+#include "net/object_store.hpp"
 #include "pipeline/layer_store.hpp"
 #include "util/did_you_mean.hpp"
 
@@ -180,8 +180,9 @@ Expected<std::vector<Cartridge>> load_all(const Options& o) {
     out.push_back(*r.cartridge);
   }
   if (errors > 0) {
-    return fail(first_bad, fmt::format("{} error{} in the cartridge definition{}", errors, errors == 1 ? "" : "s",
-                                       o.args.size() > 1 ? "s" : ""),
+    return fail(first_bad,
+                fmt::format("{} error{} in the cartridge definition{}", errors, errors == 1 ? "" : "s",
+                            o.args.size() > 1 ? "s" : ""),
                 ExitCode::bad_input);
   }
   return out;

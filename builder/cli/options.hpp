@@ -26,11 +26,11 @@ struct Options {
   OutputFormat format = OutputFormat::qcow2;
   fs::path output_dir = "images";
   fs::path cache_dir;
-  std::string cache_url;   // shared remote layer cache (s3:// or http(s)://)
-  std::string to, region;  // register
-  bool do_register = false; // build --register
+  std::string cache_url;                               // shared remote layer cache (s3:// or http(s)://)
+  std::string to, region;                              // register
+  bool do_register = false;                            // build --register
   std::optional<std::string> payload, timeout, broker; // boot-test; checked there
-  std::vector<std::string> forwards;                    // boot-test --forward (repeatable)
+  std::vector<std::string> forwards;                   // boot-test --forward (repeatable)
   std::vector<std::string> args;
 };
 

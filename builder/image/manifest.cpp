@@ -84,11 +84,11 @@ Expected<Manifest> Manifest::from_json(const json& j, const std::string& source)
   }
   for (const char* key : k_required) {
     if (!j.contains(key) || !j[key].is_string()) {
-      return fail(source,
-                  fmt::format("not a build-image manifest: no \"{}\"{}", key,
-                              m.schema_version == 0 ? " (written before manifests were versioned: rebuild the image)"
-                                                    : ""),
-                  ExitCode::bad_input);
+      return fail(
+          source,
+          fmt::format("not a build-image manifest: no \"{}\"{}", key,
+                      m.schema_version == 0 ? " (written before manifests were versioned: rebuild the image)" : ""),
+          ExitCode::bad_input);
     }
   }
   try {
@@ -124,9 +124,9 @@ Expected<Manifest> Manifest::from_json(const json& j, const std::string& source)
 }
 
 json Manifest::catalog_entry(const std::string& manifest_file) const {
-  json entry = {{"name", name},         {"file", file},         {"manifest", manifest_file},
-                {"cartridge", cartridge}, {"mode", mode},       {"format", format},
-                {"sha256", sha256},     {"file_size", file_size}, {"created", created}};
+  json entry = {{"name", name},           {"file", file},           {"manifest", manifest_file},
+                {"cartridge", cartridge}, {"mode", mode},           {"format", format},
+                {"sha256", sha256},       {"file_size", file_size}, {"created", created}};
   if (!registrations.empty()) {
     entry["registrations"] = registrations;
   }

@@ -29,8 +29,9 @@ std::vector<size_t> build_order(const std::vector<Plan>& plans, const fs::path& 
   return order;
 }
 
-std::vector<Expected<BuildResult>> build_all(const std::vector<Plan>& plans, const BuildOptions& options, size_t jobs,
-                                             const std::function<std::unique_ptr<Progress>(const Plan&)>& make_progress) {
+std::vector<Expected<BuildResult>>
+build_all(const std::vector<Plan>& plans, const BuildOptions& options, size_t jobs,
+          const std::function<std::unique_ptr<Progress>(const Plan&)>& make_progress) {
   jobs = std::max<size_t>(1, std::min(jobs, plans.size()));
   const std::vector<size_t> order = build_order(plans, options.cache_dir, jobs);
   std::vector<std::optional<Expected<BuildResult>>> results(plans.size());

@@ -17,7 +17,8 @@ namespace bi {
 std::vector<size_t> build_order(const std::vector<Plan>& plans, const fs::path& cache_dir, size_t jobs);
 
 // Runs every plan with `options` (its progress replaced by `make_progress(plan)`).
-std::vector<Expected<BuildResult>> build_all(const std::vector<Plan>& plans, const BuildOptions& options, size_t jobs,
-                                             const std::function<std::unique_ptr<Progress>(const Plan&)>& make_progress);
+std::vector<Expected<BuildResult>>
+build_all(const std::vector<Plan>& plans, const BuildOptions& options, size_t jobs,
+          const std::function<std::unique_ptr<Progress>(const Plan&)>& make_progress);
 
 } // namespace bi

@@ -97,8 +97,8 @@ Expected<StepDone> run_step(StepContext& ctx, const PlanStep& step, const StepIO
     return StepDone{};
   }
   BI_TRY_ASSIGN(LayerStore::Result r, ctx.store.get_or_build(step.layer, step.key, [&](const fs::path& content) {
-                  return kind.run(ctx, step, io, content);
-                }));
+    return kind.run(ctx, step, io, content);
+  }));
   StepDone done;
   done.output = kind.output_in_layer.empty() ? r.content : r.content / kind.output_in_layer;
   const char* how = r.source == LayerStore::Source::local    ? "cached"
@@ -145,8 +145,8 @@ Expected<void> walk_steps(StepContext& ctx, Phases& phases) {
     if (step.early && !step.layer.empty()) {
       early[step.kind] = std::async(std::launch::async, [&, build_log = current_build_log()] {
         set_current_build_log(build_log);
-        return run_step(ctx, step, StepIO{[](const std::string& line) { spdlog::debug("  | {}", line); },
-                                          [](std::string) {}});
+        return run_step(ctx, step,
+                        StepIO{[](const std::string& line) { spdlog::debug("  | {}", line); }, [](std::string) {}});
       });
     }
   }
@@ -214,8 +214,8 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
     }
   } log_rename{options.output_dir / (".tmp-" + plan.image_name + ".log"), result.log_path};
   ScopedBuildLog log(log_rename.from.string());
-  spdlog::info("build-image {}: {} ({} mode) -> {}", k_tool_version, plan.cartridge.file.string(),
-               to_string(plan.mode), result.image.string());
+  spdlog::info("build-image {}: {} ({} mode) -> {}", k_tool_version, plan.cartridge.file.string(), to_string(plan.mode),
+               result.image.string());
 
   LayerStore store(options.cache_dir);
   store.set_remote(options.remote, !options.no_cache); // --no-cache: rebuild (and re-publish), never download

@@ -56,9 +56,8 @@ Expected<TreeIndex> index_tree(const fs::path& root, bool with_content) {
       link = fs::read_symlink(p, ec).string();
     }
     const long long size = S_ISREG(st.st_mode) ? static_cast<long long>(st.st_size) : 0;
-    const std::string line =
-        fmt::format("{}\t{:o}\t{}\t{}\t{}\t{}\n", p.lexically_relative(root).generic_string(),
-                    st.st_mode, st.st_uid, st.st_gid, size, link);
+    const std::string line = fmt::format("{}\t{:o}\t{}\t{}\t{}\t{}\n", p.lexically_relative(root).generic_string(),
+                                         st.st_mode, st.st_uid, st.st_gid, size, link);
     index.update(line);
     out.bytes += static_cast<std::uint64_t>(size);
     if (with_content) {

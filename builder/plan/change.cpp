@@ -23,7 +23,9 @@ std::string change_reason(const std::string& path, const Plan& plan, const fs::p
     }
   }
   std::error_code ec;
-  const auto rel = [&](const fs::path& p) { return fs::weakly_canonical(p, ec).lexically_relative(repo).generic_string(); };
+  const auto rel = [&](const fs::path& p) {
+    return fs::weakly_canonical(p, ec).lexically_relative(repo).generic_string();
+  };
   if (rel(plan.cartridge.file) == path) {
     return "cartridge definition changed: " + path;
   }

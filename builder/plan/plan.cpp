@@ -66,10 +66,18 @@ const char* const k_hosts = "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhos
 } // namespace
 
 const std::vector<std::string>& base_packages() {
-  static const std::vector<std::string> packages = {
-      "systemd-sysv",     "udev",         "linux-image-cloud-amd64", "ifupdown",
-      "isc-dhcp-client", "iproute2",      "ca-certificates",         "curl",
-      "procps",          "puppet-agent", "e2fsprogs",               "kmod"};
+  static const std::vector<std::string> packages = {"systemd-sysv",
+                                                    "udev",
+                                                    "linux-image-cloud-amd64",
+                                                    "ifupdown",
+                                                    "isc-dhcp-client",
+                                                    "iproute2",
+                                                    "ca-certificates",
+                                                    "curl",
+                                                    "procps",
+                                                    "puppet-agent",
+                                                    "e2fsprogs",
+                                                    "kmod"};
   return packages;
 }
 
@@ -158,8 +166,8 @@ std::string render_puppet_apply_manifest(const std::vector<std::string>& classes
 
 namespace {
 
-Expected<void> add_tree(std::vector<OverlayFile>& overlay, const fs::path& dir,
-                        const std::string& dest_dir, unsigned mode) {
+Expected<void> add_tree(std::vector<OverlayFile>& overlay, const fs::path& dir, const std::string& dest_dir,
+                        unsigned mode) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return Ok{};
@@ -297,8 +305,7 @@ std::vector<std::pair<std::string, std::string>> mirror_suites(const std::string
   return out;
 }
 
-Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat format,
-                         const Resources& resources) {
+Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat format, const Resources& resources) {
   Plan plan;
   plan.cartridge = cartridge;
   plan.mode = mode;
@@ -320,8 +327,8 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   if (!mirror_is_url) {
     auto content = read_file(base.mirror);
     if (!content) {
-      return fail(base.mirror, "cannot read the apt sources for the base OS (set base.mirror): " +
-                                   content.error().detail,
+      return fail(base.mirror,
+                  "cannot read the apt sources for the base OS (set base.mirror): " + content.error().detail,
                   ExitCode::host_missing);
     }
     base.mirror_content = *content;
@@ -357,8 +364,7 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   sys.packages.erase(std::unique(sys.packages.begin(), sys.packages.end()), sys.packages.end());
   if (mode == Mode::full) {
     sys.puppet_classes = cartridge.dependent_apps;
-    sys.puppet_classes.insert(sys.puppet_classes.end(), cartridge.server_apps.begin(),
-                              cartridge.server_apps.end());
+    sys.puppet_classes.insert(sys.puppet_classes.end(), cartridge.server_apps.begin(), cartridge.server_apps.end());
     sys.puppet_dir = resources.puppet_dir;
     auto tree = hash_tree(resources.puppet_dir / "modules");
     if (!tree) {
@@ -439,9 +445,20 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   // packages, agent or classes the system layer is the base layer.
   const std::string ext = to_string(format);
   plan.steps = {
-      {"base-os", "base", base.key, {}, base.image.empty() ? "root filesystem of " + base.os : "root filesystem of " + base.image.string(), false, ""},
+      {"base-os",
+       "base",
+       base.key,
+       {},
+       base.image.empty() ? "root filesystem of " + base.os : "root filesystem of " + base.image.string(),
+       false,
+       ""},
       {"bootloader", "bootloader", plan.bootloader_key, {}, "ext4 boot partition with extlinux (disk.raw)", true, ""},
-      {"system", "system", sys.key, {"base-os"}, "root filesystem with the cartridge's packages and apps", false,
+      {"system",
+       "system",
+       sys.key,
+       {"base-os"},
+       "root filesystem with the cartridge's packages and apps",
+       false,
        sys.needed ? "" : "base-os"},
       {"assemble", "", "", {"system", "bootloader"}, "raw disk: root layer + overlay + hygiene", false, ""},
       {"convert", "", "", {"assemble"}, ext + " image under a temporary name", false, ""},
@@ -451,7 +468,7 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
 }
 
 nlohmann::json PlanStep::to_json() const {
-  return {{"kind", kind}, {"layer", layer},       {"key", key},         {"inputs", inputs},
+  return {{"kind", kind},         {"layer", layer}, {"key", key},        {"inputs", inputs},
           {"produces", produces}, {"early", early}, {"same_as", same_as}};
 }
 
@@ -502,9 +519,14 @@ nlohmann::json Plan::to_json() const {
       {"disk_bytes", disk_bytes},
       {"layers",
        {{"base",
-         {{"key", base.key}, {"os", base.os}, {"suite", base.suite}, {"packages", base.packages},
-          {"mirror", base.mirror}, {"mirror_index", base.mirror_index},
-          {"image", base.image.string()}, {"image_sha256", base.image_sha256}}},
+         {{"key", base.key},
+          {"os", base.os},
+          {"suite", base.suite},
+          {"packages", base.packages},
+          {"mirror", base.mirror},
+          {"mirror_index", base.mirror_index},
+          {"image", base.image.string()},
+          {"image_sha256", base.image_sha256}}},
         {"bootloader", {{"key", bootloader_key}}},
         {"system",
          {{"key", system.key},

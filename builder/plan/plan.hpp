@@ -21,10 +21,10 @@ namespace fs = std::filesystem;
 
 // Where the builder finds the repository content it puts into images.
 struct Resources {
-  fs::path puppet_dir;        // puppet/ (modules/, manifests/)
-  fs::path init_scripts_dir;  // init-scripts/ (sbin/, lib/, systemd/)
-  fs::path agent_deb;         // the cartridge-agent .deb built by CMake/CPack
-  fs::path apt_sources;       // the host's deb822 sources, used when base.mirror is unset
+  fs::path puppet_dir;       // puppet/ (modules/, manifests/)
+  fs::path init_scripts_dir; // init-scripts/ (sbin/, lib/, systemd/)
+  fs::path agent_deb;        // the cartridge-agent .deb built by CMake/CPack
+  fs::path apt_sources;      // the host's deb822 sources, used when base.mirror is unset
   // Fetches a URL (the mirror's InRelease files); tests replace it. Default: curl.
   std::function<Expected<std::string>(const std::string& url)> fetch_url;
   // Where the last seen mirror index digests are kept, for planning while offline.
@@ -41,10 +41,10 @@ std::optional<OutputFormat> parse_output_format(const std::string& s);
 // A file placed into the image at assembly (cheap, never cached): init scripts, configs,
 // the cartridge's `files`.
 struct OverlayFile {
-  std::string dest;     // absolute path in the image
+  std::string dest; // absolute path in the image
   unsigned mode = 0644;
-  std::string content;  // inline content, or...
-  fs::path source;      // ...a host file (large user files)
+  std::string content; // inline content, or...
+  fs::path source;     // ...a host file (large user files)
   std::string sha256;
 };
 
@@ -53,8 +53,8 @@ struct BaseLayerPlan {
   std::string os = "debian-12";
   std::string suite = "bookworm";
   std::vector<std::string> packages;
-  std::string mirror;          // a URL, or a path to a deb822/one-line sources file
-  std::string mirror_content;  // the sources file's content (hashed into the key)
+  std::string mirror;         // a URL, or a path to a deb822/one-line sources file
+  std::string mirror_content; // the sources file's content (hashed into the key)
   // sha256 over the mirror's InRelease files: they list the hash of every Packages index,
   // so any package version change on the mirror changes the base layer's key.
   std::string mirror_index;
@@ -67,7 +67,7 @@ struct BaseLayerPlan {
 // Base + the cartridge's packages (+ in full mode: Puppet classes and the agent).
 struct SystemLayerPlan {
   std::string key;
-  bool needed = false;          // false: the base layer is the system layer
+  bool needed = false; // false: the base layer is the system layer
   Mode mode = Mode::generic;
   std::vector<std::string> packages;
   std::vector<std::string> puppet_classes; // dependent_apps then server_apps
@@ -103,9 +103,9 @@ struct Plan {
   std::vector<OverlayFile> overlay;
   std::vector<std::string> enable_units; // unit file names under /lib/systemd/system
   std::uint64_t disk_bytes = 4ull << 30;
-  std::string inputs_key;               // the final image's key (all inputs)
-  std::string image_name;               // <type>-<mode>-<short key>
-  std::vector<PlanStep> steps;          // the build, in order
+  std::string inputs_key;      // the final image's key (all inputs)
+  std::string image_name;      // <type>-<mode>-<short key>
+  std::vector<PlanStep> steps; // the build, in order
 
   // Layer kind -> cache key, for every layered step (the manifest's "layers").
   std::map<std::string, std::string> layer_keys() const;
@@ -114,8 +114,7 @@ struct Plan {
 
 // Resolves the plan: reads and hashes every input file. Fails (exit 3) when a resource
 // such as the agent package is missing.
-Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat format,
-                         const Resources& resources);
+Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat format, const Resources& resources);
 
 // The image content rendered from the cartridge (exposed for tests).
 std::string render_cartridge_conf(const Cartridge& c, Mode mode);

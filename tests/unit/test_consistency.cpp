@@ -4,7 +4,7 @@
 #include <numeric>
 #include <vector>
 
-#include "cloud/consistency.hpp"
+#include "register/consistency.hpp"
 
 using namespace bi;
 using namespace bi::cloud;
@@ -26,7 +26,8 @@ HttpResponse ebs_not_found() {
 }
 
 HttpResponse ec2_error(const std::string& code) {
-  return answer(400, "<Response><Errors><Error><Code>" + code + "</Code><Message>m</Message></Error></Errors></Response>");
+  return answer(400,
+                "<Response><Errors><Error><Code>" + code + "</Code><Message>m</Message></Error></Errors></Response>");
 }
 
 } // namespace
@@ -34,14 +35,15 @@ HttpResponse ec2_error(const std::string& code) {
 TEST_CASE("consistency: a snapshot not visible yet is waited for; other errors are not") {
   CHECK(snapshot_not_visible_yet(ebs_not_found()));
   // AWS's own form: the header carries a URL suffix, the body a Reason.
-  CHECK(snapshot_not_visible_yet(answer(404, R"({"Message":"x","Reason":"SNAPSHOT_NOT_FOUND"})",
-                                        {{"X-Amzn-ErrorType", "ResourceNotFoundException:http://internal.amazon.com/"}})));
+  CHECK(snapshot_not_visible_yet(
+      answer(404, R"({"Message":"x","Reason":"SNAPSHOT_NOT_FOUND"})",
+             {{"X-Amzn-ErrorType", "ResourceNotFoundException:http://internal.amazon.com/"}})));
   CHECK(snapshot_not_visible_yet(ec2_error("InvalidSnapshot.NotFound")));
   CHECK_FALSE(snapshot_not_visible_yet(answer(404, "<html>not found</html>")));
   CHECK_FALSE(snapshot_not_visible_yet(ec2_error("InvalidParameterValue")));
   CHECK_FALSE(snapshot_not_visible_yet(ec2_error("InvalidAMIName.Duplicate")));
-  CHECK_FALSE(snapshot_not_visible_yet(answer(403, R"({"__type":"AccessDeniedException"})",
-                                              {{"x-amzn-ErrorType", "AccessDeniedException"}})));
+  CHECK_FALSE(snapshot_not_visible_yet(
+      answer(403, R"({"__type":"AccessDeniedException"})", {{"x-amzn-ErrorType", "AccessDeniedException"}})));
   CHECK_FALSE(snapshot_not_visible_yet(answer(400, R"({"__type":"ValidationException"})")));
   CHECK_FALSE(snapshot_not_visible_yet(answer(500, "ResourceNotFoundException")));
   CHECK_FALSE(snapshot_not_visible_yet(answer(201, "{}")));

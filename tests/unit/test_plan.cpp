@@ -122,7 +122,8 @@ TEST_CASE("an unreachable mirror index is a host error unless one was seen befor
   REQUIRE_FALSE(offline);
   CHECK(offline.error().code == ExitCode::host_missing);
   CHECK(offline.error().to_string().rfind(
-            "http://mirror/debian/dists/bookworm/InRelease: cannot read the mirror's index (needed for cache keys): ", 0) == 0);
+            "http://mirror/debian/dists/bookworm/InRelease: cannot read the mirror's index (needed for cache keys): ",
+            0) == 0);
 }
 
 TEST_CASE("mirror_suites reads deb822, one-line sources and bare URLs") {
@@ -180,7 +181,7 @@ TEST_CASE("the plan holds the build as an ordered list of registered steps") {
   std::vector<std::string> kinds;
   for (const auto& s : full.steps) {
     CHECK(find_step_kind(s.kind) != nullptr); // every kind the plan emits has its one file
-    for (const auto& in : s.inputs) {        // inputs come before the step that reads them
+    for (const auto& in : s.inputs) {         // inputs come before the step that reads them
       CHECK(std::find(kinds.begin(), kinds.end(), in) != kinds.end());
     }
     kinds.push_back(s.kind);
@@ -188,8 +189,9 @@ TEST_CASE("the plan holds the build as an ordered list of registered steps") {
   CHECK(kinds == std::vector<std::string>{"base-os", "bootloader", "system", "assemble", "convert", "finalize"});
   CHECK(full.steps[1].early);
   CHECK(full.steps[2].same_as.empty());
-  CHECK(full.layer_keys() == std::map<std::string, std::string>{
-                                 {"base", full.base.key}, {"bootloader", full.bootloader_key}, {"system", full.system.key}});
+  CHECK(full.layer_keys() == std::map<std::string, std::string>{{"base", full.base.key},
+                                                                {"bootloader", full.bootloader_key},
+                                                                {"system", full.system.key}});
   const auto j = full.to_json();
   REQUIRE(j["steps"].size() == 6);
   CHECK(j["steps"][2]["layer"] == "system");

@@ -122,13 +122,21 @@ Expected<void> apply_overlay(const Plan& plan, const fs::path& root) {
 } // namespace
 
 const std::vector<std::string>& hygiene_paths() {
-  static const std::vector<std::string> paths = {
-      "/etc/resolv.conf",        "/root/.bash_history",          "/var/lib/puppet/ssl",
-      "/etc/puppet/ssl",         "/var/cache/puppet/ssl",        "/var/lib/cartridge/launch-params",
-      "/var/lib/cartridge/initialized", "/var/lib/cartridge/instance-id", "/tmp/payload",
-      "/var/cache/debconf/config.dat-old", "/var/cache/debconf/templates.dat-old",
-      "/var/lib/dpkg/status-old", "/var/lib/dpkg/diversions-old", "/usr/sbin/policy-rc.d",
-      "/var/lib/systemd/random-seed"};
+  static const std::vector<std::string> paths = {"/etc/resolv.conf",
+                                                 "/root/.bash_history",
+                                                 "/var/lib/puppet/ssl",
+                                                 "/etc/puppet/ssl",
+                                                 "/var/cache/puppet/ssl",
+                                                 "/var/lib/cartridge/launch-params",
+                                                 "/var/lib/cartridge/initialized",
+                                                 "/var/lib/cartridge/instance-id",
+                                                 "/tmp/payload",
+                                                 "/var/cache/debconf/config.dat-old",
+                                                 "/var/cache/debconf/templates.dat-old",
+                                                 "/var/lib/dpkg/status-old",
+                                                 "/var/lib/dpkg/diversions-old",
+                                                 "/usr/sbin/policy-rc.d",
+                                                 "/var/lib/systemd/random-seed"};
   return paths;
 }
 

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cloud/image_info.hpp"
+#include "register/image_info.hpp"
 #include "util/expected.hpp"
 
 namespace bi::cloud {

@@ -1,4 +1,4 @@
-#include "cloud/ec2.hpp"
+#include "register/ec2.hpp"
 
 #include <libnbd.h>
 #include <unistd.h>
@@ -18,8 +18,8 @@
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
-#include "cloud/http.hpp"
-#include "cloud/sigv4.hpp"
+#include "net/http.hpp"
+#include "net/sigv4.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
 #include "util/process.hpp"
@@ -74,10 +74,9 @@ Expected<DiskReader> DiskReader::open(const fs::path& image, const std::string& 
   r.m_impl->dir.emplace(std::move(dir));
   const fs::path sock = r.m_impl->dir->path() / "nbd.sock";
   const fs::path log = r.m_impl->dir->path() / "qemu-nbd.log";
-  BI_TRY_ASSIGN(Subprocess server,
-                Subprocess::start({"qemu-nbd", "--read-only", "--shared=1", "--format=" + format,
-                                   "--socket=" + sock.string(), fs::absolute(image).string()},
-                                  log.string()));
+  BI_TRY_ASSIGN(Subprocess server, Subprocess::start({"qemu-nbd", "--read-only", "--shared=1", "--format=" + format,
+                                                      "--socket=" + sock.string(), fs::absolute(image).string()},
+                                                     log.string()));
   r.m_impl->server.emplace(std::move(server));
   std::error_code ec;
   const auto deadline = Clock::now() + std::chrono::seconds(30);
@@ -126,7 +125,7 @@ Expected<std::vector<std::uint64_t>> DiskReader::data_blocks(std::uint64_t block
   struct Ctx {
     std::vector<bool>* data;
     std::uint64_t block_size;
-    std::uint64_t next = 0;  // where the server's answer ended
+    std::uint64_t next = 0; // where the server's answer ended
   } ctx{&data, block_size, 0};
   std::uint64_t offset = 0;
   while (offset < m_size) {
@@ -135,8 +134,7 @@ Expected<std::vector<std::uint64_t>> DiskReader::data_blocks(std::uint64_t block
     nbd_extent_callback cb;
     cb.user_data = &ctx;
     cb.free = nullptr;
-    cb.callback = [](void* user, const char* metacontext, uint64_t off, uint32_t* entries, size_t n,
-                     int*) -> int {
+    cb.callback = [](void* user, const char* metacontext, uint64_t off, uint32_t* entries, size_t n, int*) -> int {
       auto* c = static_cast<Ctx*>(user);
       if (std::strcmp(metacontext, LIBNBD_CONTEXT_BASE_ALLOCATION) != 0) {
         return 0;
@@ -145,7 +143,8 @@ Expected<std::vector<std::uint64_t>> DiskReader::data_blocks(std::uint64_t block
         const std::uint64_t len = entries[i];
         const std::uint32_t flags = entries[i + 1];
         if ((flags & LIBNBD_STATE_ZERO) == 0 && len > 0) {
-          for (std::uint64_t b = off / c->block_size; b <= (off + len - 1) / c->block_size && b < c->data->size(); ++b) {
+          for (std::uint64_t b = off / c->block_size; b <= (off + len - 1) / c->block_size && b < c->data->size();
+               ++b) {
             (*c->data)[b] = true;
           }
         }
@@ -326,24 +325,24 @@ public:
   }
 
   // The answer of an EC2 Query API call, whatever its status.
-  Expected<HttpResponse> ec2_response(const std::string& action, std::vector<std::pair<std::string, std::string>> params,
+  Expected<HttpResponse> ec2_response(const std::string& action,
+                                      std::vector<std::pair<std::string, std::string>> params,
                                       bool cleanup = false) const {
     params.insert(params.begin(), {{"Action", action}, {"Version", "2016-11-15"}});
     const std::string body = form(params);
     const std::string url = m_config.ec2_endpoint + "/";
     return send_with_retry([&]() -> Expected<HttpRequest> {
-                    SigV4Params p;
-                    p.region = m_config.region;
-                    p.service = "ec2";
-                    auto r = signed_request("POST", url,
-                                            {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}},
-                                            body, m_config.credentials, p);
-                    if (r) {
-                      r->timeout = std::chrono::seconds(60);
-                      r->cleanup = cleanup;
-                    }
-                    return r;
-                  });
+      SigV4Params p;
+      p.region = m_config.region;
+      p.service = "ec2";
+      auto r = signed_request("POST", url, {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}}, body,
+                              m_config.credentials, p);
+      if (r) {
+        r->timeout = std::chrono::seconds(60);
+        r->cleanup = cleanup;
+      }
+      return r;
+    });
   }
 
   // EBS direct API call (REST-JSON).
@@ -379,7 +378,7 @@ private:
 struct Block {
   std::uint64_t index = 0;
   std::string data;
-  std::string digest;  // raw SHA-256
+  std::string digest; // raw SHA-256
 };
 
 class BlockQueue {
@@ -406,12 +405,12 @@ public:
     m_not_full.notify_one();
     return b;
   }
-  void finish() {  // no more pushes; workers drain
+  void finish() { // no more pushes; workers drain
     std::lock_guard lock(m_mutex);
     m_done = true;
     m_not_empty.notify_all();
   }
-  void abort() {  // stop everything
+  void abort() { // stop everything
     std::lock_guard lock(m_mutex);
     m_closed = true;
     m_items.clear();
@@ -454,8 +453,8 @@ bool all_zero(const std::string& data) {
 std::string register_image_form(const BuiltImage& image, const std::string& snapshot_id, std::uint64_t volume_gib,
                                 const Ec2Options& options, const std::string& client_token) {
   return form({{"Name", image.manifest.name},
-               {"Description", fmt::format("build-image {} ({} mode), sha256 {}", image.manifest.cartridge, image.manifest.mode,
-                                           image.manifest.sha256.substr(0, 16))},
+               {"Description", fmt::format("build-image {} ({} mode), sha256 {}", image.manifest.cartridge,
+                                           image.manifest.mode, image.manifest.sha256.substr(0, 16))},
                {"Architecture", "x86_64"},
                {"VirtualizationType", "hvm"},
                {"RootDeviceName", "/dev/xvda"},
@@ -497,9 +496,9 @@ std::vector<std::pair<std::string, std::string>> parse_form(const std::string& b
 
 // 1. Already registered under this name? Its AMI id, or "".
 Expected<std::string> find_registered_ami(const Aws& aws, const BuiltImage& image) {
-  BI_TRY_ASSIGN(std::string images_xml, aws.ec2("DescribeImages", {{"Owner.1", "self"},
-                                                                   {"Filter.1.Name", "name"},
-                                                                   {"Filter.1.Value.1", image.manifest.name}}));
+  BI_TRY_ASSIGN(std::string images_xml,
+                aws.ec2("DescribeImages",
+                        {{"Owner.1", "self"}, {"Filter.1.Name", "name"}, {"Filter.1.Value.1", image.manifest.name}}));
   BI_TRY_ASSIGN(std::vector<Ec2Image> images, parse_describe_images(images_xml));
   for (const auto& found : images) {
     if (found.state == "available" || found.state == "pending") {
@@ -512,12 +511,12 @@ Expected<std::string> find_registered_ami(const Aws& aws, const BuiltImage& imag
 // 2. A completed snapshot of these exact bytes from an earlier run (RegisterImage failed)? Its id, or "".
 Expected<std::string> find_completed_snapshot(const Aws& aws, const BuiltImage& image) {
   BI_TRY_ASSIGN(std::string snaps_xml, aws.ec2("DescribeSnapshots", {{"Owner.1", "self"},
-                                                                    {"Filter.1.Name", "tag:build-image:inputs-key"},
-                                                                    {"Filter.1.Value.1", image.manifest.inputs_key},
-                                                                    {"Filter.2.Name", "tag:build-image:sha256"},
-                                                                    {"Filter.2.Value.1", image.manifest.sha256},
-                                                                    {"Filter.3.Name", "status"},
-                                                                    {"Filter.3.Value.1", "completed"}}));
+                                                                     {"Filter.1.Name", "tag:build-image:inputs-key"},
+                                                                     {"Filter.1.Value.1", image.manifest.inputs_key},
+                                                                     {"Filter.2.Name", "tag:build-image:sha256"},
+                                                                     {"Filter.2.Value.1", image.manifest.sha256},
+                                                                     {"Filter.3.Name", "status"},
+                                                                     {"Filter.3.Value.1", "completed"}}));
   BI_TRY_ASSIGN(std::vector<std::string> done_snaps, parse_snapshot_ids(snaps_xml));
   return done_snaps.empty() ? std::string() : done_snaps.front();
 }
@@ -526,17 +525,16 @@ Expected<std::string> find_completed_snapshot(const Aws& aws, const BuiltImage& 
 Expected<std::string> start_snapshot(const Aws& aws, const BuiltImage& image, const Ec2Options& options,
                                      std::uint64_t volume_gib) {
   const std::string token = random_token();
-  nlohmann::json start_body = {
-      {"VolumeSize", volume_gib},
-      {"Timeout", options.snapshot_timeout_minutes},
-      {"ClientToken", token},
-      {"Description", "build-image " + image.manifest.name},
-      {"Tags",
-       {{{"Key", "Name"}, {"Value", image.manifest.name}},
-        {{"Key", "build-image:inputs-key"}, {"Value", image.manifest.inputs_key}},
-        {{"Key", "build-image:sha256"}, {"Value", image.manifest.sha256}}}}};
-  BI_TRY_ASSIGN(HttpResponse started, aws.ebs("POST", "/snapshots", {{"Content-Type", "application/json"}},
-                                              start_body.dump(), false));
+  nlohmann::json start_body = {{"VolumeSize", volume_gib},
+                               {"Timeout", options.snapshot_timeout_minutes},
+                               {"ClientToken", token},
+                               {"Description", "build-image " + image.manifest.name},
+                               {"Tags",
+                                {{{"Key", "Name"}, {"Value", image.manifest.name}},
+                                 {{"Key", "build-image:inputs-key"}, {"Value", image.manifest.inputs_key}},
+                                 {{"Key", "build-image:sha256"}, {"Value", image.manifest.sha256}}}}};
+  BI_TRY_ASSIGN(HttpResponse started,
+                aws.ebs("POST", "/snapshots", {{"Content-Type", "application/json"}}, start_body.dump(), false));
   if (started.status != 201 && started.status != 200) {
     return Unexpected{http_error("POST", aws.config().ebs_endpoint + "/snapshots", started)};
   }
@@ -550,9 +548,8 @@ Expected<std::string> start_snapshot(const Aws& aws, const BuiltImage& image, co
 // 4. The blocks: reader (this thread) -> queue -> workers sending PutSnapshotBlock. Returns
 //    the raw SHA-256 of every block sent, by index; fills the result's byte and block counts.
 Expected<std::map<std::uint64_t, std::string>> upload_blocks(const Aws& aws, const BuiltImage& image,
-                                                             const std::string& snapshot_id,
-                                                             const Ec2Options& options, const RegisterEvents& events,
-                                                             RegisterResult& result) {
+                                                             const std::string& snapshot_id, const Ec2Options& options,
+                                                             const RegisterEvents& events, RegisterResult& result) {
   BI_TRY_ASSIGN(DiskReader disk, DiskReader::open(image.image, image.manifest.format));
   if (image.manifest.virtual_size != 0 && disk.size() != image.manifest.virtual_size) {
     return fail(image.image.string(), fmt::format("virtual size {} differs from the manifest's {}", disk.size(),
@@ -634,7 +631,7 @@ Expected<std::map<std::uint64_t, std::string>> upload_blocks(const Aws& aws, con
     }
     b.digest = sha256_raw(b.data);
     if (!queue.push(std::move(b))) {
-      break;  // aborted by a worker
+      break; // aborted by a worker
     }
   }
   queue.finish();
@@ -657,13 +654,13 @@ Expected<void> complete_snapshot(const Aws& aws, const std::string& snapshot_id,
                                  const std::map<std::uint64_t, std::string>& digests) {
   ConsistencyWait complete_wait("ebs CompleteSnapshot " + snapshot_id, options.consistency);
   BI_TRY_ASSIGN(HttpResponse completed, complete_wait.run([&] {
-                  return aws.ebs("POST", "/snapshots/completion/" + snapshot_id,
-                                 {{"x-amz-ChangedBlocksCount", std::to_string(digests.size())},
-                                  {"x-amz-Checksum", linear_checksum(digests)},
-                                  {"x-amz-Checksum-Algorithm", "SHA256"},
-                                  {"x-amz-Checksum-Aggregation-Method", "LINEAR"}},
-                                 "", false);
-                }));
+    return aws.ebs("POST", "/snapshots/completion/" + snapshot_id,
+                   {{"x-amz-ChangedBlocksCount", std::to_string(digests.size())},
+                    {"x-amz-Checksum", linear_checksum(digests)},
+                    {"x-amz-Checksum-Algorithm", "SHA256"},
+                    {"x-amz-Checksum-Aggregation-Method", "LINEAR"}},
+                   "", false);
+  }));
   if (completed.status != 202 && completed.status != 200) {
     return Unexpected{
         http_error("POST", aws.config().ebs_endpoint + "/snapshots/completion/" + snapshot_id, completed)};
@@ -678,8 +675,8 @@ Expected<void> wait_snapshot_completed(const Aws& aws, const std::string& snapsh
   ConsistencyWait describe_wait("ec2 DescribeSnapshots " + snapshot_id, options.consistency);
   for (;;) {
     BI_TRY_ASSIGN(HttpResponse described, describe_wait.run([&] {
-                    return aws.ec2_response("DescribeSnapshots", {{"SnapshotId.1", snapshot_id}});
-                  }));
+      return aws.ec2_response("DescribeSnapshots", {{"SnapshotId.1", snapshot_id}});
+    }));
     BI_TRY_ASSIGN(std::string xml, aws.ec2_body("DescribeSnapshots", described));
     const std::string s = parse_snapshot_status(xml);
     if (s == "completed") {
@@ -780,7 +777,7 @@ Expected<RegisterResult> register_ec2(const BuiltImage& image, AwsConfig config,
     using Digests = std::map<std::uint64_t, std::string>;
     BI_TRY_ASSIGN(Digests digests, upload_blocks(aws, image, snapshot_id, options, events, result));
     BI_TRY(complete_snapshot(aws, snapshot_id, options, digests));
-    pending.id.clear();  // from here on the snapshot is complete (or AWS reports its error)
+    pending.id.clear(); // from here on the snapshot is complete (or AWS reports its error)
     BI_TRY(wait_snapshot_completed(aws, snapshot_id, options));
   }
   BI_TRY_ASSIGN(std::string ami, register_ami(aws, image, snapshot_id, volume_gib, options));

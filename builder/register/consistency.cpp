@@ -1,4 +1,4 @@
-#include "cloud/consistency.hpp"
+#include "register/consistency.hpp"
 
 #include <cstdlib>
 #include <thread>
@@ -83,9 +83,8 @@ Expected<HttpResponse> ConsistencyWait::run(const std::function<Expected<HttpRes
     }
     if (!m_logged.exchange(true)) {
       // Only the status and the operation: the request (signed headers) is never logged.
-      spdlog::info("{}: HTTP {}, snapshot not visible yet (EBS eventual consistency); retrying for up to {} s",
-                   m_what, response.status,
-                   std::chrono::duration_cast<std::chrono::seconds>(m_policy.max_total).count());
+      spdlog::info("{}: HTTP {}, snapshot not visible yet (EBS eventual consistency); retrying for up to {} s", m_what,
+                   response.status, std::chrono::duration_cast<std::chrono::seconds>(m_policy.max_total).count());
     }
     m_retries.fetch_add(1);
     m_sleep(d);

@@ -1,9 +1,10 @@
-#include "cloud/cartridge.hpp"
+#include "register/cartridge.hpp"
 
 #include <spdlog/fmt/fmt.h>
 
 #include "cartridge/loader.hpp"
 #include "image/catalog.hpp"
+#include "register/provider.hpp"
 #include "util/fs.hpp"
 #include "util/time.hpp"
 
@@ -21,8 +22,7 @@ Expected<nlohmann::json> cartridge_fields(const Manifest& manifest) {
   // A manifest from before the plan carried these fields: read the YAML it was built from.
   const std::string file = plan.value("file", "");
   if (file.empty()) {
-    return fail(manifest.name, "no cartridge fields in the manifest and no cartridge file named",
-                ExitCode::bad_input);
+    return fail(manifest.name, "no cartridge fields in the manifest and no cartridge file named", ExitCode::bad_input);
   }
   auto loaded = load_cartridge(file, LoadOptions{});
   if (!loaded.cartridge) {
@@ -38,9 +38,9 @@ Expected<nlohmann::json> cartridge_fields(const Manifest& manifest) {
   for (const auto& t : c.iaas) {
     iaas.push_back({{"type", t.type}, {"region", t.region}, {"properties", t.properties}});
   }
-  return json{{"type", c.type},         {"display_name", c.display_name}, {"description", c.description},
-              {"version", c.version},   {"category", c.category},         {"provider", c.provider},
-              {"host", c.host},         {"multi_tenant", c.multi_tenant}, {"iaas", iaas},
+  return json{{"type", c.type},       {"display_name", c.display_name}, {"description", c.description},
+              {"version", c.version}, {"category", c.category},         {"provider", c.provider},
+              {"host", c.host},       {"multi_tenant", c.multi_tenant}, {"iaas", iaas},
               {"ports", ports}};
 }
 
@@ -97,7 +97,7 @@ Expected<nlohmann::json> cartridge_definition(const Manifest& manifest, std::vec
   }
   if (providers.empty()) {
     return fail(manifest.name,
-                "not registered with any IaaS yet (run: build-image register IMAGE --to openstack|ec2)",
+                "not registered with any IaaS yet (run: build-image register IMAGE --to " + provider_names("|") + ")",
                 ExitCode::bad_input);
   }
   def["iaasProvider"] = providers;

@@ -1,4 +1,4 @@
-#include "cloud/image_info.hpp"
+#include "register/image_info.hpp"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "cloud/openstack.hpp"
+#include "register/openstack.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
-#include "cloud/http.hpp"
+#include "net/http.hpp"
 #include "util/hash.hpp"
 
 namespace bi::cloud {
@@ -68,8 +68,9 @@ Expected<GlanceImage> glance_image_from(const std::string& what, const nlohmann:
   GlanceImage image{string_member(j, "id"), string_member(j, "status"), string_member(j, "os_hash_algo"),
                     string_member(j, "os_hash_value")};
   if (!valid_resource_id(image.id)) {
-    return fail(what, image.id.empty() ? "Glance returned no image id"
-                                       : fmt::format("Glance returned an invalid image id '{}'", image.id.substr(0, 64)));
+    return fail(what, image.id.empty()
+                          ? "Glance returned no image id"
+                          : fmt::format("Glance returned an invalid image id '{}'", image.id.substr(0, 64)));
   }
   return image;
 }
@@ -170,7 +171,7 @@ nlohmann::json keystone_auth_body(const OpenStackAuth& a) {
       cred["user"] = user;
     }
     identity = {{"methods", {"application_credential"}}, {"application_credential", cred}};
-    return {{"auth", {{"identity", identity}}}};  // an application credential carries its own scope
+    return {{"auth", {{"identity", identity}}}}; // an application credential carries its own scope
   }
   json user = a.user_id.empty() ? json{{"name", a.username}} : json{{"id", a.user_id}};
   if (a.user_id.empty()) {
@@ -182,7 +183,8 @@ nlohmann::json keystone_auth_body(const OpenStackAuth& a) {
   if (!a.project_id.empty()) {
     body["auth"]["scope"] = {{"project", {{"id", a.project_id}}}};
   } else if (!a.project_name.empty()) {
-    json domain = a.project_domain_id.empty() ? json{{"name", a.project_domain_name}} : json{{"id", a.project_domain_id}};
+    json domain =
+        a.project_domain_id.empty() ? json{{"name", a.project_domain_name}} : json{{"id", a.project_domain_id}};
     body["auth"]["scope"] = {{"project", {{"name", a.project_name}, {"domain", domain}}}};
   }
   return body;
@@ -405,8 +407,8 @@ Expected<RegisterResult> register_openstack(const BuiltImage& image, const OpenS
     return fail("glance image " + id, fmt::format("status is '{}' after the upload, expected 'active'", status));
   }
   if (algo != "sha512") {
-    return fail("glance image " + id,
-                fmt::format("Glance hashes with '{}', not sha512: cannot verify the upload", algo.empty() ? "none" : algo));
+    return fail("glance image " + id, fmt::format("Glance hashes with '{}', not sha512: cannot verify the upload",
+                                                  algo.empty() ? "none" : algo));
   }
   if (value != streamed) {
     return fail("glance image " + id,

@@ -24,15 +24,15 @@ namespace fs = std::filesystem;
 Expected<void> check_self_contained(const BuiltImage& image);
 
 struct RegisterResult {
-  std::string cloud;   // openstack | ec2
+  std::string cloud; // openstack | ec2
   std::string region;
   std::string image_id;
-  std::string snapshot_id;  // ec2
-  std::string endpoint;     // where (no credentials)
-  bool reused = false;      // already registered: nothing uploaded
+  std::string snapshot_id; // ec2
+  std::string endpoint;    // where (no credentials)
+  bool reused = false;     // already registered: nothing uploaded
   std::uint64_t bytes_sent = 0;
-  std::uint64_t blocks_sent = 0;     // ec2
-  std::uint64_t blocks_skipped = 0;  // ec2: all-zero blocks not sent
+  std::uint64_t blocks_sent = 0;    // ec2
+  std::uint64_t blocks_skipped = 0; // ec2: all-zero blocks not sent
   double seconds = 0;
   double upload_seconds = 0;
 };

@@ -1,4 +1,4 @@
-#include "cloud/sigv4.hpp"
+#include "net/sigv4.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -160,8 +160,7 @@ SigV4Result sigv4_sign(const SigV4Input& input, Headers& headers, const AwsCrede
   SigV4Result r;
   r.amz_date = amz_date(params.time);
   const std::string date = r.amz_date.substr(0, 8);
-  const std::string payload_hash =
-      !params.payload_hash.empty() ? params.payload_hash : hex(sha256_raw(input.body));
+  const std::string payload_hash = !params.payload_hash.empty() ? params.payload_hash : hex(sha256_raw(input.body));
 
   headers.emplace_back("X-Amz-Date", r.amz_date);
   if (!credentials.session_token.empty()) {
@@ -200,10 +199,9 @@ SigV4Result sigv4_sign(const SigV4Input& input, Headers& headers, const AwsCrede
     signed_headers += (signed_headers.empty() ? "" : ";") + name;
   }
 
-  r.canonical_request = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", input.method,
-                                    sigv4_canonical_uri(input.path, params.normalize_path),
-                                    sigv4_canonical_query(input.query), canonical_headers, signed_headers,
-                                    payload_hash);
+  r.canonical_request =
+      fmt::format("{}\n{}\n{}\n{}\n{}\n{}", input.method, sigv4_canonical_uri(input.path, params.normalize_path),
+                  sigv4_canonical_query(input.query), canonical_headers, signed_headers, payload_hash);
   const std::string scope = fmt::format("{}/{}/{}/aws4_request", date, params.region, params.service);
   r.string_to_sign =
       fmt::format("AWS4-HMAC-SHA256\n{}\n{}\n{}", r.amz_date, scope, hex(sha256_raw(r.canonical_request)));
@@ -219,8 +217,7 @@ SigV4Result sigv4_sign(const SigV4Input& input, Headers& headers, const AwsCrede
 }
 
 Expected<HttpRequest> signed_request(const std::string& method, const std::string& url, Headers headers,
-                                     std::string body, const AwsCredentials& credentials,
-                                     const SigV4Params& params) {
+                                     std::string body, const AwsCredentials& credentials, const SigV4Params& params) {
   const auto scheme = url.find("://");
   if (scheme == std::string::npos) {
     return fail(url, "not an absolute URL", ExitCode::bad_input);

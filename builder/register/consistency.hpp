@@ -12,7 +12,7 @@
 #include <map>
 #include <string>
 
-#include "cloud/http.hpp"
+#include "net/http.hpp"
 #include "util/expected.hpp"
 
 namespace bi::cloud {
