@@ -20,6 +20,7 @@
 #include "cartridge/loader.hpp"
 #include "guest/accel.hpp"
 #include "image/catalog.hpp"
+#include "image/manifest.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
 
@@ -87,9 +88,9 @@ std::string random_uuid() {
   }
   b[6] = (b[6] & 0x0fu) | 0x40u; // version 4
   b[8] = (b[8] & 0x3fu) | 0x80u; // RFC 4122 variant
-  return fmt::format("{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-                     b[15]);
+  return fmt::format(
+      "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}", b[0],
+      b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 std::string random_key(size_t n) {
@@ -125,31 +126,19 @@ std::string last_lines(const std::string& text, size_t n) {
   return clean;
 }
 
-// What the image is and what its manifest says about it.
-struct ImageInfo {
+// The disk to boot and its manifest (none when a bare disk file without one is given).
+struct BootImage {
   fs::path image;
-  std::string cartridge; // empty without a manifest
-  std::vector<int> ports;
+  std::optional<Manifest> manifest;
 };
 
-std::vector<int> ports_from_manifest(const nlohmann::json& m) {
-  std::vector<int> ports;
-  const auto plan = m.find("plan");
-  if (plan == m.end()) {
-    return ports;
-  }
-  if (auto p = plan->find("ports"); p != plan->end() && p->is_array()) {
-    for (const auto& e : *p) {
-      if (e.is_number_integer()) {
-        ports.push_back(e.get<int>());
-      } else if (e.is_object() && e.contains("port")) {
-        ports.push_back(e["port"].get<int>());
-      }
-    }
+std::vector<int> ports_from_manifest(const Manifest& m) {
+  std::vector<int> ports = m.ports();
+  if (!ports.empty() || m.plan.contains("ports")) {
     return ports;
   }
   // Manifests written before the plan recorded ports: the cartridge file, if still there.
-  const std::string file = plan->value("file", "");
+  const std::string file = m.plan.value("file", "");
   std::error_code ec;
   if (!file.empty() && fs::is_regular_file(file, ec)) {
     auto loaded = load_cartridge(file);
@@ -162,8 +151,8 @@ std::vector<int> ports_from_manifest(const nlohmann::json& m) {
   return ports;
 }
 
-Expected<ImageInfo> resolve_image(const BootTestOptions& o) {
-  ImageInfo info;
+Expected<BootImage> resolve_image(const BootTestOptions& o) {
+  BootImage info;
   std::error_code ec;
   std::optional<fs::path> manifest;
   if (fs::is_regular_file(o.image, ec)) {
@@ -178,17 +167,9 @@ Expected<ImageInfo> resolve_image(const BootTestOptions& o) {
     manifest = m;
   }
   if (manifest) {
-    BI_TRY_ASSIGN(std::string text, read_file(*manifest));
-    nlohmann::json m;
-    try {
-      m = nlohmann::json::parse(text);
-    } catch (const std::exception& e) {
-      return fail(manifest->string(), std::string("invalid manifest: ") + e.what(), ExitCode::bad_input);
-    }
-    info.cartridge = m.value("cartridge", "");
-    info.ports = ports_from_manifest(m);
+    BI_TRY_ASSIGN(info.manifest, read_manifest(*manifest));
     if (info.image.empty()) {
-      info.image = fs::absolute(manifest->parent_path() / m.value("file", "")).lexically_normal();
+      info.image = fs::absolute(manifest->parent_path() / info.manifest->file).lexically_normal();
       if (!fs::is_regular_file(info.image, ec)) {
         return fail(info.image.string(), "image named by " + manifest->string() + " does not exist",
                     ExitCode::bad_input);
@@ -226,7 +207,8 @@ bool readable_by_qemu(const fs::path& path) {
   if (::getpwnam(user.c_str()) == nullptr) {
     return true; // libvirtd itself will refuse to run; it says so more precisely
   }
-  auto r = run_process({"setpriv", "--reuid=" + user, "--regid=" + group, "--init-groups", "test", "-r", path.string()});
+  auto r =
+      run_process({"setpriv", "--reuid=" + user, "--regid=" + group, "--init-groups", "test", "-r", path.string()});
   return r && r->exit_code == 0;
 }
 
@@ -503,9 +485,9 @@ std::string BootTestResult::to_text() const {
   }
   out += fmt::format("  member          {}\n", member_id);
   out += fmt::format("  hostname        {}\n",
-                     hostname.empty() ? "(not seen)"
-                                      : hostname + (hostname_ok ? " (matches " : " (does NOT match ") +
-                                            hostname_pattern + ")");
+                     hostname.empty()
+                         ? "(not seen)"
+                         : hostname + (hostname_ok ? " (matches " : " (does NOT match ") + hostname_pattern + ")");
   out += "  events          (seconds since power-on)\n";
   for (const auto& e : events) {
     out += fmt::format("    {:7.1f} s  {:<26} {}\n", e.seconds, e.name,
@@ -546,8 +528,9 @@ std::string GuestForward::to_guestfwd() const {
 
 Expected<GuestForward> parse_guest_forward(const std::string& text) {
   auto bad = [&](const std::string& why) {
-    return Unexpected{make_error("", fmt::format("invalid --forward '{}': {} (expected GUEST_IP:PORT=HOST_PORT)", text, why),
-                                 ExitCode::bad_input)};
+    return Unexpected{
+        make_error("", fmt::format("invalid --forward '{}': {} (expected GUEST_IP:PORT=HOST_PORT)", text, why),
+                   ExitCode::bad_input)};
   };
   static const std::regex re(R"(^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3}):([0-9]{1,5})=([0-9]{1,5})$)");
   std::smatch m;
@@ -579,7 +562,7 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   BootTestResult result;
 
   // Inputs first: a usage problem must not cost a VM start.
-  BI_TRY_ASSIGN(ImageInfo info, resolve_image(o));
+  BI_TRY_ASSIGN(BootImage info, resolve_image(o));
   result.image = info.image;
   const std::string uuid = random_uuid();
   std::string payload;
@@ -593,12 +576,14 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
       return fail(o.payload_file->string(), "payload file is empty", ExitCode::bad_input);
     }
   } else {
-    if (info.cartridge.empty()) {
-      return fail(info.image.string(), "no manifest beside the image, so its cartridge type is unknown; "
-                                       "give a payload with --payload FILE",
+    if (!info.manifest || info.manifest->cartridge.empty()) {
+      return fail(info.image.string(),
+                  "no manifest beside the image, so its cartridge type is unknown; "
+                  "give a payload with --payload FILE",
                   ExitCode::bad_input);
     }
-    payload = make_default_payload({info.cartridge, info.ports, uuid, random_key(16)});
+    payload =
+        make_default_payload({info.manifest->cartridge, ports_from_manifest(*info.manifest), uuid, random_key(16)});
   }
   const PayloadFields fields = parse_payload(payload);
   result.member_id = value_or(fields, "MEMBER_ID", "");
@@ -626,8 +611,8 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   // Everything qemu touches lives in one directory its unprivileged user can traverse;
   // the files are 0600 and libvirt hands them to that user for the run.
   std::error_code ec;
-  const fs::path parent = fs::is_directory("/var/lib/libvirt/images", ec) ? fs::path("/var/lib/libvirt/images")
-                                                                          : fs::path("/var/tmp");
+  const fs::path parent =
+      fs::is_directory("/var/lib/libvirt/images", ec) ? fs::path("/var/lib/libvirt/images") : fs::path("/var/tmp");
   BI_TRY_ASSIGN(TempDir run_dir, TempDir::create(parent, "build-image-boot-"));
   if (::chmod(run_dir.path().c_str(), 0711) != 0) {
     return fail(run_dir.path().string(), "cannot chmod the run directory");
@@ -644,8 +629,8 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   }
   BI_TRY_ASSIGN(std::string format, image_format(backing));
   const fs::path overlay = run_dir.path() / "overlay.qcow2";
-  BI_TRY(run_checked({"qemu-img", "create", "-q", "-f", "qcow2", "-b", backing.string(), "-F", format,
-                      overlay.string()}));
+  BI_TRY(
+      run_checked({"qemu-img", "create", "-q", "-f", "qcow2", "-b", backing.string(), "-F", format, overlay.string()}));
   ::chmod(overlay.c_str(), 0600);
 
   const std::string short_id = uuid.substr(0, 8);

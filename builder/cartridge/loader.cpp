@@ -9,6 +9,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "util/did_you_mean.hpp"
 #include "util/fs.hpp"
 
 namespace bi {
@@ -33,28 +34,11 @@ public:
     out.push_back({mark.line + 1, mark.column + 1, "YAML aliases are not allowed"});
   }
   void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
   void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
   void OnMapEnd() override {}
 };
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) {
-    prev[j] = j;
-  }
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
 
 // Names are checked by hand-written matchers, not std::regex: libstdc++'s regex executor
 // recurses once per character, so a long scalar (the file may be 1 MiB) overflowed the
@@ -124,9 +108,8 @@ public:
   }
 
   // Checks keys of a mapping against the allowed set; returns key -> (key node, value node).
-  std::map<std::string, std::pair<YAML::Node, YAML::Node>> keys(const YAML::Node& map,
-                                                                  const std::string& where,
-                                                                  const std::vector<std::string>& allowed) {
+  std::map<std::string, std::pair<YAML::Node, YAML::Node>> keys(const YAML::Node& map, const std::string& where,
+                                                                const std::vector<std::string>& allowed) {
     std::map<std::string, std::pair<YAML::Node, YAML::Node>> out;
     for (auto it = map.begin(); it != map.end(); ++it) {
       const YAML::Node key = it->first;
@@ -136,16 +119,12 @@ public:
       }
       const std::string name = key.Scalar();
       if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-        const std::string hint = did_you_mean(name, allowed);
         const std::string prefix = where.empty() ? "" : where + ".";
-        error(key, hint.empty() ? fmt::format("unknown key '{}{}'", prefix, name)
-                                : fmt::format("unknown key '{}{}' (did you mean '{}{}'?)", prefix,
-                                              name, prefix, hint));
+        error(key, fmt::format("unknown key '{}{}'", prefix, name) + did_you_mean_suffix(name, allowed, prefix));
         continue;
       }
       if (auto found = out.find(name); found != out.end()) {
-        error(key, fmt::format("duplicate key '{}' (first at line {})", name,
-                               found->second.first.Mark().line + 1));
+        error(key, fmt::format("duplicate key '{}' (first at line {})", name, found->second.first.Mark().line + 1));
         continue;
       }
       out.emplace(name, std::make_pair(key, it->second));
@@ -173,8 +152,7 @@ public:
   std::optional<long long> integer(const YAML::Node& n, const std::string& name) {
     if (n.IsScalar()) {
       const std::string& s = n.Scalar();
-      if (!s.empty() && s.size() < 12 &&
-          std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      if (!s.empty() && s.size() < 12 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
         return std::stoll(s);
       }
     }
@@ -182,8 +160,8 @@ public:
     return std::nullopt;
   }
 
-  std::vector<std::string> string_list(const YAML::Node& n, const std::string& name,
-                                       bool (*valid)(std::string_view), const std::string& what) {
+  std::vector<std::string> string_list(const YAML::Node& n, const std::string& name, bool (*valid)(std::string_view),
+                                       const std::string& what) {
     std::vector<std::string> out;
     if (n.IsNull()) {
       return out;
@@ -219,10 +197,9 @@ public:
     }
     for (size_t i = 0; i < out.size() && n.IsSequence(); ++i) {
       if (std::find(available.begin(), available.end(), out[i]) == available.end()) {
-        const auto hint = did_you_mean(out[i], available);
-        error(n[i], fmt::format("{}[{}] '{}' is not a module in {}{}", name, i, out[i],
-                                m_options.puppet_modules->string(),
-                                hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+        error(n[i],
+              fmt::format("{}[{}] '{}' is not a module in {}", name, i, out[i], m_options.puppet_modules->string()) +
+                  did_you_mean_suffix(out[i], available));
       }
     }
   }
@@ -232,10 +209,10 @@ public:
       error(root, "the cartridge definition must be a YAML mapping (key: value)");
       return std::nullopt;
     }
-    static const std::vector<std::string> top = {
-        "type",     "display_name",   "description", "version", "category", "provider",
-        "host",     "multi_tenant",   "mode",        "base",    "packages", "dependent_apps",
-        "server_apps", "puppet",      "agent",       "ports",   "files",    "iaas"};
+    static const std::vector<std::string> top = {"type",     "display_name",   "description",  "version", "category",
+                                                 "provider", "host",           "multi_tenant", "mode",    "base",
+                                                 "packages", "dependent_apps", "server_apps",  "puppet",  "agent",
+                                                 "ports",    "files",          "iaas"};
     auto k = keys(root, "", top);
     Cartridge c;
     c.file = m_file;
@@ -244,8 +221,7 @@ public:
       error_at(root.Mark(), "missing required key 'type'");
     } else if (auto v = string(it->second.second, "type")) {
       if (!valid_type(*v)) {
-        error(it->second.second,
-              fmt::format("invalid type '{}': must match ^[a-z][a-z0-9-]{{0,31}}$", *v));
+        error(it->second.second, fmt::format("invalid type '{}': must match ^[a-z][a-z0-9-]{{0,31}}$", *v));
       }
       c.type = *v;
     }
@@ -265,10 +241,9 @@ public:
       if (auto v = string(it->second.second, "category")) {
         static const std::set<std::string> ok = {"framework", "data", "application", "load-balancer"};
         if (!ok.count(*v)) {
-          error(it->second.second,
-                fmt::format("invalid category '{}': expected framework, data, application or "
-                            "load-balancer",
-                            *v));
+          error(it->second.second, fmt::format("invalid category '{}': expected framework, data, application or "
+                                               "load-balancer",
+                                               *v));
         }
         c.category = *v;
       }
@@ -361,8 +336,7 @@ private:
       if (auto v = string(it->second.second, "base.size")) {
         const auto bytes = parse_size(*v);
         if (bytes == 0) {
-          error(it->second.second,
-                fmt::format("invalid base.size '{}': expected a size like 4G or 512M", *v));
+          error(it->second.second, fmt::format("invalid base.size '{}': expected a size like 4G or 512M", *v));
         } else if (bytes < (1ull << 30)) {
           error(it->second.second, fmt::format("base.size '{}' is too small: at least 1G", *v));
         } else if (bytes > (2048ull << 30)) {
@@ -396,8 +370,7 @@ private:
     if (auto it = k.find("environment"); it != k.end()) {
       if (auto v = string(it->second.second, "puppet.environment")) {
         if (!valid_environment(*v)) {
-          error(it->second.second,
-                fmt::format("invalid puppet.environment '{}': expected [a-z0-9_]+", *v));
+          error(it->second.second, fmt::format("invalid puppet.environment '{}': expected [a-z0-9_]+", *v));
         }
         c.puppet_environment = *v;
       }
@@ -452,8 +425,7 @@ private:
           return false;
         }
         if (*v < lo || *v > 65535) {
-          error(it->second.second,
-                fmt::format("{}.{} {} is out of range {}-65535", where, key, *v, lo));
+          error(it->second.second, fmt::format("{}.{} {} is out of range {}-65535", where, key, *v, lo));
           return false;
         }
         dst = static_cast<int>(*v);
@@ -463,8 +435,7 @@ private:
         error(p, fmt::format("{}: missing required key 'port'", where));
       } else if (in_range("port", 1, m.port)) {
         if (auto dup = seen.find(m.port); dup != seen.end()) {
-          error(k.at("port").second,
-                fmt::format("{}.port {} is a duplicate of ports[{}]", where, m.port, dup->second));
+          error(k.at("port").second, fmt::format("{}.port {} is a duplicate of ports[{}]", where, m.port, dup->second));
         } else {
           seen.emplace(m.port, i);
         }
@@ -501,8 +472,7 @@ private:
         const auto rel = resolved.lexically_relative(folder);
         const YAML::Node at = k.at("source").second;
         if (fs::path(*v).is_absolute() || rel.empty() || *rel.begin() == "..") {
-          error(at, fmt::format("{}.source '{}' is outside the cartridge folder {}", where, *v,
-                                folder.string()));
+          error(at, fmt::format("{}.source '{}' is outside the cartridge folder {}", where, *v, folder.string()));
         } else if (!fs::exists(resolved, ec)) {
           error(at, fmt::format("{}.source '{}' does not exist", where, *v));
         } else if (!fs::is_regular_file(resolved, ec)) {
@@ -612,19 +582,6 @@ std::optional<Diagnostic> check_text(const std::string& text) {
 
 } // namespace
 
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
-  for (const auto& c : candidates) {
-    const size_t d = edit_distance(word, c);
-    if (d < best_distance) {
-      best_distance = d;
-      best = c;
-    }
-  }
-  return best;
-}
-
 std::string format_diagnostics(const std::string& shown_path, const std::vector<Diagnostic>& diags) {
   std::string out;
   for (const auto& d : diags) {
@@ -633,8 +590,7 @@ std::string format_diagnostics(const std::string& shown_path, const std::vector<
   return out;
 }
 
-LoadResult load_cartridge_text(const std::string& text, const fs::path& file,
-                               const LoadOptions& options) {
+LoadResult load_cartridge_text(const std::string& text, const fs::path& file, const LoadOptions& options) {
   LoadResult result;
   if (text.size() > options.max_file_bytes) {
     result.diagnostics.push_back(
@@ -657,8 +613,7 @@ LoadResult load_cartridge_text(const std::string& text, const fs::path& file,
       if (starts.size() >= 2 && starts.back().pos == starts[starts.size() - 2].pos) {
         const auto& m = starts.back();
         const char c = m.pos >= 0 && static_cast<size_t>(m.pos) < text.size() ? text[static_cast<size_t>(m.pos)] : '?';
-        result.diagnostics.push_back(
-            {m.line + 1, m.column + 1, fmt::format("YAML syntax error: unexpected '{}'", c)});
+        result.diagnostics.push_back({m.line + 1, m.column + 1, fmt::format("YAML syntax error: unexpected '{}'", c)});
         return result;
       }
     }
@@ -700,8 +655,7 @@ LoadResult load_cartridge(const fs::path& file, const LoadOptions& options) {
   const auto size = fs::file_size(file, ec);
   if (size > options.max_file_bytes) {
     return LoadResult{std::nullopt,
-                      {{1, 1, fmt::format("file is too large ({} bytes; limit {})", size,
-                                          options.max_file_bytes)}}};
+                      {{1, 1, fmt::format("file is too large ({} bytes; limit {})", size, options.max_file_bytes)}}};
   }
   auto text = read_file(file, options.max_file_bytes);
   if (!text) {

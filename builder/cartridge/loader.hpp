@@ -37,7 +37,4 @@ LoadResult load_cartridge_text(const std::string& text, const std::filesystem::p
 // `file:line:col: message` lines, one per diagnostic.
 std::string format_diagnostics(const std::string& shown_path, const std::vector<Diagnostic>& diags);
 
-// The closest candidate within a small edit distance, or empty.
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
-
 } // namespace bi

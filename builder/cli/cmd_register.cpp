@@ -8,12 +8,11 @@
 
 #include <spdlog/fmt/fmt.h>
 
-#include "cloud/cartridge.hpp"
-#include "cloud/credentials.hpp"
-#include "cloud/ec2.hpp"
-#include "cloud/image_info.hpp"
-#include "cloud/openstack.hpp"
 #include "image/catalog.hpp"
+#include "net/credentials.hpp"
+#include "register/cartridge.hpp"
+#include "register/image_info.hpp"
+#include "register/provider.hpp"
 #include "util/fs.hpp"
 
 namespace bi {
@@ -30,8 +29,7 @@ struct Target {
 };
 
 // --to/--region, else the cartridge's iaas entries.
-Expected<std::vector<Target>> targets_for(const cloud::ImageInfo& image, const std::string& to,
-                                          const std::string& region) {
+Expected<std::vector<Target>> targets_for(const BuiltImage& image, const std::string& to, const std::string& region) {
   BI_TRY_ASSIGN(json fields, cloud::cartridge_fields(image.manifest));
   std::vector<Target> out;
   for (const auto& t : fields.value("iaas", json::array())) {
@@ -41,10 +39,11 @@ Expected<std::vector<Target>> targets_for(const cloud::ImageInfo& image, const s
     }
   }
   if (!to.empty() && out.empty()) {
-    out.push_back({to, region});  // not in the YAML: region from --region or the credentials
+    out.push_back({to, region}); // not in the YAML: region from --region or the credentials
   }
   if (out.empty()) {
-    return fail(image.name, "the cartridge has no iaas targets: give --to openstack|ec2", ExitCode::bad_input);
+    return fail(image.manifest.name, "the cartridge has no iaas targets: give --to " + cloud::provider_names("|"),
+                ExitCode::bad_input);
   }
   // Several entries of one cloud in the YAML with an explicit --region collapse to one.
   std::vector<Target> unique;
@@ -60,18 +59,19 @@ Expected<std::vector<Target>> targets_for(const cloud::ImageInfo& image, const s
   return unique;
 }
 
-void print_id(const std::string& cloud_name, const std::string& region, const std::string& what, const std::string& id) {
+void print_id(const std::string& cloud_name, const std::string& region, const std::string& what,
+              const std::string& id) {
   // stderr, at once: the IDs must be visible even when a later step fails.
   std::cerr << fmt::format("build-image: {} {}: {} {}\n", cloud_name, region, what, id) << std::flush;
 }
 
-Expected<cloud::RegisterResult> register_one(const cloud::ImageInfo& image, const Target& target, bool json_output) {
+Expected<cloud::RegisterResult> register_one(const BuiltImage& image, const Target& target, bool json_output) {
   const cloud::Env env = cloud::process_env();
   std::unique_ptr<cloud::TransferProgress> bar;
   if (!json_output && ::isatty(STDERR_FILENO)) {
     bar = std::make_unique<cloud::TransferProgress>(STDERR_FILENO,
-                                                   fmt::format("{} -> {}{}{}", image.name, target.cloud,
-                                                               target.region.empty() ? "" : " ", target.region));
+                                                    fmt::format("{} -> {}{}{}", image.manifest.name, target.cloud,
+                                                                target.region.empty() ? "" : " ", target.region));
   }
   cloud::RegisterEvents events;
   std::string region = target.region;
@@ -95,71 +95,47 @@ Expected<cloud::RegisterResult> register_one(const cloud::ImageInfo& image, cons
     }
   } bar_end{bar.get()};
 
-  if (target.cloud == "openstack") {
-    BI_TRY_ASSIGN(cloud::OpenStackAuth auth, cloud::load_openstack_auth(env));
-    if (region.empty()) {
-      region = auth.region;
-    }
-    if (region.empty()) {
-      return fail("openstack", "no region: give --region, an iaas entry in the cartridge, or OS_REGION_NAME",
-                  ExitCode::bad_input);
-    }
-    cloud::GlanceOptions go;
-    go.region = region;
-    if (auto it = env.find("OS_IMAGE_URL"); it != env.end()) {
-      go.image_url = it->second;
-    }
-    return cloud::register_openstack(image, auth, go, events);
+  const cloud::Provider* provider = cloud::find_provider(target.cloud);
+  if (provider == nullptr) {
+    return fail(target.cloud, fmt::format("unknown cloud (expected {})", cloud::provider_names(" or ")),
+                ExitCode::bad_input);
   }
-  if (target.cloud == "ec2") {
-    BI_TRY_ASSIGN(cloud::AwsConfig aws, cloud::load_aws_config(env));
-    if (region.empty()) {
-      region = aws.region;
-    }
-    if (region.empty()) {
-      return fail("ec2", "no region: give --region, an iaas entry in the cartridge, or AWS_REGION", ExitCode::bad_input);
-    }
-    cloud::Ec2Options eo;
-    eo.region = region;
-    if (auto it = env.find("BUILD_IMAGE_EBS_WORKERS"); it != env.end()) {
-      eo.workers = std::clamp(std::atoi(it->second.c_str()), 1, 64);
-    }
-    return cloud::register_ec2(image, aws, eo, events);
-  }
-  return fail(target.cloud, "unknown cloud (expected openstack or ec2)", ExitCode::bad_input);
+  return provider->register_image(image, region, env, events);
 }
 
 json result_json(const cloud::RegisterResult& r) {
-  json j = {{"cloud", r.cloud},     {"region", r.region},         {"image_id", r.image_id},
-            {"reused", r.reused},   {"bytes_sent", r.bytes_sent}, {"seconds", r.seconds},
-            {"upload_seconds", r.upload_seconds}, {"endpoint", r.endpoint}};
-  if (r.cloud == "ec2") {
-    j["snapshot_id"] = r.snapshot_id;
-    j["blocks_sent"] = r.blocks_sent;
-    j["blocks_skipped"] = r.blocks_skipped;
+  json j = {{"cloud", r.cloud},
+            {"region", r.region},
+            {"image_id", r.image_id},
+            {"reused", r.reused},
+            {"bytes_sent", r.bytes_sent},
+            {"seconds", r.seconds},
+            {"upload_seconds", r.upload_seconds},
+            {"endpoint", r.endpoint}};
+  if (const auto* provider = cloud::find_provider(r.cloud)) {
+    provider->result_fields(r, j);
   }
   return j;
 }
 
-std::string result_line(const cloud::ImageInfo& image, const cloud::RegisterResult& r) {
+std::string result_line(const BuiltImage& image, const cloud::RegisterResult& r) {
   std::string how;
   if (r.reused) {
     how = "already registered, nothing uploaded";
   } else {
     const double rate = r.upload_seconds > 0 ? static_cast<double>(r.bytes_sent) / r.upload_seconds : 0;
     how = fmt::format("sent {} in {:.1f} s, {}", human_bytes(r.bytes_sent), r.upload_seconds, cloud::format_rate(rate));
-    if (r.cloud == "ec2") {
-      how += fmt::format("; {} blocks sent, {} zero blocks skipped", r.blocks_sent, r.blocks_skipped);
+    if (const auto* provider = cloud::find_provider(r.cloud)) {
+      how += provider->result_detail(r);
     }
   }
-  return fmt::format("{}  {} {}  {}{}  ({})", image.name, r.cloud, r.region, r.region + "/",
-                     r.image_id, how);
+  return fmt::format("{}  {} {}  {}{}  ({})", image.manifest.name, r.cloud, r.region, r.region + "/", r.image_id, how);
 }
 
 // Registers one image with its targets; records and writes the cartridge JSON after each.
 Expected<json> register_image(const fs::path& manifest, const std::string& to, const std::string& region,
                               bool json_output) {
-  BI_TRY_ASSIGN(cloud::ImageInfo image, cloud::load_image_info(manifest));
+  BI_TRY_ASSIGN(BuiltImage image, load_built_image(manifest));
   BI_TRY_ASSIGN(std::vector<Target> targets, targets_for(image, to, region));
   json out = json::array();
   for (const auto& t : targets) {
@@ -171,9 +147,9 @@ Expected<json> register_image(const fs::path& manifest, const std::string& to, c
     }
   }
   // The cartridge definition beside the manifest, with every registration so far.
-  BI_TRY_ASSIGN(std::string text, read_file(manifest));
+  BI_TRY_ASSIGN(Manifest recorded, read_manifest(manifest));
   std::vector<std::string> warnings;
-  auto def = cloud::cartridge_definition(json::parse(text), &warnings);
+  auto def = cloud::cartridge_definition(recorded, &warnings);
   if (def) {
     BI_TRY(write_file_atomic(cloud::cartridge_json_path(manifest), def->dump(2) + "\n"));
   }
@@ -186,8 +162,8 @@ Expected<int> cmd_register(const RegisterArgs& args) {
   if (args.images.empty()) {
     return Unexpected{usage("register needs an image (a path or a name from the catalog)")};
   }
-  if (!args.to.empty() && args.to != "openstack" && args.to != "ec2") {
-    return Unexpected{usage(fmt::format("invalid --to '{}': expected openstack or ec2", args.to))};
+  if (!args.to.empty() && cloud::find_provider(args.to) == nullptr) {
+    return Unexpected{usage(fmt::format("invalid --to '{}': expected {}", args.to, cloud::provider_names(" or ")))};
   }
   json all = json::array();
   for (const auto& image : args.images) {
@@ -208,13 +184,7 @@ Expected<int> cmd_cartridge_json(const RegisterArgs& args) {
     return Unexpected{usage("cartridge-json takes one image (a path or a name from the catalog)")};
   }
   BI_TRY_ASSIGN(fs::path manifest, find_manifest(args.output_dir, args.images[0]));
-  BI_TRY_ASSIGN(std::string text, read_file(manifest));
-  json m;
-  try {
-    m = json::parse(text);
-  } catch (const std::exception& e) {
-    return fail(manifest.string(), std::string("invalid manifest: ") + e.what());
-  }
+  BI_TRY_ASSIGN(Manifest m, read_manifest(manifest));
   std::vector<std::string> warnings;
   BI_TRY_ASSIGN(json def, cloud::cartridge_definition(m, &warnings));
   for (const auto& w : warnings) {

@@ -8,8 +8,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "image/manifest.hpp"
 #include "pipeline/progress.hpp"
 #include "pipeline/remote_cache.hpp"
 #include "plan/plan.hpp"
@@ -25,17 +24,11 @@ struct BuildOptions {
   RemoteCache* remote = nullptr; // --cache-url; shared by the builds of one run
 };
 
-struct PhaseRecord {
-  std::string name;
-  double seconds = 0;
-  std::string note;
-};
-
 struct BuildResult {
   fs::path image;
   fs::path manifest_path;
   fs::path log_path;
-  nlohmann::json manifest;
+  Manifest manifest;
   std::vector<PhaseRecord> phases;
   double seconds = 0;
   int appliance_launches = 0;

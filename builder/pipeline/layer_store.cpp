@@ -17,6 +17,7 @@
 #include "pipeline/remote_cache.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
+#include "util/time.hpp"
 
 namespace bi {
 
@@ -55,9 +56,8 @@ Expected<TreeIndex> index_tree(const fs::path& root, bool with_content) {
       link = fs::read_symlink(p, ec).string();
     }
     const long long size = S_ISREG(st.st_mode) ? static_cast<long long>(st.st_size) : 0;
-    const std::string line =
-        fmt::format("{}\t{:o}\t{}\t{}\t{}\t{}\n", p.lexically_relative(root).generic_string(),
-                    st.st_mode, st.st_uid, st.st_gid, size, link);
+    const std::string line = fmt::format("{}\t{:o}\t{}\t{}\t{}\t{}\n", p.lexically_relative(root).generic_string(),
+                                         st.st_mode, st.st_uid, st.st_gid, size, link);
     index.update(line);
     out.bytes += static_cast<std::uint64_t>(size);
     if (with_content) {
@@ -189,12 +189,9 @@ Expected<LayerStore::Result> LayerStore::get_or_build(const std::string& kind, c
     return Unexpected{built.error()};
   }
   BI_TRY_ASSIGN(TreeIndex idx, index_tree(content, true));
-  std::time_t now = std::time(nullptr);
-  char created[32];
-  std::strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   nlohmann::json meta = {{"kind", kind},
                          {"key", key},
-                         {"created", created},
+                         {"created", utc_timestamp()},
                          {"bytes", idx.bytes},
                          {"index_sha256", idx.index_sha256},
                          {"content_sha256", idx.content_sha256}};

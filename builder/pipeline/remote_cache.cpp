@@ -13,6 +13,7 @@
 #include "util/fs.hpp"
 #include "util/hash.hpp"
 #include "util/process.hpp"
+#include "util/time.hpp"
 
 namespace bi {
 
@@ -22,13 +23,6 @@ using Clock = std::chrono::steady_clock;
 
 bool is_hex64(const std::string& s) {
   return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
-std::string now_utc() {
-  std::time_t now = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return buf;
 }
 
 // tar options shared by packing and unpacking: numeric owners, every xattr (file
@@ -186,7 +180,7 @@ RemoteCache::Fetch RemoteCache::fetch(const std::string& kind, const std::string
   }
   nlohmann::json meta = {{"kind", kind},
                          {"key", key},
-                         {"created", now_utc()},
+                         {"created", utc_timestamp()},
                          {"bytes", bytes},
                          {"index_sha256", index_sha256},
                          {"content_sha256", content_sha256},
@@ -270,7 +264,7 @@ RemoteCache::Publish RemoteCache::publish(const std::string& kind, const std::st
                                 {"bytes", meta.value("bytes", 0ull)},
                                 {"index_sha256", meta["index_sha256"]},
                                 {"content_sha256", meta["content_sha256"]},
-                                {"created", now_utc()}};
+                                {"created", utc_timestamp()}};
   if (auto put = m_store.put(index_object, index.dump(2) + "\n", "application/json"); !put) {
     give_up(put.error());
     return Publish::unavailable;

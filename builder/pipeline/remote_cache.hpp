@@ -23,7 +23,7 @@
 #include <mutex>
 #include <string>
 
-#include "cloud/object_store.hpp"
+#include "net/object_store.hpp"
 #include "util/expected.hpp"
 
 namespace bi {

@@ -66,10 +66,18 @@ const char* const k_hosts = "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhos
 } // namespace
 
 const std::vector<std::string>& base_packages() {
-  static const std::vector<std::string> packages = {
-      "systemd-sysv",     "udev",         "linux-image-cloud-amd64", "ifupdown",
-      "isc-dhcp-client", "iproute2",      "ca-certificates",         "curl",
-      "procps",          "puppet-agent", "e2fsprogs",               "kmod"};
+  static const std::vector<std::string> packages = {"systemd-sysv",
+                                                    "udev",
+                                                    "linux-image-cloud-amd64",
+                                                    "ifupdown",
+                                                    "isc-dhcp-client",
+                                                    "iproute2",
+                                                    "ca-certificates",
+                                                    "curl",
+                                                    "procps",
+                                                    "puppet-agent",
+                                                    "e2fsprogs",
+                                                    "kmod"};
   return packages;
 }
 
@@ -165,8 +173,8 @@ std::string render_puppet_apply_manifest(const std::vector<std::string>& classes
 
 namespace {
 
-Expected<void> add_tree(std::vector<OverlayFile>& overlay, const fs::path& dir,
-                        const std::string& dest_dir, unsigned mode) {
+Expected<void> add_tree(std::vector<OverlayFile>& overlay, const fs::path& dir, const std::string& dest_dir,
+                        unsigned mode) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return Ok{};
@@ -310,8 +318,7 @@ std::vector<std::pair<std::string, std::string>> mirror_suites(const std::string
   return out;
 }
 
-Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat format,
-                         const Resources& resources) {
+Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat format, const Resources& resources) {
   Plan plan;
   plan.cartridge = cartridge;
   plan.mode = mode;
@@ -333,8 +340,8 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   if (!mirror_is_url) {
     auto content = read_file(base.mirror);
     if (!content) {
-      return fail(base.mirror, "cannot read the apt sources for the base OS (set base.mirror): " +
-                                   content.error().detail,
+      return fail(base.mirror,
+                  "cannot read the apt sources for the base OS (set base.mirror): " + content.error().detail,
                   ExitCode::host_missing);
     }
     base.mirror_content = *content;
@@ -370,8 +377,7 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   sys.packages.erase(std::unique(sys.packages.begin(), sys.packages.end()), sys.packages.end());
   if (mode == Mode::full) {
     sys.puppet_classes = cartridge.dependent_apps;
-    sys.puppet_classes.insert(sys.puppet_classes.end(), cartridge.server_apps.begin(),
-                              cartridge.server_apps.end());
+    sys.puppet_classes.insert(sys.puppet_classes.end(), cartridge.server_apps.begin(), cartridge.server_apps.end());
     sys.puppet_dir = resources.puppet_dir;
     auto tree = hash_tree(resources.puppet_dir / "modules");
     if (!tree) {
@@ -447,7 +453,46 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   }
   plan.inputs_key = h.finish();
   plan.image_name = fmt::format("{}-{}-{}", cartridge.type, to_string(mode), plan.inputs_key.substr(0, 12));
+
+  // The build as a list of steps. The base OS and the bootloader need nothing; without
+  // packages, agent or classes the system layer is the base layer.
+  const std::string ext = to_string(format);
+  plan.steps = {
+      {"base-os",
+       "base",
+       base.key,
+       {},
+       base.image.empty() ? "root filesystem of " + base.os : "root filesystem of " + base.image.string(),
+       false,
+       ""},
+      {"bootloader", "bootloader", plan.bootloader_key, {}, "ext4 boot partition with extlinux (disk.raw)", true, ""},
+      {"system",
+       "system",
+       sys.key,
+       {"base-os"},
+       "root filesystem with the cartridge's packages and apps",
+       false,
+       sys.needed ? "" : "base-os"},
+      {"assemble", "", "", {"system", "bootloader"}, "raw disk: root layer + overlay + hygiene", false, ""},
+      {"convert", "", "", {"assemble"}, ext + " image under a temporary name", false, ""},
+      {"finalize", "", "", {"convert"}, plan.image_name + "." + ext + ", its manifest and catalog entry", false, ""},
+  };
   return plan;
+}
+
+nlohmann::json PlanStep::to_json() const {
+  return {{"kind", kind},         {"layer", layer}, {"key", key},        {"inputs", inputs},
+          {"produces", produces}, {"early", early}, {"same_as", same_as}};
+}
+
+std::map<std::string, std::string> Plan::layer_keys() const {
+  std::map<std::string, std::string> keys;
+  for (const auto& s : steps) {
+    if (!s.layer.empty()) {
+      keys[s.layer] = s.key;
+    }
+  }
+  return keys;
 }
 
 nlohmann::json Plan::to_json() const {
@@ -463,6 +508,10 @@ nlohmann::json Plan::to_json() const {
                 {"provider", cartridge.provider},         {"host", cartridge.host},
                 {"multi_tenant", cartridge.multi_tenant}, {"iaas", iaas_json}};
   };
+  json steps_json = json::array();
+  for (const auto& s : steps) {
+    steps_json.push_back(s.to_json());
+  }
   json overlay_json = json::array();
   // Ports are in the manifest for tools that act for the cloud, like boot-test's payload.
   json ports_json = json::array();
@@ -483,9 +532,14 @@ nlohmann::json Plan::to_json() const {
       {"disk_bytes", disk_bytes},
       {"layers",
        {{"base",
-         {{"key", base.key}, {"os", base.os}, {"suite", base.suite}, {"packages", base.packages},
-          {"mirror", base.mirror}, {"mirror_index", base.mirror_index},
-          {"image", base.image.string()}, {"image_sha256", base.image_sha256}}},
+         {{"key", base.key},
+          {"os", base.os},
+          {"suite", base.suite},
+          {"packages", base.packages},
+          {"mirror", base.mirror},
+          {"mirror_index", base.mirror_index},
+          {"image", base.image.string()},
+          {"image_sha256", base.image_sha256}}},
         {"bootloader", {{"key", bootloader_key}}},
         {"system",
          {{"key", system.key},
@@ -498,6 +552,7 @@ nlohmann::json Plan::to_json() const {
       {"stratos", stratos_json()},
       {"overlay", overlay_json},
       {"enable_units", enable_units},
+      {"steps", steps_json},
   };
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,10 +22,10 @@ namespace fs = std::filesystem;
 
 // Where the builder finds the repository content it puts into images.
 struct Resources {
-  fs::path puppet_dir;        // puppet/ (modules/, manifests/)
-  fs::path init_scripts_dir;  // init-scripts/ (sbin/, lib/, systemd/)
-  fs::path agent_deb;         // the cartridge-agent .deb built by CMake/CPack
-  fs::path apt_sources;       // the host's deb822 sources, used when base.mirror is unset
+  fs::path puppet_dir;       // puppet/ (modules/, manifests/)
+  fs::path init_scripts_dir; // init-scripts/ (sbin/, lib/, systemd/)
+  fs::path agent_deb;        // the cartridge-agent .deb built by CMake/CPack
+  fs::path apt_sources;      // the host's deb822 sources, used when base.mirror is unset
   // Fetches a URL (the mirror's InRelease files); tests replace it. Default: curl.
   std::function<Expected<std::string>(const std::string& url)> fetch_url;
   // Where the last seen mirror index digests are kept, for planning while offline.
@@ -45,10 +46,10 @@ std::optional<OutputFormat> parse_output_format(const std::string& s);
 // A file placed into the image at assembly (cheap, never cached): init scripts, configs,
 // the cartridge's `files`.
 struct OverlayFile {
-  std::string dest;     // absolute path in the image
+  std::string dest; // absolute path in the image
   unsigned mode = 0644;
-  std::string content;  // inline content, or...
-  fs::path source;      // ...a host file (large user files)
+  std::string content; // inline content, or...
+  fs::path source;     // ...a host file (large user files)
   std::string sha256;
 };
 
@@ -57,8 +58,8 @@ struct BaseLayerPlan {
   std::string os = "debian-12";
   std::string suite = "bookworm";
   std::vector<std::string> packages;
-  std::string mirror;          // a URL, or a path to a deb822/one-line sources file
-  std::string mirror_content;  // the sources file's content (hashed into the key)
+  std::string mirror;         // a URL, or a path to a deb822/one-line sources file
+  std::string mirror_content; // the sources file's content (hashed into the key)
   // sha256 over the mirror's InRelease files: they list the hash of every Packages index,
   // so any package version change on the mirror changes the base layer's key.
   std::string mirror_index;
@@ -71,7 +72,7 @@ struct BaseLayerPlan {
 // Base + the cartridge's packages (+ in full mode: Puppet classes and the agent).
 struct SystemLayerPlan {
   std::string key;
-  bool needed = false;          // false: the base layer is the system layer
+  bool needed = false; // false: the base layer is the system layer
   Mode mode = Mode::generic;
   std::vector<std::string> packages;
   std::vector<std::string> puppet_classes; // dependent_apps then server_apps
@@ -79,6 +80,21 @@ struct SystemLayerPlan {
   fs::path puppet_dir;
   fs::path agent_deb;
   std::string agent_deb_sha256;
+};
+
+// One step of the build, as data: the orchestrator (pipeline/build.cpp) walks Plan::steps in
+// order and the step's kind (pipeline/steps/) does the work. `plan --json`, the manifest's
+// layers, `inspect` and --no-cache all read this list.
+struct PlanStep {
+  std::string kind;                // a kind registered in pipeline/steps/registry.cpp
+  std::string layer;               // cached as layers/<layer>-<key>; "" = runs on every build
+  std::string key;                 // the layer's cache key
+  std::vector<std::string> inputs; // the steps whose outputs it reads, in order
+  std::string produces;            // what it makes, for people (plan --json, ARCHITECTURE.md)
+  bool early = false;              // a layer that needs no other step: starts with the build
+  std::string same_as;             // not "": nothing to run, its output is that step's
+
+  nlohmann::json to_json() const;
 };
 
 struct Plan {
@@ -92,16 +108,18 @@ struct Plan {
   std::vector<OverlayFile> overlay;
   std::vector<std::string> enable_units; // unit file names under /lib/systemd/system
   std::uint64_t disk_bytes = 4ull << 30;
-  std::string inputs_key;               // the final image's key (all inputs)
-  std::string image_name;               // <type>-<mode>-<short key>
+  std::string inputs_key;      // the final image's key (all inputs)
+  std::string image_name;      // <type>-<mode>-<short key>
+  std::vector<PlanStep> steps; // the build, in order
 
+  // Layer kind -> cache key, for every layered step (the manifest's "layers").
+  std::map<std::string, std::string> layer_keys() const;
   nlohmann::json to_json() const;
 };
 
 // Resolves the plan: reads and hashes every input file. Fails (exit 3) when a resource
 // such as the agent package is missing.
-Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat format,
-                         const Resources& resources);
+Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat format, const Resources& resources);
 
 // The image content rendered from the cartridge (exposed for tests).
 std::string render_cartridge_conf(const Cartridge& c, Mode mode);

@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <string_view>
 
-#include "cloud/ec2.hpp"
-#include "cloud/http.hpp"
 #include "fuzz_check.hpp"
+#include "net/http.hpp"
+#include "register/ec2.hpp"
 
 using namespace bi::cloud;
 

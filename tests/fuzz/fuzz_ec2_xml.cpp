@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <string>
 
-#include "cloud/ec2.hpp"
-#include "cloud/http.hpp"
 #include "fuzz_check.hpp"
+#include "net/http.hpp"
+#include "register/ec2.hpp"
 
 using namespace bi::cloud;
 

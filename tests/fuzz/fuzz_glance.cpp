@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <string_view>
 
-#include "cloud/http.hpp"
-#include "cloud/openstack.hpp"
 #include "fuzz_check.hpp"
+#include "net/http.hpp"
+#include "register/openstack.hpp"
 
 using namespace bi::cloud;
 

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "cloud/openstack.hpp"
 #include "fuzz_check.hpp"
+#include "register/openstack.hpp"
 
 using namespace bi::cloud;
 

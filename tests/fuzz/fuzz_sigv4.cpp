@@ -10,9 +10,9 @@
 #include <string_view>
 #include <vector>
 
-#include "cloud/http.hpp"
-#include "cloud/sigv4.hpp"
 #include "fuzz_check.hpp"
+#include "net/http.hpp"
+#include "net/sigv4.hpp"
 
 using namespace bi::cloud;
 

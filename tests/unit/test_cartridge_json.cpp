@@ -3,10 +3,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cloud/cartridge.hpp"
-#include "cloud/ec2.hpp"
-#include "cloud/openstack.hpp"
 #include "image/catalog.hpp"
+#include "register/cartridge.hpp"
+#include "register/ec2.hpp"
+#include "register/openstack.hpp"
 #include "test_support.hpp"
 #include "util/fs.hpp"
 
@@ -15,6 +15,13 @@ using namespace bi::cloud;
 using nlohmann::json;
 
 namespace {
+
+// The manifest as JSON (tests edit it), typed as the code reads it.
+Manifest typed(const json& j) {
+  auto m = Manifest::from_json(j, "test manifest");
+  REQUIRE(m);
+  return *m;
+}
 
 json manifest() {
   return json::parse(R"({
@@ -42,7 +49,7 @@ TEST_CASE("cartridge_definition: Stratos fields, portMapping, region/id image ID
   m["registrations"]["openstack"]["RegionOne"]["image_id"] = "b4ca55e3-58ab-4937-82ce-817ebd10240e";
   m["registrations"]["ec2"]["ap-southeast-1"]["image_id"] = "ami-0123456789abcdef0";
   std::vector<std::string> warnings;
-  auto d = cartridge_definition(m, &warnings);
+  auto d = cartridge_definition(typed(m), &warnings);
   REQUIRE(d);
   CHECK(warnings.empty());
   const json expected = json::parse(R"({
@@ -61,14 +68,14 @@ TEST_CASE("cartridge_definition: Stratos fields, portMapping, region/id image ID
 TEST_CASE("cartridge_definition: unregistered targets are warned about; none registered is an error") {
   json m = manifest();
   std::vector<std::string> warnings;
-  auto none = cartridge_definition(m, &warnings);
+  auto none = cartridge_definition(typed(m), &warnings);
   REQUIRE_FALSE(none);
   CHECK(none.error().code == ExitCode::bad_input);
   CHECK(none.error().to_string().find("not registered") != std::string::npos);
   m["registrations"]["ec2"]["ap-southeast-1"]["image_id"] = "ami-1";
-  m["registrations"]["ec2"]["us-east-1"]["image_id"] = "ami-2";  // registered, not in the YAML: listed too
+  m["registrations"]["ec2"]["us-east-1"]["image_id"] = "ami-2"; // registered, not in the YAML: listed too
   warnings.clear();
-  auto d = cartridge_definition(m, &warnings);
+  auto d = cartridge_definition(typed(m), &warnings);
   REQUIRE(d);
   REQUIRE((*d)["iaasProvider"].size() == 2);
   CHECK((*d)["iaasProvider"][0]["imageId"] == "ap-southeast-1/ami-1");
@@ -81,7 +88,7 @@ TEST_CASE("cartridge_definition: displayName defaults to the type") {
   json m = manifest();
   m["plan"]["stratos"]["display_name"] = "";
   m["registrations"]["ec2"]["ap-southeast-1"]["image_id"] = "ami-1";
-  auto d = cartridge_definition(m, nullptr);
+  auto d = cartridge_definition(typed(m), nullptr);
   REQUIRE(d);
   CHECK((*d)["displayName"] == "php");
 }
@@ -105,7 +112,7 @@ TEST_CASE("record_registration rewrites the manifest and the catalog entry") {
   const auto m = json::parse(*read_file(mp));
   CHECK(m["registrations"]["openstack"]["RegionOne"]["image_id"] == "uuid-1");
   CHECK(m["registrations"]["ec2"]["ap-southeast-1"]["snapshot_id"] == "snap-1");
-  CHECK(m["plan"]["stratos"]["host"] == "php.example.org");  // the rest is kept
+  CHECK(m["plan"]["stratos"]["host"] == "php.example.org"); // the rest is kept
   const auto c = *catalog_read(s.path());
   CHECK(c["images"][0]["registrations"]["ec2"]["ap-southeast-1"]["image_id"] == "ami-1");
   CHECK_FALSE(c["images"][1].contains("registrations"));
@@ -113,15 +120,15 @@ TEST_CASE("record_registration rewrites the manifest and the catalog entry") {
 }
 
 TEST_CASE("Glance image body and Keystone auth body") {
-  ImageInfo info;
-  info.name = "php-full-x";
-  info.format = "qcow2";
-  info.cartridge = "php";
-  info.mode = "full";
-  info.inputs_key = "key";
-  info.sha256 = "sha";
-  info.virtual_size = (4ull << 30) + 1;
-  info.manifest = {{"packages", {{{"name", "qemu-guest-agent"}, {"version", "1"}}}}};
+  BuiltImage info;
+  info.manifest.name = "php-full-x";
+  info.manifest.format = "qcow2";
+  info.manifest.cartridge = "php";
+  info.manifest.mode = "full";
+  info.manifest.inputs_key = "key";
+  info.manifest.sha256 = "sha";
+  info.manifest.virtual_size = (4ull << 30) + 1;
+  info.manifest.packages = {{"qemu-guest-agent", "1"}};
   const auto b = glance_image_body(info, GlanceOptions{});
   CHECK(b["min_disk"] == 5);
   CHECK(b["disk_format"] == "qcow2");
@@ -173,14 +180,15 @@ TEST_CASE("EBS LINEAR checksum, RegisterImage form and XML values") {
   // LINEAR: SHA-256 over the raw per-block digests in index order (not insertion order).
   std::map<std::uint64_t, std::string> d = {{7, sha256_raw("b")}, {2, sha256_raw("a")}};
   CHECK(linear_checksum(d) == base64(sha256_raw(sha256_raw("a") + sha256_raw("b"))));
-  ImageInfo info;
-  info.name = "php-full-x";
-  info.inputs_key = "k";
-  info.sha256 = "0123456789abcdef0123";
+  BuiltImage info;
+  info.manifest.name = "php-full-x";
+  info.manifest.inputs_key = "k";
+  info.manifest.sha256 = "0123456789abcdef0123";
   const std::string f = register_image_form(info, "snap-1", 4, Ec2Options{}, "tok");
-  for (const char* part : {"Name=php-full-x", "RootDeviceName=%2Fdev%2Fxvda", "BlockDeviceMapping.1.Ebs.SnapshotId=snap-1",
-                           "VirtualizationType=hvm", "EnaSupport=true", "BootMode=legacy-bios", "ImdsSupport=v2.0",
-                           "ClientToken=tok", "BlockDeviceMapping.1.Ebs.VolumeSize=4"}) {
+  for (const char* part :
+       {"Name=php-full-x", "RootDeviceName=%2Fdev%2Fxvda", "BlockDeviceMapping.1.Ebs.SnapshotId=snap-1",
+        "VirtualizationType=hvm", "EnaSupport=true", "BootMode=legacy-bios", "ImdsSupport=v2.0", "ClientToken=tok",
+        "BlockDeviceMapping.1.Ebs.VolumeSize=4"}) {
     CHECK(f.find(part) != std::string::npos);
   }
   CHECK(xml_values("<a><imageId>ami-1</imageId><x/><imageId>ami-2</imageId></a>", "imageId") ==
@@ -197,7 +205,8 @@ TEST_CASE("server responses are parsed without throwing; IDs must be safe for pa
   CHECK(parse_glance_image("GET g", R"({"id": "x", "os_hash_value": null, "status": 3})")->os_hash_value.empty());
   CHECK(parse_glance_image("GET g", R"({"id": "../../v2/images"})").error().to_string() ==
         "GET g: Glance returned an invalid image id '../../v2/images'");
-  CHECK(parse_glance_image("GET g", "[1]").error().to_string() == "GET g: the image in Glance's response is not a JSON object");
+  CHECK(parse_glance_image("GET g", "[1]").error().to_string() ==
+        "GET g: the image in Glance's response is not a JSON object");
   CHECK(parse_glance_image("GET g", "{").error().to_string() == "GET g: invalid JSON in the response");
   CHECK(parse_glance_images("GET g", R"({"images": [{"id": "a", "status": "queued"}, {"id": "b"}]})")->size() == 2);
   CHECK(parse_glance_images("GET g", R"({"images": {}})").error().to_string() ==
@@ -211,13 +220,15 @@ TEST_CASE("server responses are parsed without throwing; IDs must be safe for pa
         "no 'token' object in Keystone's response");
   CHECK(parse_keystone_token("POST k", "t", R"({"token": {"catalog": {}}})").error().detail ==
         "the token's 'catalog' is not a list");
-  CHECK(catalog_endpoint(json::parse(R"([1, {"type": "image", "endpoints": [null, {"interface": "public", "url": 5}]}])"),
-                         "image", "", "public")
-            .error()
-            .to_string() == "service catalog: no public 'image' endpoint in region '' (catalog has: @, public@)");
+  CHECK(
+      catalog_endpoint(json::parse(R"([1, {"type": "image", "endpoints": [null, {"interface": "public", "url": 5}]}])"),
+                       "image", "", "public")
+          .error()
+          .to_string() == "service catalog: no public 'image' endpoint in region '' (catalog has: @, public@)");
   // EC2 XML: a state belongs to its own item; unsafe IDs are refused.
-  auto images = parse_describe_images("<imagesSet><item><imageId>ami-1</imageId></item>"
-                                      "<item><imageId>ami-2</imageId><imageState>available</imageState></item></imagesSet>");
+  auto images =
+      parse_describe_images("<imagesSet><item><imageId>ami-1</imageId></item>"
+                            "<item><imageId>ami-2</imageId><imageState>available</imageState></item></imagesSet>");
   REQUIRE(images);
   REQUIRE(images->size() == 2);
   CHECK(images->at(0).state.empty());
@@ -234,7 +245,8 @@ TEST_CASE("server responses are parsed without throwing; IDs must be safe for pa
   CHECK(started->id == "snap-0123");
   CHECK(parse_start_snapshot(R"({"SnapshotId": "snap-1", "BlockSize": "524288"})").error().to_string() ==
         "ebs StartSnapshot: unexpected BlockSize \"524288\"");
-  CHECK(parse_start_snapshot(R"({"SnapshotId": 5})").error().to_string() == "ebs StartSnapshot: no SnapshotId in the response");
+  CHECK(parse_start_snapshot(R"({"SnapshotId": 5})").error().to_string() ==
+        "ebs StartSnapshot: no SnapshotId in the response");
   CHECK(parse_start_snapshot("[]").error().to_string() == "ebs StartSnapshot: the response is not a JSON object");
   // Retry-After: delta-seconds, capped; no overflow on absurd values.
   CHECK(parse_retry_after("5") == std::chrono::seconds(5));
@@ -283,7 +295,7 @@ TEST_CASE("send_with_retry gives up after the bounded attempts with a clear erro
       [&]() -> Expected<HttpRequest> {
         ++attempts;
         HttpRequest req;
-        req.url = "http://127.0.0.1:1/nothing";  // connection refused
+        req.url = "http://127.0.0.1:1/nothing"; // connection refused
         req.connect_timeout = std::chrono::seconds(2);
         return req;
       },

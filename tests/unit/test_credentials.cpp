@@ -2,7 +2,7 @@
 // variables and clouds.yaml (password and application credential). No secret in describe().
 #include <catch2/catch.hpp>
 
-#include "cloud/credentials.hpp"
+#include "net/credentials.hpp"
 #include "test_support.hpp"
 
 using namespace bi;
@@ -39,8 +39,8 @@ TEST_CASE("AWS profiles from ~/.aws/credentials and ~/.aws/config") {
   CHECK(d->credentials.access_key_id == "AKIADEF");
   CHECK(d->credentials.session_token.empty());
   CHECK(d->region == "us-east-1");
-  auto dev = load_aws_config({{"HOME", s.path().string()}, {"AWS_PROFILE", "dev"},
-                              {"AWS_ENDPOINT_URL", "http://127.0.0.1:9999/"}});
+  auto dev = load_aws_config(
+      {{"HOME", s.path().string()}, {"AWS_PROFILE", "dev"}, {"AWS_ENDPOINT_URL", "http://127.0.0.1:9999/"}});
   REQUIRE(dev);
   CHECK(dev->credentials.access_key_id == "AKIADEV");
   CHECK(dev->credentials.session_token == "devtoken");
@@ -50,8 +50,8 @@ TEST_CASE("AWS profiles from ~/.aws/credentials and ~/.aws/config") {
   CHECK(dev->ebs_endpoint == "http://127.0.0.1:9999");
   // Keys only in the config file count too; a missing profile is a clear error.
   s.write(".aws/config2", "[profile cfg]\naws_access_key_id = AKIACFG\naws_secret_access_key = cfgsecret\n");
-  auto cfg = load_aws_config({{"HOME", s.path().string()}, {"AWS_PROFILE", "cfg"},
-                              {"AWS_CONFIG_FILE", (s.path() / ".aws/config2").string()}});
+  auto cfg = load_aws_config(
+      {{"HOME", s.path().string()}, {"AWS_PROFILE", "cfg"}, {"AWS_CONFIG_FILE", (s.path() / ".aws/config2").string()}});
   REQUIRE(cfg);
   CHECK(cfg->credentials.access_key_id == "AKIACFG");
   auto none = load_aws_config({{"HOME", s.path().string()}, {"AWS_PROFILE", "nope"}});
@@ -62,10 +62,14 @@ TEST_CASE("AWS profiles from ~/.aws/credentials and ~/.aws/config") {
 
 TEST_CASE("OpenStack password auth from OS_* variables") {
   test::Scratch s;
-  Env env{{"HOME", s.path().string()},          {"OS_AUTH_URL", "http://127.0.0.1:5000/v3"},
-          {"OS_USERNAME", "admin"},             {"OS_PASSWORD", "pw-secret"},
-          {"OS_PROJECT_NAME", "admin"},         {"OS_USER_DOMAIN_NAME", "Default"},
-          {"OS_PROJECT_DOMAIN_NAME", "Default"}, {"OS_REGION_NAME", "RegionOne"},
+  Env env{{"HOME", s.path().string()},
+          {"OS_AUTH_URL", "http://127.0.0.1:5000/v3"},
+          {"OS_USERNAME", "admin"},
+          {"OS_PASSWORD", "pw-secret"},
+          {"OS_PROJECT_NAME", "admin"},
+          {"OS_USER_DOMAIN_NAME", "Default"},
+          {"OS_PROJECT_DOMAIN_NAME", "Default"},
+          {"OS_REGION_NAME", "RegionOne"},
           {"OS_INTERFACE", "internalURL"}};
   auto a = load_openstack_auth(env);
   REQUIRE(a);
@@ -82,24 +86,23 @@ TEST_CASE("OpenStack password auth from OS_* variables") {
 
 TEST_CASE("OpenStack clouds.yaml with secure.yaml and application credentials") {
   test::Scratch s;
-  s.write(".config/openstack/clouds.yaml",
-          "clouds:\n"
-          "  lab:\n"
-          "    auth:\n"
-          "      auth_url: http://127.0.0.1:15000\n"
-          "      username: demo\n"
-          "      project_name: demo\n"
-          "      user_domain_name: Default\n"
-          "      project_domain_name: Default\n"
-          "    region_name: RegionOne\n"
-          "  appcred:\n"
-          "    auth_type: v3applicationcredential\n"
-          "    auth:\n"
-          "      auth_url: http://127.0.0.1:15000/v3\n"
-          "      application_credential_id: 0123abcd\n"
-          "      application_credential_secret: ac-secret\n"
-          "    region_name: RegionTwo\n"
-          "    interface: internal\n");
+  s.write(".config/openstack/clouds.yaml", "clouds:\n"
+                                           "  lab:\n"
+                                           "    auth:\n"
+                                           "      auth_url: http://127.0.0.1:15000\n"
+                                           "      username: demo\n"
+                                           "      project_name: demo\n"
+                                           "      user_domain_name: Default\n"
+                                           "      project_domain_name: Default\n"
+                                           "    region_name: RegionOne\n"
+                                           "  appcred:\n"
+                                           "    auth_type: v3applicationcredential\n"
+                                           "    auth:\n"
+                                           "      auth_url: http://127.0.0.1:15000/v3\n"
+                                           "      application_credential_id: 0123abcd\n"
+                                           "      application_credential_secret: ac-secret\n"
+                                           "    region_name: RegionTwo\n"
+                                           "    interface: internal\n");
   s.write(".config/openstack/secure.yaml", "clouds:\n  lab:\n    auth:\n      password: from-secure\n");
   auto lab = load_openstack_auth({{"HOME", s.path().string()}, {"OS_CLOUD", "lab"}});
   REQUIRE(lab);

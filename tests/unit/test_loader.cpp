@@ -3,6 +3,7 @@
 
 #include "cartridge/loader.hpp"
 #include "test_support.hpp"
+#include "util/did_you_mean.hpp"
 
 using namespace bi;
 
@@ -126,8 +127,7 @@ TEST_CASE("files must stay inside the cartridge folder and have absolute destina
   s.write("files/motd", "hi");
   s.write("../outside-secret", "x");
   CHECK(errors_for("type: php\nfiles:\n  - {source: ../outside-secret, dest: /etc/x}\n", s) ==
-        "c.yaml:3:14: files[0].source '../outside-secret' is outside the cartridge folder " +
-            s.path().string() + "\n");
+        "c.yaml:3:14: files[0].source '../outside-secret' is outside the cartridge folder " + s.path().string() + "\n");
   CHECK(errors_for("type: php\nfiles:\n  - {source: files/motd, dest: etc/motd}\n", s) ==
         "c.yaml:3:32: files[0].dest 'etc/motd' must be an absolute path\n");
   CHECK(errors_for("type: php\nfiles:\n  - {source: files/nope, dest: /etc/motd}\n", s) ==
@@ -152,7 +152,8 @@ TEST_CASE("ports: duplicates and ranges") {
         "c.yaml:4:12: ports[1].port 80 is a duplicate of ports[0]\n");
   CHECK(errors_for("type: php\nports:\n  - {port: 70000}\n", s) ==
         "c.yaml:3:12: ports[0].port 70000 is out of range 1-65535\n");
-  CHECK(errors_for("type: php\nports:\n  - {port: 0}\n", s) == "c.yaml:3:12: ports[0].port 0 is out of range 1-65535\n");
+  CHECK(errors_for("type: php\nports:\n  - {port: 0}\n", s) ==
+        "c.yaml:3:12: ports[0].port 0 is out of range 1-65535\n");
   CHECK(errors_for("type: php\nports:\n  - {name: x}\n", s) == "c.yaml:3:5: ports[0]: missing required key 'port'\n");
 }
 
@@ -229,4 +230,8 @@ TEST_CASE("iaas entries") {
 TEST_CASE("did_you_mean picks the closest candidate only when close") {
   CHECK(did_you_mean("tpye", {"type", "host"}) == "type");
   CHECK(did_you_mean("xyzzy", {"type", "host"}).empty());
+  // The one wording of the hint, for the CLI and the loader.
+  CHECK(did_you_mean_suffix("tpye", {"type", "host"}) == " (did you mean 'type'?)");
+  CHECK(did_you_mean_suffix("tpye", {"type"}, "base.") == " (did you mean 'base.type'?)");
+  CHECK(did_you_mean_suffix("xyzzy", {"type", "host"}).empty());
 }

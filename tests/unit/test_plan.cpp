@@ -1,9 +1,11 @@
 // The plan: cache keys change exactly when their inputs change; rendered configs.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 
 #include "cartridge/loader.hpp"
+#include "pipeline/steps/step.hpp"
 #include "plan/plan.hpp"
 #include "test_support.hpp"
 
@@ -144,7 +146,8 @@ TEST_CASE("an unreachable mirror index is a host error unless one was seen befor
   REQUIRE_FALSE(offline);
   CHECK(offline.error().code == ExitCode::host_missing);
   CHECK(offline.error().to_string().rfind(
-            "http://mirror/debian/dists/bookworm/InRelease: cannot read the mirror's index (needed for cache keys): ", 0) == 0);
+            "http://mirror/debian/dists/bookworm/InRelease: cannot read the mirror's index (needed for cache keys): ",
+            0) == 0);
 }
 
 TEST_CASE("mirror_suites reads deb822, one-line sources and bare URLs") {
@@ -194,4 +197,34 @@ TEST_CASE("rendered configuration files") {
     has_unit = has_unit || u == "cartridge-init.service";
   }
   CHECK(has_unit);
+}
+
+TEST_CASE("the plan holds the build as an ordered list of registered steps") {
+  Fixture f;
+  auto full = f.plan(k_yaml, Mode::full);
+  std::vector<std::string> kinds;
+  for (const auto& s : full.steps) {
+    CHECK(find_step_kind(s.kind) != nullptr); // every kind the plan emits has its one file
+    for (const auto& in : s.inputs) {         // inputs come before the step that reads them
+      CHECK(std::find(kinds.begin(), kinds.end(), in) != kinds.end());
+    }
+    kinds.push_back(s.kind);
+  }
+  CHECK(kinds == std::vector<std::string>{"base-os", "bootloader", "system", "assemble", "convert", "finalize"});
+  CHECK(full.steps[1].early);
+  CHECK(full.steps[2].same_as.empty());
+  CHECK(full.layer_keys() == std::map<std::string, std::string>{{"base", full.base.key},
+                                                                {"bootloader", full.bootloader_key},
+                                                                {"system", full.system.key}});
+  const auto j = full.to_json();
+  REQUIRE(j["steps"].size() == 6);
+  CHECK(j["steps"][2]["layer"] == "system");
+  CHECK(j["steps"][2]["key"] == full.system.key);
+  CHECK(j["steps"][3]["inputs"] == nlohmann::json::array({"system", "bootloader"}));
+
+  // Nothing to add to the base: the system step is the base layer, not a build.
+  auto bare = f.plan("type: tiny\n", Mode::generic);
+  REQUIRE_FALSE(bare.system.needed);
+  CHECK(bare.steps[2].same_as == "base-os");
+  CHECK(bare.layer_keys().at("system") == bare.base.key);
 }

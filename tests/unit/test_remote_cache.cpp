@@ -8,8 +8,8 @@
 
 #include <chrono>
 
-#include "cloud/object_store.hpp"
-#include "cloud/sigv4.hpp"
+#include "net/object_store.hpp"
+#include "net/sigv4.hpp"
 #include "pipeline/remote_cache.hpp"
 #include "test_support.hpp"
 

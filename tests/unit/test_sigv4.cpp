@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cloud/sigv4.hpp"
+#include "net/sigv4.hpp"
 
 using namespace bi;
 using namespace bi::cloud;
@@ -38,7 +38,7 @@ std::chrono::system_clock::time_point parse_time(const std::string& iso) {
 
 struct Vector {
   std::string method, path, query;
-  Headers headers;           // as in the request, without the signer's headers
+  Headers headers; // as in the request, without the signer's headers
   std::string body;
   std::string authorization, amz_date, token;
 };
@@ -149,8 +149,8 @@ TEST_CASE("signed_request signs the Host it sends and UNSIGNED-PAYLOAD bodies") 
   p.region = "us-east-1";
   p.service = "ebs";
   p.payload_hash = "UNSIGNED-PAYLOAD";
-  auto r = signed_request("PUT", "http://127.0.0.1:8080/snapshots/snap-1/blocks/3",
-                          {{"x-amz-Data-Length", "524288"}}, std::string(16, 'x'), creds, p);
+  auto r = signed_request("PUT", "http://127.0.0.1:8080/snapshots/snap-1/blocks/3", {{"x-amz-Data-Length", "524288"}},
+                          std::string(16, 'x'), creds, p);
   REQUIRE(r);
   std::string host, auth;
   for (const auto& [k, v] : r->headers) {

@@ -14,8 +14,9 @@
 #include <string_view>
 #include <vector>
 
-#include "cloud/credentials.hpp"
-#include "cloud/image_info.hpp"
+#include "net/credentials.hpp"
+#include "register/consistency.hpp"
+#include "register/image_info.hpp"
 #include "util/expected.hpp"
 
 namespace bi::cloud {
@@ -24,11 +25,12 @@ inline constexpr std::uint64_t k_ebs_block_size = 512 * 1024;
 
 struct Ec2Options {
   std::string region;
-  int workers = 8;            // parallel PutSnapshotBlock requests
-  std::string boot_mode = "legacy-bios";  // our images boot extlinux from the MBR
+  int workers = 8;                       // parallel PutSnapshotBlock requests
+  std::string boot_mode = "legacy-bios"; // our images boot extlinux from the MBR
   std::string volume_type = "gp3";
-  int snapshot_timeout_minutes = 60;      // StartSnapshot Timeout
-  std::chrono::seconds wait_timeout{3600};  // for the snapshot to become completed
+  int snapshot_timeout_minutes = 60;       // StartSnapshot Timeout
+  std::chrono::seconds wait_timeout{3600}; // for the snapshot to become completed
+  ConsistencyPolicy consistency;           // waits for a new snapshot to become visible
 };
 
 // A disk image read as its raw virtual disk, through qemu-nbd + libnbd.
@@ -56,7 +58,7 @@ private:
 std::string linear_checksum(const std::map<std::uint64_t, std::string>& raw_block_digests);
 
 // The EC2 Query API form body for RegisterImage (exposed for tests).
-std::string register_image_form(const ImageInfo& image, const std::string& snapshot_id, std::uint64_t volume_gib,
+std::string register_image_form(const BuiltImage& image, const std::string& snapshot_id, std::uint64_t volume_gib,
                                 const Ec2Options& options, const std::string& client_token);
 
 // The text of every <tag>...</tag> in an XML document, in order.
@@ -67,7 +69,7 @@ std::vector<std::string> xml_values(const std::string& xml, const std::string& t
 // passes valid_resource_id (IDs go into request paths and forms).
 struct Ec2Image {
   std::string id;
-  std::string state;  // "" when the item has none
+  std::string state; // "" when the item has none
 };
 // DescribeImages: imageId with its imageState, per <item>.
 Expected<std::vector<Ec2Image>> parse_describe_images(const std::string& xml);
@@ -87,7 +89,7 @@ struct StartedSnapshot {
 // EBS StartSnapshot (JSON): SnapshotId and BlockSize (a missing BlockSize is 512 KiB).
 Expected<StartedSnapshot> parse_start_snapshot(std::string_view json);
 
-Expected<RegisterResult> register_ec2(const ImageInfo& image, AwsConfig aws, const Ec2Options& options,
+Expected<RegisterResult> register_ec2(const BuiltImage& image, AwsConfig aws, const Ec2Options& options,
                                       const RegisterEvents& events);
 
 } // namespace bi::cloud

@@ -9,19 +9,19 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cloud/image_info.hpp"
+#include "register/image_info.hpp"
 #include "util/expected.hpp"
 
 namespace bi::cloud {
 
 // The cartridge fields of the manifest's plan ("stratos" + "ports"); older manifests
 // without them are completed from the cartridge YAML named in the plan.
-Expected<nlohmann::json> cartridge_fields(const nlohmann::json& manifest);
+Expected<nlohmann::json> cartridge_fields(const Manifest& manifest);
 
 // The definition. iaasProvider has one entry per YAML `iaas` target that is registered
 // (plus registered targets the YAML does not list); each unregistered target adds a line
 // to `warnings`. Fails (exit 2) when no target is registered.
-Expected<nlohmann::json> cartridge_definition(const nlohmann::json& manifest, std::vector<std::string>* warnings);
+Expected<nlohmann::json> cartridge_definition(const Manifest& manifest, std::vector<std::string>* warnings);
 
 // Records `result` under manifest["registrations"][cloud][region] and in the catalog entry
 // of the same name: both rewritten atomically under the catalog lock.

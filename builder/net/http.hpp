@@ -31,8 +31,8 @@ struct HttpRequest {
   std::string method = "GET";
   std::string url;
   Headers headers;
-  std::string body;                 // in-memory body (JSON, form, one EBS block)
-  BodyReader body_reader;           // streamed body; then body_size is sent as Content-Length
+  std::string body;       // in-memory body (JSON, form, one EBS block)
+  BodyReader body_reader; // streamed body; then body_size is sent as Content-Length
   std::uint64_t body_size = 0;
   // Streamed response body: a 2xx body goes here instead of HttpResponse::body (other
   // statuses, e.g. an error document, still land in `body`).
@@ -50,7 +50,7 @@ struct HttpRequest {
 
 struct HttpResponse {
   long status = 0;
-  Headers headers;  // in arrival order, names as sent
+  Headers headers; // in arrival order, names as sent
   std::string body;
   // First header with this name (case-insensitive), or "".
   std::string header(std::string_view name) const;
@@ -98,8 +98,7 @@ std::string redact_secrets(std::string text);
 bool valid_resource_id(std::string_view id);
 
 // Error for an unexpected status: "METHOD URL: HTTP 409: <short body>".
-Error http_error(const HttpRequest& request, const HttpResponse& response,
-                 ExitCode code = ExitCode::build_failed);
+Error http_error(const HttpRequest& request, const HttpResponse& response, ExitCode code = ExitCode::build_failed);
 Error http_error(const std::string& method, const std::string& url, const HttpResponse& response,
                  ExitCode code = ExitCode::build_failed);
 

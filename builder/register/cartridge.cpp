@@ -1,42 +1,28 @@
-#include "cloud/cartridge.hpp"
-
-#include <ctime>
+#include "register/cartridge.hpp"
 
 #include <spdlog/fmt/fmt.h>
 
 #include "cartridge/loader.hpp"
 #include "image/catalog.hpp"
+#include "register/provider.hpp"
 #include "util/fs.hpp"
+#include "util/time.hpp"
 
 namespace bi::cloud {
 
-namespace {
-
-std::string now_utc() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-} // namespace
-
-Expected<nlohmann::json> cartridge_fields(const nlohmann::json& manifest) {
+Expected<nlohmann::json> cartridge_fields(const Manifest& manifest) {
   using nlohmann::json;
-  const json plan = manifest.value("plan", json::object());
+  const json& plan = manifest.plan;
   if (plan.contains("stratos") && plan.contains("ports")) {
     json f = plan["stratos"];
-    f["type"] = manifest.value("cartridge", plan.value("cartridge", ""));
+    f["type"] = manifest.cartridge.empty() ? plan.value("cartridge", "") : manifest.cartridge;
     f["ports"] = plan["ports"];
     return f;
   }
   // A manifest from before the plan carried these fields: read the YAML it was built from.
   const std::string file = plan.value("file", "");
   if (file.empty()) {
-    return fail(manifest.value("name", "manifest"), "no cartridge fields in the manifest and no cartridge file named",
-                ExitCode::bad_input);
+    return fail(manifest.name, "no cartridge fields in the manifest and no cartridge file named", ExitCode::bad_input);
   }
   auto loaded = load_cartridge(file, LoadOptions{});
   if (!loaded.cartridge) {
@@ -52,16 +38,16 @@ Expected<nlohmann::json> cartridge_fields(const nlohmann::json& manifest) {
   for (const auto& t : c.iaas) {
     iaas.push_back({{"type", t.type}, {"region", t.region}, {"properties", t.properties}});
   }
-  return json{{"type", c.type},         {"display_name", c.display_name}, {"description", c.description},
-              {"version", c.version},   {"category", c.category},         {"provider", c.provider},
-              {"host", c.host},         {"multi_tenant", c.multi_tenant}, {"iaas", iaas},
+  return json{{"type", c.type},       {"display_name", c.display_name}, {"description", c.description},
+              {"version", c.version}, {"category", c.category},         {"provider", c.provider},
+              {"host", c.host},       {"multi_tenant", c.multi_tenant}, {"iaas", iaas},
               {"ports", ports}};
 }
 
-Expected<nlohmann::json> cartridge_definition(const nlohmann::json& manifest, std::vector<std::string>* warnings) {
+Expected<nlohmann::json> cartridge_definition(const Manifest& manifest, std::vector<std::string>* warnings) {
   using nlohmann::json;
   BI_TRY_ASSIGN(json f, cartridge_fields(manifest));
-  const json regs = manifest.value("registrations", json::object());
+  const json& regs = manifest.registrations;
   json def;
   def["type"] = f.value("type", "");
   def["provider"] = f.value("provider", "");
@@ -89,7 +75,7 @@ Expected<nlohmann::json> cartridge_definition(const nlohmann::json& manifest, st
     if (id.empty()) {
       if (warnings != nullptr) {
         warnings->push_back(fmt::format("{} {}: not registered (build-image register {} --to {} --region {})", type,
-                                        region, manifest.value("name", "IMAGE"), type, region));
+                                        region, manifest.name, type, region));
       }
       return;
     }
@@ -110,8 +96,8 @@ Expected<nlohmann::json> cartridge_definition(const nlohmann::json& manifest, st
     }
   }
   if (providers.empty()) {
-    return fail(manifest.value("name", "image"),
-                "not registered with any IaaS yet (run: build-image register IMAGE --to openstack|ec2)",
+    return fail(manifest.name,
+                "not registered with any IaaS yet (run: build-image register IMAGE --to " + provider_names("|") + ")",
                 ExitCode::bad_input);
   }
   def["iaasProvider"] = providers;
@@ -127,25 +113,19 @@ std::filesystem::path cartridge_json_path(const std::filesystem::path& manifest_
 Expected<void> record_registration(const std::filesystem::path& manifest_path, const RegisterResult& result) {
   const fs::path dir = manifest_path.parent_path().empty() ? fs::path(".") : manifest_path.parent_path();
   BI_TRY_ASSIGN(FileLock lock, FileLock::acquire(dir / ".catalog.lock"));
-  BI_TRY_ASSIGN(std::string text, read_file(manifest_path));
-  nlohmann::json manifest;
-  try {
-    manifest = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    return fail(manifest_path.string(), std::string("invalid manifest: ") + e.what());
-  }
-  nlohmann::json reg = {{"image_id", result.image_id}, {"endpoint", result.endpoint}, {"registered", now_utc()}};
+  BI_TRY_ASSIGN(Manifest manifest, read_manifest(manifest_path));
+  nlohmann::json reg = {{"image_id", result.image_id}, {"endpoint", result.endpoint}, {"registered", utc_timestamp()}};
   if (!result.snapshot_id.empty()) {
     reg["snapshot_id"] = result.snapshot_id;
   }
-  manifest["registrations"][result.cloud][result.region] = reg;
-  BI_TRY(write_file_atomic(manifest_path, manifest.dump(2) + "\n"));
+  manifest.registrations[result.cloud][result.region] = reg;
+  BI_TRY(write_manifest(manifest_path, manifest));
 
   BI_TRY_ASSIGN(nlohmann::json catalog, catalog_read(dir));
   bool found = false;
   for (auto& e : catalog["images"]) {
-    if (e.value("name", "") == manifest.value("name", "")) {
-      e["registrations"] = manifest["registrations"];
+    if (e.value("name", "") == manifest.name) {
+      e["registrations"] = manifest.registrations;
       found = true;
     }
   }

@@ -1,4 +1,4 @@
-#include "cloud/image_info.hpp"
+#include "register/image_info.hpp"
 
 #include <unistd.h>
 
@@ -9,43 +9,7 @@
 
 namespace bi::cloud {
 
-Expected<ImageInfo> load_image_info(const fs::path& manifest_path) {
-  ImageInfo info;
-  info.manifest_path = manifest_path;
-  BI_TRY_ASSIGN(std::string text, read_file(manifest_path));
-  try {
-    info.manifest = nlohmann::json::parse(text);
-    const auto& m = info.manifest;
-    info.name = m.at("name").get<std::string>();
-    info.format = m.at("format").get<std::string>();
-    info.cartridge = m.value("cartridge", "");
-    info.mode = m.value("mode", "");
-    info.inputs_key = m.at("inputs_key").get<std::string>();
-    info.sha256 = m.at("sha256").get<std::string>();
-    info.sha512 = m.value("sha512", "");
-    info.virtual_size = m.value("virtual_size", 0ull);
-    info.file_size = m.value("file_size", 0ull);
-    info.image = manifest_path.parent_path() / m.at("file").get<std::string>();
-  } catch (const std::exception& e) {
-    return fail(manifest_path.string(), std::string("not a build-image manifest: ") + e.what(), ExitCode::bad_input);
-  }
-  std::error_code ec;
-  const auto size = fs::file_size(info.image, ec);
-  if (ec) {
-    return fail(info.image.string(), "the image named by the manifest is missing: " + ec.message(),
-                ExitCode::bad_input);
-  }
-  if (info.file_size != 0 && size != info.file_size) {
-    return fail(info.image.string(),
-                fmt::format("size {} differs from the manifest's {}: the file changed after the build", size,
-                            info.file_size),
-                ExitCode::bad_input);
-  }
-  info.file_size = size;
-  return info;
-}
-
-Expected<void> check_self_contained(const ImageInfo& image) {
+Expected<void> check_self_contained(const BuiltImage& image) {
   RunOptions ro;
   ro.timeout = std::chrono::seconds(60);
   BI_TRY_ASSIGN(RunResult r,
@@ -58,9 +22,9 @@ Expected<void> check_self_contained(const ImageInfo& image) {
     return fail(image.image.string(), std::string("cannot parse qemu-img info: ") + e.what());
   }
   const std::string format = j.value("format", "");
-  if (format != image.format) {
+  if (format != image.manifest.format) {
     return fail(image.image.string(),
-                fmt::format("qemu-img sees format '{}' but the manifest says '{}'", format, image.format),
+                fmt::format("qemu-img sees format '{}' but the manifest says '{}'", format, image.manifest.format),
                 ExitCode::bad_input);
   }
   if (j.contains("backing-filename") || j.contains("full-backing-filename")) {

@@ -1,4 +1,4 @@
-#include "cloud/http.hpp"
+#include "net/http.hpp"
 
 #include <curl/curl.h>
 
@@ -39,10 +39,10 @@ bool iequals(std::string_view a, std::string_view b) {
 struct Transfer {
   const HttpRequest* request = nullptr;
   HttpResponse* response = nullptr;
-  std::optional<Error> body_error;  // from the body reader
+  std::optional<Error> body_error; // from the body reader
   std::uint64_t sent = 0;
   CURL* easy = nullptr;
-  std::optional<Error> sink_error;  // from the body sink
+  std::optional<Error> sink_error; // from the body sink
 };
 
 size_t on_write(char* data, size_t size, size_t n, void* user) {
@@ -72,7 +72,7 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   std::string_view line(data, size * n);
   if (line.rfind("HTTP/", 0) == 0) {
-    t->response->headers.clear();  // a new response (after 100 Continue or a redirect)
+    t->response->headers.clear(); // a new response (after 100 Continue or a redirect)
     return size * n;
   }
   const auto colon = line.find(':');
@@ -103,7 +103,7 @@ size_t on_read(char* buf, size_t size, size_t n, void* user) {
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t ulnow) {
   auto* t = static_cast<Transfer*>(user);
   if (interrupted() && !t->request->cleanup) {
-    return 1;  // Ctrl-C: abort the transfer
+    return 1; // Ctrl-C: abort the transfer
   }
   if (t->request->on_upload_progress) {
     t->request->on_upload_progress(static_cast<std::uint64_t>(ulnow));
@@ -221,7 +221,7 @@ Expected<HttpResponse> http_send(const HttpRequest& request) {
 
   const std::string& m = request.method;
   if (request.body_reader) {
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);  // PUT by default
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L); // PUT by default
     curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(c, CURLOPT_READDATA, &transfer);
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body_size));
@@ -269,9 +269,9 @@ bool is_retryable(const HttpResponse& r) {
     return true;
   }
   if (r.status == 400 || r.status == 403 || r.status == 503) {
-    for (const char* code : {"RequestLimitExceeded", "Throttling", "ThrottlingException", "SlowDown",
-                             "RequestThrottledException", "ConcurrentLimitExceededException",
-                             "TooManyRequestsException"}) {
+    for (const char* code :
+         {"RequestLimitExceeded", "Throttling", "ThrottlingException", "SlowDown", "RequestThrottledException",
+          "ConcurrentLimitExceededException", "TooManyRequestsException"}) {
       if (r.body.find(code) != std::string::npos || r.header("x-amzn-ErrorType").find(code) != std::string::npos) {
         return true;
       }
@@ -418,8 +418,8 @@ std::string url_encode(std::string_view text, bool keep_slash) {
 std::string url_decode(std::string_view text) {
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() &&
-        std::isxdigit(static_cast<unsigned char>(text[i + 1])) && std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+    if (text[i] == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
       out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
       i += 2;
     } else {

@@ -1,7 +1,9 @@
-#include "cloud/credentials.hpp"
+#include "net/credentials.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <sstream>
+#include <vector>
 
 #include <spdlog/fmt/fmt.h>
 #include <yaml-cpp/yaml.h>
@@ -86,10 +88,10 @@ std::string AwsConfig::describe() const {
 
 void AwsConfig::resolve_endpoints(const std::string& region_name) {
   region = region_name;
-  ec2_endpoint = !endpoint_override_ec2.empty() ? endpoint_override_ec2
-                                                : fmt::format("https://ec2.{}.amazonaws.com", region_name);
-  ebs_endpoint = !endpoint_override_ebs.empty() ? endpoint_override_ebs
-                                                : fmt::format("https://ebs.{}.amazonaws.com", region_name);
+  ec2_endpoint =
+      !endpoint_override_ec2.empty() ? endpoint_override_ec2 : fmt::format("https://ec2.{}.amazonaws.com", region_name);
+  ebs_endpoint =
+      !endpoint_override_ebs.empty() ? endpoint_override_ebs : fmt::format("https://ebs.{}.amazonaws.com", region_name);
   while (!ec2_endpoint.empty() && ec2_endpoint.back() == '/') {
     ec2_endpoint.pop_back();
   }
@@ -199,6 +201,51 @@ std::string yaml_str(const YAML::Node& n, const char* key) {
   return "";
 }
 
+// One OpenStackAuth field and where clouds.yaml (its cloud, or the cloud's auth:) and the
+// OS_* variables spell it; the first non-empty spelling wins.
+struct AuthField {
+  std::string OpenStackAuth::*member;
+  std::vector<const char*> yaml;
+  bool under_auth;
+  std::vector<const char*> env;
+};
+
+const std::vector<AuthField>& auth_fields() {
+  using A = OpenStackAuth;
+  static const std::vector<AuthField> fields = {
+      {&A::auth_type, {"auth_type"}, false, {"OS_AUTH_TYPE"}},
+      {&A::auth_url, {"auth_url"}, true, {"OS_AUTH_URL"}},
+      {&A::username, {"username"}, true, {"OS_USERNAME"}},
+      {&A::user_id, {"user_id"}, true, {"OS_USER_ID"}},
+      {&A::password, {"password"}, true, {"OS_PASSWORD"}},
+      {&A::user_domain_name, {"user_domain_name"}, true, {"OS_USER_DOMAIN_NAME"}},
+      {&A::user_domain_id, {"user_domain_id"}, true, {"OS_USER_DOMAIN_ID"}},
+      {&A::project_name, {"project_name", "tenant_name"}, true, {"OS_PROJECT_NAME", "OS_TENANT_NAME"}},
+      {&A::project_id, {"project_id"}, true, {"OS_PROJECT_ID", "OS_TENANT_ID"}},
+      {&A::project_domain_name, {"project_domain_name"}, true, {"OS_PROJECT_DOMAIN_NAME"}},
+      {&A::project_domain_id, {"project_domain_id"}, true, {"OS_PROJECT_DOMAIN_ID"}},
+      {&A::application_credential_id, {"application_credential_id"}, true, {"OS_APPLICATION_CREDENTIAL_ID"}},
+      {&A::application_credential_name, {"application_credential_name"}, true, {"OS_APPLICATION_CREDENTIAL_NAME"}},
+      {&A::application_credential_secret,
+       {"application_credential_secret"},
+       true,
+       {"OS_APPLICATION_CREDENTIAL_SECRET"}},
+      {&A::region, {"region_name"}, false, {"OS_REGION_NAME"}},
+      {&A::interface, {"interface"}, false, {"OS_INTERFACE"}},
+  };
+  return fields;
+}
+
+// The one credential filler: `lookup` reads a field from clouds.yaml or from the
+// environment; an empty answer keeps the default.
+void fill_openstack_auth(OpenStackAuth& a, const std::function<std::string(const AuthField&)>& lookup) {
+  for (const auto& f : auth_fields()) {
+    if (auto v = lookup(f); !v.empty()) {
+      a.*(f.member) = std::move(v);
+    }
+  }
+}
+
 } // namespace
 
 Expected<OpenStackAuth> load_openstack_auth(const Env& env) {
@@ -243,51 +290,29 @@ Expected<OpenStackAuth> load_openstack_auth(const Env& env) {
     }
     const YAML::Node auth = c["auth"];
     a.source = fmt::format("clouds.yaml cloud '{}' ({})", cloud, clouds_file.string());
-    a.auth_type = yaml_str(c, "auth_type");
-    a.auth_url = yaml_str(auth, "auth_url");
-    a.username = yaml_str(auth, "username");
-    a.user_id = yaml_str(auth, "user_id");
-    a.password = yaml_str(auth, "password");
-    a.user_domain_name = yaml_str(auth, "user_domain_name");
-    a.user_domain_id = yaml_str(auth, "user_domain_id");
-    a.project_name = yaml_str(auth, "project_name");
-    if (a.project_name.empty()) {
-      a.project_name = yaml_str(auth, "tenant_name");
-    }
-    a.project_id = yaml_str(auth, "project_id");
-    a.project_domain_name = yaml_str(auth, "project_domain_name");
-    a.project_domain_id = yaml_str(auth, "project_domain_id");
+    fill_openstack_auth(a, [&](const AuthField& f) {
+      for (const char* key : f.yaml) {
+        if (auto v = yaml_str(f.under_auth ? auth : c, key); !v.empty()) {
+          return v;
+        }
+      }
+      return std::string();
+    });
+    // clouds.yaml's shorthand for both domains.
     if (auto d = yaml_str(auth, "domain_name"); !d.empty()) {
       a.user_domain_name = a.user_domain_name.empty() ? d : a.user_domain_name;
       a.project_domain_name = a.project_domain_name.empty() ? d : a.project_domain_name;
     }
-    a.application_credential_id = yaml_str(auth, "application_credential_id");
-    a.application_credential_name = yaml_str(auth, "application_credential_name");
-    a.application_credential_secret = yaml_str(auth, "application_credential_secret");
-    a.region = yaml_str(c, "region_name");
-    if (auto i = yaml_str(c, "interface"); !i.empty()) {
-      a.interface = i;
-    }
   } else {
     a.source = "the environment (OS_*)";
-    a.auth_type = get(env, "OS_AUTH_TYPE");
-    a.auth_url = get(env, "OS_AUTH_URL");
-    a.username = get(env, "OS_USERNAME");
-    a.user_id = get(env, "OS_USER_ID");
-    a.password = get(env, "OS_PASSWORD");
-    a.user_domain_name = get(env, "OS_USER_DOMAIN_NAME");
-    a.user_domain_id = get(env, "OS_USER_DOMAIN_ID");
-    a.project_name = first_of(env, {"OS_PROJECT_NAME", "OS_TENANT_NAME"});
-    a.project_id = first_of(env, {"OS_PROJECT_ID", "OS_TENANT_ID"});
-    a.project_domain_name = get(env, "OS_PROJECT_DOMAIN_NAME");
-    a.project_domain_id = get(env, "OS_PROJECT_DOMAIN_ID");
-    a.application_credential_id = get(env, "OS_APPLICATION_CREDENTIAL_ID");
-    a.application_credential_name = get(env, "OS_APPLICATION_CREDENTIAL_NAME");
-    a.application_credential_secret = get(env, "OS_APPLICATION_CREDENTIAL_SECRET");
-    a.region = get(env, "OS_REGION_NAME");
-    if (auto i = get(env, "OS_INTERFACE"); !i.empty()) {
-      a.interface = i;
-    }
+    fill_openstack_auth(a, [&](const AuthField& f) {
+      for (const char* key : f.env) {
+        if (auto v = get(env, key); !v.empty()) {
+          return v;
+        }
+      }
+      return std::string();
+    });
   }
   // Same defaults and spellings as keystoneauth.
   if (a.auth_type.empty()) {
@@ -307,7 +332,8 @@ Expected<OpenStackAuth> load_openstack_auth(const Env& env) {
     a.interface = "admin";
   }
   if (a.auth_url.empty()) {
-    return fail("OpenStack credentials", "no auth URL: set OS_CLOUD (clouds.yaml) or OS_AUTH_URL and the other OS_* variables",
+    return fail("OpenStack credentials",
+                "no auth URL: set OS_CLOUD (clouds.yaml) or OS_AUTH_URL and the other OS_* variables",
                 ExitCode::bad_input);
   }
   if (a.auth_type == "password") {

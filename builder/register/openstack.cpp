@@ -1,4 +1,4 @@
-#include "cloud/openstack.hpp"
+#include "register/openstack.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
-#include "cloud/http.hpp"
+#include "net/http.hpp"
 #include "util/hash.hpp"
 
 namespace bi::cloud {
@@ -68,8 +68,9 @@ Expected<GlanceImage> glance_image_from(const std::string& what, const nlohmann:
   GlanceImage image{string_member(j, "id"), string_member(j, "status"), string_member(j, "os_hash_algo"),
                     string_member(j, "os_hash_value")};
   if (!valid_resource_id(image.id)) {
-    return fail(what, image.id.empty() ? "Glance returned no image id"
-                                       : fmt::format("Glance returned an invalid image id '{}'", image.id.substr(0, 64)));
+    return fail(what, image.id.empty()
+                          ? "Glance returned no image id"
+                          : fmt::format("Glance returned an invalid image id '{}'", image.id.substr(0, 64)));
   }
   return image;
 }
@@ -170,7 +171,7 @@ nlohmann::json keystone_auth_body(const OpenStackAuth& a) {
       cred["user"] = user;
     }
     identity = {{"methods", {"application_credential"}}, {"application_credential", cred}};
-    return {{"auth", {{"identity", identity}}}};  // an application credential carries its own scope
+    return {{"auth", {{"identity", identity}}}}; // an application credential carries its own scope
   }
   json user = a.user_id.empty() ? json{{"name", a.username}} : json{{"id", a.user_id}};
   if (a.user_id.empty()) {
@@ -182,7 +183,8 @@ nlohmann::json keystone_auth_body(const OpenStackAuth& a) {
   if (!a.project_id.empty()) {
     body["auth"]["scope"] = {{"project", {{"id", a.project_id}}}};
   } else if (!a.project_name.empty()) {
-    json domain = a.project_domain_id.empty() ? json{{"name", a.project_domain_name}} : json{{"id", a.project_domain_id}};
+    json domain =
+        a.project_domain_id.empty() ? json{{"name", a.project_domain_name}} : json{{"id", a.project_domain_id}};
     body["auth"]["scope"] = {{"project", {{"name", a.project_name}, {"domain", domain}}}};
   }
   return body;
@@ -284,35 +286,33 @@ Expected<std::vector<GlanceImage>> parse_glance_images(const std::string& what, 
   return out;
 }
 
-nlohmann::json glance_image_body(const ImageInfo& image, const GlanceOptions& options) {
+nlohmann::json glance_image_body(const BuiltImage& image, const GlanceOptions& options) {
   const std::uint64_t gib = 1ull << 30;
   nlohmann::json body = {
-      {"name", image.name},
-      {"disk_format", image.format},
+      {"name", image.manifest.name},
+      {"disk_format", image.manifest.format},
       {"container_format", "bare"},
       {"visibility", options.visibility},
-      {"min_disk", static_cast<std::uint64_t>((image.virtual_size + gib - 1) / gib)},
+      {"min_disk", static_cast<std::uint64_t>((image.manifest.virtual_size + gib - 1) / gib)},
       {"min_ram", options.min_ram_mib},
       {"os_distro", "debian"},
       {"os_version", "12"},
       {"architecture", "x86_64"},
       {"hw_disk_bus", "virtio"},
       {"hw_vif_model", "virtio"},
-      {"cartridge_type", image.cartridge},
-      {"cartridge_mode", image.mode},
-      {"build_image_inputs_key", image.inputs_key},
-      {"build_image_sha256", image.sha256},
+      {"cartridge_type", image.manifest.cartridge},
+      {"cartridge_mode", image.manifest.mode},
+      {"build_image_inputs_key", image.manifest.inputs_key},
+      {"build_image_sha256", image.manifest.sha256},
   };
   // Only where the guest really has the agent.
-  for (const auto& p : image.manifest.value("packages", nlohmann::json::array())) {
-    if (p.value("name", "") == "qemu-guest-agent") {
-      body["hw_qemu_guest_agent"] = "yes";
-    }
+  if (image.manifest.packages.count("qemu-guest-agent") != 0) {
+    body["hw_qemu_guest_agent"] = "yes";
   }
   return body;
 }
 
-Expected<RegisterResult> register_openstack(const ImageInfo& image, const OpenStackAuth& auth,
+Expected<RegisterResult> register_openstack(const BuiltImage& image, const OpenStackAuth& auth,
                                             const GlanceOptions& options, const RegisterEvents& events) {
   const auto start = Clock::now();
   RegisterResult result;
@@ -332,14 +332,14 @@ Expected<RegisterResult> register_openstack(const ImageInfo& image, const OpenSt
   result.endpoint = glance.base();
 
   // Idempotency: an active image with our inputs key and the same bytes is the answer.
-  const std::string list_path = "/v2/images?build_image_inputs_key=" + url_encode(image.inputs_key);
+  const std::string list_path = "/v2/images?build_image_inputs_key=" + url_encode(image.manifest.inputs_key);
   BI_TRY_ASSIGN(std::string found_body, glance.call("GET", list_path, "", {200}));
   BI_TRY_ASSIGN(std::vector<GlanceImage> found, parse_glance_images(glance.what("GET", list_path), found_body));
   for (const auto& img : found) {
     const std::string& status = img.status;
     const std::string& id = img.id;
-    if (status == "active" && img.os_hash_algo == "sha512" && !image.sha512.empty() &&
-        img.os_hash_value == image.sha512) {
+    if (status == "active" && img.os_hash_algo == "sha512" && !image.manifest.sha512.empty() &&
+        img.os_hash_value == image.manifest.sha512) {
       result.image_id = id;
       result.reused = true;
       events.id("glance image (already registered)", id);
@@ -370,7 +370,7 @@ Expected<RegisterResult> register_openstack(const ImageInfo& image, const OpenSt
   std::uint64_t sent = 0;
   HttpRequest put = glance.request("PUT", "/v2/images/" + id + "/file");
   put.headers.emplace_back("Content-Type", "application/octet-stream");
-  put.body_size = image.file_size;
+  put.body_size = image.manifest.file_size;
   put.timeout = std::chrono::seconds(0);
   put.stall_timeout = std::chrono::seconds(120);
   put.body_reader = [&](char* buf, std::size_t len) -> Expected<std::size_t> {
@@ -382,19 +382,19 @@ Expected<RegisterResult> register_openstack(const ImageInfo& image, const OpenSt
     sent += static_cast<std::uint64_t>(n);
     return static_cast<std::size_t>(n);
   };
-  put.on_upload_progress = [&](std::uint64_t done) { events.progress(done, image.file_size); };
+  put.on_upload_progress = [&](std::uint64_t done) { events.progress(done, image.manifest.file_size); };
   const auto upload_start = Clock::now();
   // Not retried: a failed PUT leaves the image in a state only a new image fixes (the
   // guard deletes it; run register again).
   BI_TRY_ASSIGN(HttpResponse resp, http_send(put));
   result.upload_seconds = std::chrono::duration<double>(Clock::now() - upload_start).count();
-  events.progress(sent, image.file_size);
+  events.progress(sent, image.manifest.file_size);
   if (resp.status != 204 && resp.status != 200 && resp.status != 201) {
     return Unexpected{http_error(put, resp)};
   }
   result.bytes_sent = sent;
-  if (sent != image.file_size) {
-    return fail(image.image.string(), fmt::format("sent {} bytes but the file has {}", sent, image.file_size));
+  if (sent != image.manifest.file_size) {
+    return fail(image.image.string(), fmt::format("sent {} bytes but the file has {}", sent, image.manifest.file_size));
   }
   const std::string streamed = sha512.finish();
 
@@ -407,19 +407,19 @@ Expected<RegisterResult> register_openstack(const ImageInfo& image, const OpenSt
     return fail("glance image " + id, fmt::format("status is '{}' after the upload, expected 'active'", status));
   }
   if (algo != "sha512") {
-    return fail("glance image " + id,
-                fmt::format("Glance hashes with '{}', not sha512: cannot verify the upload", algo.empty() ? "none" : algo));
+    return fail("glance image " + id, fmt::format("Glance hashes with '{}', not sha512: cannot verify the upload",
+                                                  algo.empty() ? "none" : algo));
   }
   if (value != streamed) {
     return fail("glance image " + id,
                 fmt::format("hash mismatch: Glance stored sha512 {}... but we sent {}...; the image was deleted",
                             value.substr(0, 16), streamed.substr(0, 16)));
   }
-  if (!image.sha512.empty() && streamed != image.sha512) {
+  if (!image.manifest.sha512.empty() && streamed != image.manifest.sha512) {
     return fail(image.image.string(),
                 fmt::format("the file's sha512 {}... differs from the manifest's {}...: it changed after the build; "
                             "the uploaded image was deleted",
-                            streamed.substr(0, 16), image.sha512.substr(0, 16)));
+                            streamed.substr(0, 16), image.manifest.sha512.substr(0, 16)));
   }
   guard.release();
   result.image_id = id;

@@ -7,15 +7,15 @@
 #include <string>
 #include <string_view>
 
-#include "cloud/http.hpp"
+#include "net/http.hpp"
 
 namespace bi::cloud {
 
 struct AwsCredentials {
   std::string access_key_id;
-  std::string secret_access_key;  // never logged
-  std::string session_token;      // never logged; empty for long-term keys
-  std::string source;             // where they came from ("environment", "profile dev in ~/.aws/credentials")
+  std::string secret_access_key; // never logged
+  std::string session_token;     // never logged; empty for long-term keys
+  std::string source;            // where they came from ("environment", "profile dev in ~/.aws/credentials")
 };
 
 struct SigV4Params {
@@ -43,10 +43,10 @@ struct SigV4Result {
 // used for the payload hash unless params.payload_hash is set.
 struct SigV4Input {
   std::string method;
-  std::string host;   // host[:port], also sent as the Host header
-  std::string path;   // e.g. "/snapshots/snap-1/blocks/0"
-  std::string query;  // without '?'
-  Headers headers;    // other headers to sign (Content-Type, x-amz-*)
+  std::string host;  // host[:port], also sent as the Host header
+  std::string path;  // e.g. "/snapshots/snap-1/blocks/0"
+  std::string query; // without '?'
+  Headers headers;   // other headers to sign (Content-Type, x-amz-*)
   std::string_view body;
 };
 
@@ -58,12 +58,11 @@ SigV4Result sigv4_sign(const SigV4Input& input, Headers& headers, const AwsCrede
 // Pieces, exposed for tests and for the HTTP layer.
 std::string sigv4_canonical_uri(std::string_view path, bool normalize);
 std::string sigv4_canonical_query(std::string_view raw_query);
-std::string amz_date(std::chrono::system_clock::time_point t);  // 20150830T123600Z
+std::string amz_date(std::chrono::system_clock::time_point t); // 20150830T123600Z
 
 // Builds a signed HttpRequest for `url` (scheme://host[:port]/path?query).
 Expected<HttpRequest> signed_request(const std::string& method, const std::string& url, Headers headers,
-                                     std::string body, const AwsCredentials& credentials,
-                                     const SigV4Params& params);
+                                     std::string body, const AwsCredentials& credentials, const SigV4Params& params);
 
 std::string hex(std::string_view bytes);
 std::string base64(std::string_view bytes);

@@ -1,6 +1,6 @@
 #pragma once
-// What registration needs to know about a built image (from its manifest, checked against
-// the file), the result of a registration, and how uploads report progress.
+// Checks on a built image before upload, the result of a registration, and how uploads
+// report progress.
 
 #include <atomic>
 #include <chrono>
@@ -12,39 +12,27 @@
 
 #include <nlohmann/json.hpp>
 
+#include "image/manifest.hpp"
 #include "util/expected.hpp"
 
 namespace bi::cloud {
 
 namespace fs = std::filesystem;
 
-struct ImageInfo {
-  fs::path image;          // the disk file
-  fs::path manifest_path;  // <name>.json beside it
-  nlohmann::json manifest;
-  std::string name, format, cartridge, mode, inputs_key, sha256, sha512;
-  std::uint64_t virtual_size = 0;
-  std::uint64_t file_size = 0;
-};
-
-// Reads the manifest and checks the file is there with the recorded size; does not re-hash
-// (uploads hash while streaming and compare).
-Expected<ImageInfo> load_image_info(const fs::path& manifest_path);
-
 // `qemu-img info`: the format must match the manifest, and a qcow2 must have no backing
 // file or external data file (Glance rejects those, and they would not be self-contained).
-Expected<void> check_self_contained(const ImageInfo& image);
+Expected<void> check_self_contained(const BuiltImage& image);
 
 struct RegisterResult {
-  std::string cloud;   // openstack | ec2
+  std::string cloud; // openstack | ec2
   std::string region;
   std::string image_id;
-  std::string snapshot_id;  // ec2
-  std::string endpoint;     // where (no credentials)
-  bool reused = false;      // already registered: nothing uploaded
+  std::string snapshot_id; // ec2
+  std::string endpoint;    // where (no credentials)
+  bool reused = false;     // already registered: nothing uploaded
   std::uint64_t bytes_sent = 0;
-  std::uint64_t blocks_sent = 0;     // ec2
-  std::uint64_t blocks_skipped = 0;  // ec2: all-zero blocks not sent
+  std::uint64_t blocks_sent = 0;    // ec2
+  std::uint64_t blocks_skipped = 0; // ec2: all-zero blocks not sent
   double seconds = 0;
   double upload_seconds = 0;
 };

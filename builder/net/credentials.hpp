@@ -14,7 +14,7 @@
 #include <optional>
 #include <string>
 
-#include "cloud/sigv4.hpp"
+#include "net/sigv4.hpp"
 #include "util/expected.hpp"
 
 namespace bi::cloud {
@@ -26,12 +26,12 @@ Env process_env();
 struct AwsConfig {
   AwsCredentials credentials;
   std::string profile;
-  std::string region;        // may be empty: then the caller's --region or the YAML's
-  std::string ec2_endpoint;  // e.g. https://ec2.ap-southeast-1.amazonaws.com (filled by endpoints())
+  std::string region;       // may be empty: then the caller's --region or the YAML's
+  std::string ec2_endpoint; // e.g. https://ec2.ap-southeast-1.amazonaws.com (filled by endpoints())
   std::string ebs_endpoint;
-  std::string endpoint_override_ec2;  // from AWS_ENDPOINT_URL(_EC2)
-  std::string endpoint_override_ebs;  // from AWS_ENDPOINT_URL(_EBS)
-  std::string describe() const;       // no secrets
+  std::string endpoint_override_ec2; // from AWS_ENDPOINT_URL(_EC2)
+  std::string endpoint_override_ebs; // from AWS_ENDPOINT_URL(_EBS)
+  std::string describe() const;      // no secrets
   // Fills ec2_endpoint/ebs_endpoint for `region`.
   void resolve_endpoints(const std::string& region_name);
 };
@@ -39,18 +39,18 @@ struct AwsConfig {
 Expected<AwsConfig> load_aws_config(const Env& env);
 
 struct OpenStackAuth {
-  std::string auth_type = "password";  // password | v3applicationcredential
+  std::string auth_type = "password"; // password | v3applicationcredential
   std::string auth_url;
   std::string username, user_id, user_domain_name, user_domain_id;
   std::string project_name, project_id, project_domain_name, project_domain_id;
-  std::string password;                    // secret
+  std::string password; // secret
   std::string application_credential_id;
   std::string application_credential_name;
-  std::string application_credential_secret;  // secret
+  std::string application_credential_secret; // secret
   std::string region;
   std::string interface = "public";
-  std::string source;  // "environment (OS_*)" or "clouds.yaml cloud 'x' (path)"
-  std::string describe() const;  // no secrets
+  std::string source;           // "environment (OS_*)" or "clouds.yaml cloud 'x' (path)"
+  std::string describe() const; // no secrets
 };
 
 Expected<OpenStackAuth> load_openstack_auth(const Env& env);

@@ -1,4 +1,4 @@
-#include "cloud/sigv4.hpp"
+#include "net/sigv4.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -9,6 +9,8 @@
 #include <vector>
 
 #include <spdlog/fmt/fmt.h>
+
+#include "util/time.hpp"
 
 namespace bi::cloud {
 
@@ -46,14 +48,7 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<char*>(md), len);
 }
 
-std::string amz_date(std::chrono::system_clock::time_point t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
+std::string amz_date(std::chrono::system_clock::time_point t) { return format_utc(t, "%Y%m%dT%H%M%SZ"); }
 
 std::string sigv4_canonical_uri(std::string_view path, bool normalize) {
   if (path.empty()) {
@@ -165,8 +160,7 @@ SigV4Result sigv4_sign(const SigV4Input& input, Headers& headers, const AwsCrede
   SigV4Result r;
   r.amz_date = amz_date(params.time);
   const std::string date = r.amz_date.substr(0, 8);
-  const std::string payload_hash =
-      !params.payload_hash.empty() ? params.payload_hash : hex(sha256_raw(input.body));
+  const std::string payload_hash = !params.payload_hash.empty() ? params.payload_hash : hex(sha256_raw(input.body));
 
   headers.emplace_back("X-Amz-Date", r.amz_date);
   if (!credentials.session_token.empty()) {
@@ -205,10 +199,9 @@ SigV4Result sigv4_sign(const SigV4Input& input, Headers& headers, const AwsCrede
     signed_headers += (signed_headers.empty() ? "" : ";") + name;
   }
 
-  r.canonical_request = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", input.method,
-                                    sigv4_canonical_uri(input.path, params.normalize_path),
-                                    sigv4_canonical_query(input.query), canonical_headers, signed_headers,
-                                    payload_hash);
+  r.canonical_request =
+      fmt::format("{}\n{}\n{}\n{}\n{}\n{}", input.method, sigv4_canonical_uri(input.path, params.normalize_path),
+                  sigv4_canonical_query(input.query), canonical_headers, signed_headers, payload_hash);
   const std::string scope = fmt::format("{}/{}/{}/aws4_request", date, params.region, params.service);
   r.string_to_sign =
       fmt::format("AWS4-HMAC-SHA256\n{}\n{}\n{}", r.amz_date, scope, hex(sha256_raw(r.canonical_request)));
@@ -224,8 +217,7 @@ SigV4Result sigv4_sign(const SigV4Input& input, Headers& headers, const AwsCrede
 }
 
 Expected<HttpRequest> signed_request(const std::string& method, const std::string& url, Headers headers,
-                                     std::string body, const AwsCredentials& credentials,
-                                     const SigV4Params& params) {
+                                     std::string body, const AwsCredentials& credentials, const SigV4Params& params) {
   const auto scheme = url.find("://");
   if (scheme == std::string::npos) {
     return fail(url, "not an absolute URL", ExitCode::bad_input);

@@ -9,14 +9,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cloud/credentials.hpp"
-#include "cloud/image_info.hpp"
+#include "net/credentials.hpp"
+#include "register/image_info.hpp"
 #include "util/expected.hpp"
 
 namespace bi::cloud {
 
 struct KeystoneToken {
-  std::string token;  // secret: sent as X-Auth-Token, never logged
+  std::string token; // secret: sent as X-Auth-Token, never logged
   nlohmann::json catalog;
   std::string project_id;
 };
@@ -39,15 +39,15 @@ Expected<std::string> catalog_endpoint(const nlohmann::json& catalog, const std:
                                        const std::string& region, const std::string& interface);
 
 struct GlanceOptions {
-  std::string region;           // catalog region (e.g. RegionOne)
-  std::string image_url;        // overrides the catalog (OS_IMAGE_URL)
+  std::string region;    // catalog region (e.g. RegionOne)
+  std::string image_url; // overrides the catalog (OS_IMAGE_URL)
   std::uint64_t min_ram_mib = 512;
   std::string visibility = "private";
 };
 
 // The fields of a Glance v2 image we act on.
 struct GlanceImage {
-  std::string id;  // checked with valid_resource_id (it goes into request paths)
+  std::string id; // checked with valid_resource_id (it goes into request paths)
   std::string status;
   std::string os_hash_algo;
   std::string os_hash_value;
@@ -58,9 +58,9 @@ Expected<GlanceImage> parse_glance_image(const std::string& what, std::string_vi
 Expected<std::vector<GlanceImage>> parse_glance_images(const std::string& what, std::string_view body);
 
 // The Glance create-image body for an image (exposed for tests).
-nlohmann::json glance_image_body(const ImageInfo& image, const GlanceOptions& options);
+nlohmann::json glance_image_body(const BuiltImage& image, const GlanceOptions& options);
 
-Expected<RegisterResult> register_openstack(const ImageInfo& image, const OpenStackAuth& auth,
+Expected<RegisterResult> register_openstack(const BuiltImage& image, const OpenStackAuth& auth,
                                             const GlanceOptions& options, const RegisterEvents& events);
 
 } // namespace bi::cloud

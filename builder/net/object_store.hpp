@@ -12,8 +12,8 @@
 #include <string>
 #include <string_view>
 
-#include "cloud/credentials.hpp"
-#include "cloud/http.hpp"
+#include "net/credentials.hpp"
+#include "net/http.hpp"
 #include "util/expected.hpp"
 
 namespace bi::cloud {

@@ -1,4 +1,4 @@
-#include "cloud/object_store.hpp"
+#include "net/object_store.hpp"
 
 #include <algorithm>
 #include <cctype>

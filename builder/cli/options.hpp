@@ -1,0 +1,54 @@
+#pragma once
+// The command line's options (one table: parsing, help, did-you-mean) and the cartridge
+// files a command names, loaded and planned.
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cartridge/cartridge.hpp"
+#include "plan/plan.hpp"
+#include "util/expected.hpp"
+
+namespace bi::cli {
+
+namespace fs = std::filesystem;
+
+struct Options {
+  bool verbose = false;
+  bool json = false;
+  bool help = false;
+  bool no_cache = false;
+  unsigned jobs = 1;
+  std::string since;
+  std::optional<Mode> mode;
+  OutputFormat format = OutputFormat::qcow2;
+  fs::path output_dir = "images";
+  fs::path cache_dir;
+  std::string cache_url;                               // shared remote layer cache (s3:// or http(s)://)
+  std::string to, region;                              // register
+  bool do_register = false;                            // build --register
+  std::optional<std::string> payload, timeout, broker; // boot-test; checked there
+  std::vector<std::string> forwards;                   // boot-test --forward (repeatable)
+  std::vector<std::string> args;
+};
+
+struct OptionSpec {
+  const char* name;
+  bool takes_value;
+  const char* help;
+};
+
+const std::vector<OptionSpec>& option_specs();
+
+// A usage problem (exit 2), printed without an object.
+Error usage_error(const std::string& detail);
+
+Expected<Options> parse_options(const std::vector<std::string>& argv);
+
+// Loads every file; prints all diagnostics. Fails with exit 2 if any file has errors.
+Expected<std::vector<Cartridge>> load_all(const Options& o);
+Expected<std::vector<Plan>> plan_all(const Options& o);
+
+} // namespace bi::cli
