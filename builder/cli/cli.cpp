@@ -54,6 +54,8 @@ struct Options {
   bool do_register = false; // build --register
   std::optional<std::string> payload, timeout, broker; // boot-test; checked there
   std::vector<std::string> forwards;                    // boot-test --forward (repeatable)
+  std::optional<std::string> app_repo, expect_content, until; // boot-test (Stratos servers)
+  bool no_stratos = false;                                    // boot-test --no-stratos
   std::vector<std::string> args;
 };
 
@@ -86,6 +88,11 @@ const std::vector<OptionSpec>& option_specs() {
       {"--timeout", true, "boot-test: seconds to wait for InstanceActivatedEvent (default 600)"},
       {"--broker", true, "boot-test: use this MQTT broker HOST:PORT instead of a private mosquitto"},
       {"--forward", true, "boot-test: GUEST_IP:PORT=HOST_PORT, guest address to a loopback port (repeatable)"},
+      {"--app-repo", true, "boot-test: a local git repository sent to the agent in an ArtifactUpdatedEvent"},
+      {"--expect-content", true, "boot-test: fail unless the guest's web root (GET /) contains this text"},
+      {"--no-stratos", false, "boot-test: do not play the Stratos servers, only watch the broker"},
+      {"--until", true,
+       "boot-test: activated | shutdown (after the cleanup handshake; default when playing the servers)"},
       {"--to", true, "register: openstack | ec2 (default: every iaas target of the cartridge)"},
       {"--region", true, "register: the cloud region (default: the cartridge's iaas entry)"},
       {"--register", false, "after building, register with every iaas target of the cartridge"},
@@ -182,6 +189,14 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
       o.broker = *value;
     } else if (name == "--forward") {
       o.forwards.push_back(*value);
+    } else if (name == "--app-repo") {
+      o.app_repo = *value;
+    } else if (name == "--expect-content") {
+      o.expect_content = *value;
+    } else if (name == "--until") {
+      o.until = *value;
+    } else if (name == "--no-stratos") {
+      o.no_stratos = true;
     } else if (name == "--no-cache") {
       o.no_cache = true;
     } else if (name == "--to") {
@@ -629,12 +644,21 @@ const std::vector<Command>& commands() {
       {"list", "list [--json]", "show the image catalog", cmd_list},
       {"inspect", "inspect IMAGE [--json]", "print an image's manifest", cmd_inspect},
       {"cache", "cache ls|verify|gc [FILE...]", "manage the layer cache", cmd_cache},
-      {"boot-test", "boot-test IMAGE [--payload F] [--timeout S] [--forward IP:PORT=HPORT]", "boot under libvirt, wait for InstanceActivatedEvent",
-       [](Options& o) { return cmd_boot_test({o.args, o.json, o.payload, o.timeout, o.broker, o.forwards, o.output_dir, o.cache_dir}); }},
-      {"register", "register IMAGE... [--to CLOUD] [--region R]", "upload to Glance / EBS and register (openstack, ec2)",
-       [](Options& o) { return cmd_register({o.args, o.output_dir, o.to, o.region, o.json}); }},
+      {"boot-test", "boot-test IMAGE [--payload F] [--timeout S] [--forward IP:PORT=HPORT]",
+       "boot under libvirt, wait for InstanceActivatedEvent",
+       [](Options& o) {
+         return cmd_boot_test({o.args, o.json, o.payload, o.timeout, o.broker, o.forwards, o.output_dir, o.cache_dir,
+                               o.app_repo, o.expect_content, o.until, o.no_stratos});
+       }},
+      {"register", "register IMAGE... [--to CLOUD] [--region R]",
+       "upload to Glance / EBS and register (openstack, ec2)",
+       [](Options& o) {
+         return cmd_register({o.args, o.output_dir, o.to, o.region, o.json});
+       }},
       {"cartridge-json", "cartridge-json IMAGE", "print the Stratos cartridge definition with the image IDs",
-       [](Options& o) { return cmd_cartridge_json({o.args, o.output_dir, o.to, o.region, o.json}); }},
+       [](Options& o) {
+         return cmd_cartridge_json({o.args, o.output_dir, o.to, o.region, o.json});
+       }},
       {"help", "help", "show this help", cmd_help},
       {"version", "version", "print the version", cmd_version},
   };
