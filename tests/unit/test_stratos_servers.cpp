@@ -97,6 +97,9 @@ TEST_CASE("repoPassword: AES-128-ECB, PKCS#7, base64 with the CARTRIDGE_KEY", "[
   REQUIRE(round);
   CHECK(*round == odd);
   CHECK(encrypt_repo_password("0123456789abcdef", "0123456789abcdef")->size() == 44);
+  // Two blocks, each encrypted alone (ECB; CBC would chain them): from `openssl enc -aes-128-ecb`.
+  CHECK(encrypt_repo_password("0123456789abcdef-two-blocks", "0123456789abcdef").value() ==
+        "cnJ+iB7c/QEApxhoeQm1ZUYLzSNusEkvluDXcLjy+VU=");
 
   auto short_key = encrypt_repo_password("x", "short");
   REQUIRE_FALSE(short_key);
