@@ -644,21 +644,13 @@ const std::vector<Command>& commands() {
       {"list", "list [--json]", "show the image catalog", cmd_list},
       {"inspect", "inspect IMAGE [--json]", "print an image's manifest", cmd_inspect},
       {"cache", "cache ls|verify|gc [FILE...]", "manage the layer cache", cmd_cache},
-      {"boot-test", "boot-test IMAGE [--payload F] [--timeout S] [--forward IP:PORT=HPORT]",
-       "boot under libvirt, wait for InstanceActivatedEvent",
-       [](Options& o) {
-         return cmd_boot_test({o.args, o.json, o.payload, o.timeout, o.broker, o.forwards, o.output_dir, o.cache_dir,
-                               o.app_repo, o.expect_content, o.until, o.no_stratos});
-       }},
-      {"register", "register IMAGE... [--to CLOUD] [--region R]",
-       "upload to Glance / EBS and register (openstack, ec2)",
-       [](Options& o) {
-         return cmd_register({o.args, o.output_dir, o.to, o.region, o.json});
-       }},
+      {"boot-test", "boot-test IMAGE [--payload F] [--timeout S] [--forward IP:PORT=HPORT]", "boot under libvirt, wait for InstanceActivatedEvent",
+       [](Options& o) { return cmd_boot_test({o.args, o.json, o.payload, o.timeout, o.broker, o.forwards, o.output_dir, o.cache_dir,
+                                              o.app_repo, o.expect_content, o.until, o.no_stratos}); }},
+      {"register", "register IMAGE... [--to CLOUD] [--region R]", "upload to Glance / EBS and register (openstack, ec2)",
+       [](Options& o) { return cmd_register({o.args, o.output_dir, o.to, o.region, o.json}); }},
       {"cartridge-json", "cartridge-json IMAGE", "print the Stratos cartridge definition with the image IDs",
-       [](Options& o) {
-         return cmd_cartridge_json({o.args, o.output_dir, o.to, o.region, o.json});
-       }},
+       [](Options& o) { return cmd_cartridge_json({o.args, o.output_dir, o.to, o.region, o.json}); }},
       {"help", "help", "show this help", cmd_help},
       {"version", "version", "print the version", cmd_version},
   };
