@@ -16,8 +16,11 @@
 #include <spdlog/spdlog.h>
 
 #include "boot/config_drive.hpp"
+#include "boot/git_http_server.hpp"
 #include "boot/libvirt_domain.hpp"
+#include "boot/stratos_servers.hpp"
 #include "cartridge/loader.hpp"
+#include "cloud/http.hpp"
 #include "guest/accel.hpp"
 #include "image/catalog.hpp"
 #include "image/manifest.hpp"
@@ -36,6 +39,15 @@ constexpr int k_guest_broker_port = 1883;
 constexpr const char* k_guest_puppet_ip = "10.0.2.101";
 constexpr const char* k_hostname_marker = "cartridge-init: hostname ";
 constexpr const char* k_activated = "InstanceActivatedEvent";
+// Stratos servers: the git server the ArtifactUpdatedEvent points the guest at.
+constexpr const char* k_guest_git_ip = "10.0.2.104";
+constexpr int k_guest_git_port = 80;
+// The agent starts after cartridge-init has read the payload (its hostname line); under
+// TCG that is minutes after power-on, so the minute is counted from that line (or from
+// power-on when the line never comes, with a longer allowance).
+constexpr auto k_broker_check_after = std::chrono::seconds(60);
+constexpr auto k_broker_check_without_hostname = std::chrono::seconds(300);
+constexpr auto k_cleanup_bound = std::chrono::seconds(180);
 
 std::string trim(std::string_view s) {
   const auto b = s.find_first_not_of(" \t\r\n");
@@ -375,6 +387,29 @@ std::string make_default_payload(const DefaultPayloadInput& in) {
   return out;
 }
 
+Expected<BootTestOptions::Until> parse_until(const std::string& text) {
+  if (text == "activated") {
+    return BootTestOptions::Until::activated;
+  }
+  if (text == "shutdown") {
+    return BootTestOptions::Until::shutdown;
+  }
+  return Unexpected{
+      make_error("", "invalid --until '" + text + "': expected activated or shutdown", ExitCode::bad_input)};
+}
+
+std::string add_payload_fields(const std::string& payload,
+                               const std::vector<std::pair<std::string, std::string>>& fields) {
+  const std::string body = trim(payload);
+  // parse_payload reads several lines as one field each, a single line as comma-separated.
+  const bool per_line = body.find('\n') != std::string::npos;
+  std::string out = body;
+  for (const auto& [k, v] : fields) {
+    out += (per_line ? "\n" : ",") + k + "=" + v;
+  }
+  return out + (per_line ? "\n" : "");
+}
+
 // ---- what the guest reports
 
 std::string hostname_pattern(const PayloadFields& payload) {
@@ -472,6 +507,16 @@ nlohmann::json BootTestResult::to_json() const {
       {"total_seconds", total_seconds},
       {"console_log", console_log.string()},
   };
+  nlohmann::json exchange_json = nlohmann::json::array();
+  for (const auto& e : exchange) {
+    exchange_json.push_back(
+        {{"direction", e.sent ? "sent" : "received"}, {"topic", e.topic}, {"event", e.name}, {"seconds", e.seconds}});
+  }
+  j["stratos_messages"] = exchange_json;
+  j["notes"] = notes;
+  j["http_status"] = http_status ? nlohmann::json(*http_status) : nlohmann::json(nullptr);
+  j["http_body_bytes"] = http_body_bytes ? nlohmann::json(*http_body_bytes) : nlohmann::json(nullptr);
+  j["boot_to_shutdown_ready_seconds"] = opt(shutdown_seconds);
   if (!passed) {
     j["console_tail"] = console_tail;
   }
@@ -496,9 +541,24 @@ std::string BootTestResult::to_text() const {
   if (events.empty()) {
     out += "    (none)\n";
   }
+  if (!exchange.empty()) {
+    out += "  stratos         (seconds since power-on; > sent by boot-test, < received)\n";
+    for (const auto& e : exchange) {
+      out += fmt::format("    {:7.1f} s  {} {}\n", e.seconds, e.sent ? ">" : "<", e.topic);
+    }
+  }
   const auto secs = [](const std::optional<double>& v) { return v ? fmt::format("{:.1f} s", *v) : "not seen"; };
   out += fmt::format("  boot to login   {}\n", secs(login_seconds));
   out += fmt::format("  boot to active  {}\n", secs(activated_seconds));
+  if (http_status) {
+    out += fmt::format("  GET /           HTTP {}, {} bytes\n", *http_status, http_body_bytes.value_or(0));
+  }
+  if (shutdown_seconds) {
+    out += fmt::format("  boot to ready-to-shutdown {}\n", secs(shutdown_seconds));
+  }
+  for (const auto& n : notes) {
+    out += "  note            " + n + "\n";
+  }
   out += fmt::format("  console log     {}\n", console_log.empty() ? "(not kept)" : console_log.string());
   if (!passed && !console_tail.empty()) {
     out += "  last console lines:\n";
@@ -585,7 +645,40 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
     payload =
         make_default_payload({info.manifest->cartridge, ports_from_manifest(*info.manifest), uuid, random_key(16)});
   }
+  // ---- Stratos: what the guest needs to reach boot-test's broker and git server
+  const std::string git_guest_url = fmt::format("http://{}{}", k_guest_git_ip, GitHttpServer::path());
+  {
+    const PayloadFields given = parse_payload(payload);
+    std::vector<std::pair<std::string, std::string>> added;
+    if (value_or(given, "MB_IP", "").empty()) {
+      // A real Stratos payload has no MB_IP (the broker is in agent.conf); the image's
+      // default broker is nothing inside the guest.
+      added.emplace_back("MB_IP", k_guest_broker_ip);
+      if (value_or(given, "MB_PORT", "").empty()) {
+        added.emplace_back("MB_PORT", std::to_string(k_guest_broker_port));
+      }
+    }
+    if (o.app_repo && value_or(given, "CARTRIDGE_KEY", "").empty()) {
+      added.emplace_back("CARTRIDGE_KEY", random_key(16));
+    }
+    if (o.app_repo && value_or(given, "REPO_URL", "").empty()) {
+      added.emplace_back("REPO_URL", git_guest_url);
+    }
+    if (!added.empty()) {
+      payload = add_payload_fields(payload, added);
+      std::string keys;
+      for (const auto& [k, v] : added) {
+        keys += (keys.empty() ? "" : ", ") + k + (k == "CARTRIDGE_KEY" ? "" : "=" + v);
+      }
+      result.notes.push_back((value_or(given, "MB_IP", "").empty() ? "the payload has no MB_IP: " : "") +
+                             std::string("boot-test added ") + keys + " to the payload on the config drive");
+    }
+  }
   const PayloadFields fields = parse_payload(payload);
+  if (o.app_repo) {
+    // The key must be usable before anything boots (bad input, exit 2).
+    BI_TRY(encrypt_repo_password("", value_or(fields, "CARTRIDGE_KEY", "")));
+  }
   result.member_id = value_or(fields, "MEMBER_ID", "");
   result.cluster_id = value_or(fields, "CLUSTER_ID", "");
   if (result.member_id.empty()) {
@@ -651,6 +744,30 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   BI_TRY_ASSIGN(std::unique_ptr<EventRecorder> recorder,
                 EventRecorder::connect(broker_address, "instance/status/#", std::chrono::seconds(15)));
 
+  // ---- Stratos servers, the git server behind the ArtifactUpdatedEvent, the web forward
+  std::unique_ptr<GitHttpServer> git_server;
+  StratosServersOptions stratos;
+  stratos.payload = fields;
+  stratos.answer = o.stratos;
+  if (o.app_repo && o.stratos) {
+    const std::string user = "boot-" + random_key(8);
+    const std::string password = random_key(24);
+    BI_TRY_ASSIGN(git_server, GitHttpServer::start(*o.app_repo, user, password, run_dir.path()));
+    stratos.artifact = ArtifactSource{git_guest_url, user, password};
+  }
+  BI_TRY_ASSIGN(std::unique_ptr<StratosServers> servers,
+                StratosServers::connect(broker_address, stratos, std::chrono::seconds(15)));
+  const std::vector<std::string> own_clients = {recorder->client_id(), servers->client_id()};
+  int web_guest_port = 80;
+  if (const std::string ports = value_or(fields, "PORTS", ""); !ports.empty()) {
+    const std::string first = ports.substr(0, ports.find('|'));
+    if (!first.empty() && first.size() <= 5 && first.find_first_not_of("0123456789") == std::string::npos) {
+      web_guest_port = std::stoi(first);
+    }
+  }
+  BI_TRY_ASSIGN(const int web_host_port, free_loopback_port());
+  const auto until = o.until.value_or(o.stratos ? BootTestOptions::Until::shutdown : BootTestOptions::Until::activated);
+
   BI_TRY(ensure_libvirtd(std::chrono::seconds(90)));
   BI_TRY_ASSIGN(LibvirtConnection conn, LibvirtConnection::open("qemu:///system"));
 
@@ -671,6 +788,15 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   for (const auto& f : o.forwards) {
     spec.guestfwd.push_back(f.to_guestfwd());
   }
+  if (git_server) {
+    GitHttpServer* g = git_server.get();
+    GuestForward git_forward;
+    git_forward.guest_ip = k_guest_git_ip;
+    git_forward.guest_port = k_guest_git_port;
+    git_forward.host_port = g->port();
+    spec.guestfwd.push_back(git_forward.to_guestfwd());
+  }
+  spec.hostfwd = {fmt::format("tcp:127.0.0.1:{}-:{}", web_host_port, web_guest_port)};
   spec.allow_spawn = true;
   result.domain = spec.name;
   const std::string xml = render_domain_xml(spec);
@@ -687,6 +813,38 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   size_t seen_messages = 0;
   std::optional<Clock::time_point> activated_at;
   std::string stop_reason;
+  const auto collect_events = [&] {
+    const auto messages = recorder->messages();
+    for (; seen_messages < messages.size(); ++seen_messages) {
+      StatusEvent e = decode_status_event(messages[seen_messages], result.member_id, power_on);
+      spdlog::info("boot-test: {} at {:.1f} s{}", e.name, e.seconds, e.for_member ? "" : " (another member)");
+      if (is_activation_of(e) && !activated_at) {
+        activated_at = messages[seen_messages].received;
+        result.activated_seconds = e.seconds;
+      }
+      result.events.push_back(std::move(e));
+    }
+  };
+  // Whether the guest's agent got through to the broker: a message from it, or (our own
+  // mosquitto) a client in its log that is not boot-test's.
+  const auto guest_reached_broker = [&] {
+    if (!result.events.empty()) {
+      return true;
+    }
+    for (const auto& m : servers->messages()) {
+      if (!m.sent) {
+        return true;
+      }
+    }
+    if (own_broker) {
+      auto log = read_file(own_broker->log_file());
+      return log && log_shows_foreign_client(*log, own_clients);
+    }
+    return false;
+  };
+  bool broker_checked = false;
+  std::string broker_problem;
+  std::optional<Clock::time_point> payload_read_at;
   for (;;) {
     if (interrupted()) {
       return fail("boot-test", "interrupted");
@@ -705,15 +863,28 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
         result.hostname = *h;
       }
     }
-    const auto messages = recorder->messages();
-    for (; seen_messages < messages.size(); ++seen_messages) {
-      StatusEvent e = decode_status_event(messages[seen_messages], result.member_id, power_on);
-      spdlog::info("boot-test: {} at {:.1f} s{}", e.name, e.seconds, e.for_member ? "" : " (another member)");
-      if (is_activation_of(e) && !activated_at) {
-        activated_at = messages[seen_messages].received;
-        result.activated_seconds = e.seconds;
+    collect_events();
+    if (!payload_read_at && !result.hostname.empty()) {
+      payload_read_at = now;
+    }
+    if (!broker_checked && (payload_read_at ? now - *payload_read_at >= k_broker_check_after
+                                            : now - power_on >= k_broker_check_without_hostname)) {
+      broker_checked = true;
+      if (!guest_reached_broker()) {
+        broker_problem =
+            fmt::format("no MQTT client of the guest reached the broker ({}, guest address {}:{}) "
+                        "within {:.0f} s of power-on: check the payload's MB_IP/MB_PORT and the agent's "
+                        "mb.urls",
+                        result.broker, k_guest_broker_ip, k_guest_broker_port, seconds_between(power_on, now));
+        spdlog::warn("boot-test: {}", broker_problem);
+        result.notes.push_back(broker_problem);
       }
-      result.events.push_back(std::move(e));
+    } else if (!broker_problem.empty() && guest_reached_broker()) {
+      // Late, but there: the note would now mislead.
+      spdlog::info("boot-test: a client of the guest reached the broker after {:.1f} s",
+                   seconds_between(power_on, now));
+      std::erase(result.notes, broker_problem);
+      broker_problem.clear();
     }
     if (activated_at) {
       const bool grace_over = now - *activated_at > o.login_grace;
@@ -737,6 +908,82 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
 
+  // ---- after activation: the web root through the host forward, then the cleanup handshake
+  std::string content_problem;
+  std::string cleanup_problem;
+  if (activated_at && stop_reason.empty()) {
+    cloud::HttpRequest get;
+    get.url = fmt::format("http://127.0.0.1:{}/", web_host_port);
+    get.timeout = std::chrono::seconds(60);
+    auto page = cloud::http_send(get);
+    if (page) {
+      result.http_status = page->status;
+      result.http_body_bytes = page->body.size();
+      spdlog::info("boot-test: GET / from the guest's port {}: HTTP {}, {} bytes", web_guest_port, page->status,
+                   page->body.size());
+    } else {
+      result.notes.push_back("GET / from the guest's port " + std::to_string(web_guest_port) +
+                             " failed: " + page.error().detail);
+    }
+    if (o.expect_content && (!page || page->body.find(*o.expect_content) == std::string::npos)) {
+      content_problem = fmt::format("GET / from the guest's port {} {} does not contain '{}'", web_guest_port,
+                                    page ? fmt::format("(HTTP {}, {} bytes)", page->status, page->body.size())
+                                         : std::string("(no answer)"),
+                                    *o.expect_content);
+    }
+    bool requested_topology = false;
+    for (const auto& m : servers->messages()) {
+      requested_topology = requested_topology || (!m.sent && m.name == "CompleteTopologyRequestEvent");
+    }
+    bool wait_for_cleanup = until == BootTestOptions::Until::shutdown;
+    if (wait_for_cleanup && o.stratos && !requested_topology) {
+      // Today's agent never listens: a cleanup request would go unanswered.
+      result.notes.push_back("the agent never requested the topology (an agent without the Stratos handshake): "
+                             "no cleanup requested");
+      wait_for_cleanup = false;
+    }
+    if (wait_for_cleanup) {
+      if (o.stratos) {
+        BI_TRY(servers->send_cleanup());
+      }
+      const auto cleanup_deadline = std::max(deadline, Clock::now() + k_cleanup_bound);
+      std::optional<double> maintenance;
+      while (!result.shutdown_seconds && Clock::now() < cleanup_deadline && !interrupted()) {
+        collect_events();
+        for (const auto& e : result.events) {
+          if (e.for_member && e.name == "InstanceMaintenanceModeEvent" && !maintenance) {
+            maintenance = e.seconds;
+          }
+          if (e.for_member && e.name == "InstanceReadyToShutdownEvent" && !result.shutdown_seconds) {
+            result.shutdown_seconds = e.seconds;
+          }
+        }
+        BI_TRY_ASSIGN(bool active, domain.is_active());
+        if (!active) {
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
+      if (interrupted()) {
+        return fail("boot-test", "interrupted");
+      }
+      if (!result.shutdown_seconds) {
+        cleanup_problem =
+            fmt::format("no InstanceReadyToShutdownEvent for member {} after {} ({})", result.member_id,
+                        o.stratos ? "boot-test's InstanceCleanupMemberEvent" : "activation",
+                        maintenance ? "InstanceMaintenanceModeEvent seen" : "no InstanceMaintenanceModeEvent either");
+      } else if (!maintenance || *maintenance > *result.shutdown_seconds) {
+        cleanup_problem = "InstanceReadyToShutdownEvent came without an InstanceMaintenanceModeEvent before it";
+      }
+    }
+  }
+  for (const auto& m : servers->messages()) {
+    result.exchange.push_back({m.sent, m.topic, m.name, seconds_between(power_on, m.at)});
+  }
+  if (git_server) {
+    spdlog::debug("git server: {} requests, {} refused", git_server->requests(), git_server->unauthorized());
+  }
+
   // Power off before reading the log for the last time, so it is complete.
   BI_TRY(domain.destroy());
   console.poll();
@@ -750,11 +997,15 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
 
   if (!activated_at) {
     result.reason = stop_reason + "; " + describe_events(result.events) +
-                    (result.hostname.empty() ? "; cartridge-init never printed its hostname" : "");
+                    (result.hostname.empty() ? "; cartridge-init never printed its hostname" : "") +
+                    (broker_problem.empty() ? "" : "; " + broker_problem);
   } else if (result.hostname.empty()) {
     result.reason = "cartridge-init never printed its hostname ('cartridge-init: hostname ...' on the serial console)";
   } else if (!result.hostname_ok) {
     result.reason = "hostname " + result.hostname + " does not match " + result.hostname_pattern;
+  }
+  if (result.reason.empty()) {
+    result.reason = !content_problem.empty() ? content_problem : cleanup_problem;
   }
   result.passed = result.reason.empty();
   if (!result.passed) {

@@ -94,6 +94,29 @@ struct BootTestOptions {
   std::vector<GuestForward> forwards;
   // After activation, how long to keep watching the console for the login prompt.
   std::chrono::seconds login_grace{20};
+  // ---- playing the Stratos servers (boot/stratos_servers.hpp)
+  bool stratos = true;                       // false (--no-stratos): answer nothing, only watch
+  std::optional<fs::path> app_repo;          // --app-repo DIR: served by git over HTTP to the guest
+  std::optional<std::string> expect_content; // --expect-content TEXT in the body of the guest's /
+  // --until: the run is complete at activation, or after the cleanup handshake.
+  enum class Until { activated, shutdown };
+  std::optional<Until> until; // default: shutdown when playing the servers
+};
+
+// Parses --until's value.
+Expected<BootTestOptions::Until> parse_until(const std::string& text);
+
+// Adds KEY=VALUE fields to a payload in its own layout (one comma-separated line, or a
+// field per line).
+std::string add_payload_fields(const std::string& payload,
+                               const std::vector<std::pair<std::string, std::string>>& fields);
+
+// A message between boot-test's Stratos servers and the broker.
+struct ExchangedEvent {
+  bool sent = false; // true: boot-test published it
+  std::string topic;
+  std::string name;
+  double seconds = 0; // since power-on
 };
 
 struct BootTestResult {
@@ -114,6 +137,12 @@ struct BootTestResult {
   double setup_seconds = 0;               // overlay, config drive, broker, libvirtd
   double total_seconds = 0;
   fs::path console_log;                   // kept after the run
+  // ---- playing the Stratos servers
+  std::vector<ExchangedEvent> exchange; // every message both ways, in order
+  std::vector<std::string> notes;       // what boot-test changed or noticed (payload, broker)
+  std::optional<long> http_status;      // GET / from the guest after activation
+  std::optional<size_t> http_body_bytes;
+  std::optional<double> shutdown_seconds; // power-on to InstanceReadyToShutdownEvent
   std::string console_tail;               // last lines, on failure
 
   nlohmann::json to_json() const;

@@ -152,8 +152,12 @@ Expected<std::unique_ptr<EventRecorder>> EventRecorder::connect(const BrokerAddr
   init_mosquitto_lib();
   std::unique_ptr<EventRecorder> r(new EventRecorder(broker, topic_filter));
   const std::string object = "MQTT broker " + broker.to_string();
-  const std::string client_id = fmt::format("build-image-boot-test-{}", ::getpid());
-  r->m_mosq = mosquitto_new(client_id.c_str(), true, r.get());
+  // Unique per recorder: the broker drops a client whose id another one takes over.
+  static std::atomic<int> count{0};
+  const int n = count.fetch_add(1);
+  r->m_client_id = n == 0 ? fmt::format("build-image-boot-test-{}", ::getpid())
+                          : fmt::format("build-image-boot-test-{}-{}", ::getpid(), n);
+  r->m_mosq = mosquitto_new(r->m_client_id.c_str(), true, r.get());
   if (r->m_mosq == nullptr) {
     return fail(object, std::string("cannot create an MQTT client: ") + std::strerror(errno));
   }

@@ -75,6 +75,7 @@ public:
   // Every message received so far, in arrival order.
   std::vector<BrokerMessage> messages() const;
   bool connected() const { return m_connected.load(); }
+  const std::string& client_id() const { return m_client_id; }
 
 private:
   EventRecorder(BrokerAddress broker, std::string topic_filter);
@@ -85,6 +86,7 @@ private:
 
   BrokerAddress m_broker;
   std::string m_topic_filter;
+  std::string m_client_id;
   struct mosquitto* m_mosq = nullptr;
   bool m_loop_started = false;
   std::atomic<bool> m_connected{false};

@@ -189,6 +189,9 @@ std::string render_domain_xml(const DomainSpec& s) {
   for (const auto& f : s.guestfwd) {
     netdev += ",guestfwd=" + f;
   }
+  for (const auto& f : s.hostfwd) {
+    netdev += ",hostfwd=" + f;
+  }
   x += "  <qemu:commandline>\n";
   x += "    <qemu:arg value='-netdev'/>\n";
   x += fmt::format("    <qemu:arg value='{}'/>\n", e(netdev));

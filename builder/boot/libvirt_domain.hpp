@@ -32,6 +32,9 @@ struct DomainSpec {
   // qemu user networking with restrict=on: the guest reaches only these forwards,
   // e.g. "tcp:10.0.2.100:1883-tcp:127.0.0.1:18830".
   std::vector<std::string> guestfwd;
+  // Host-side ports into the guest, e.g. "tcp:127.0.0.1:18080-:80" (boot-test fetches the
+  // cartridge's web root); restrict=on still allows them, they are host-initiated.
+  std::vector<std::string> hostfwd;
   // A `cmd:` guestfwd spawns a process per guest connection: qemu's seccomp sandbox
   // (libvirt passes spawn=deny) must then allow spawning.
   bool allow_spawn = false;

@@ -45,6 +45,29 @@ Expected<BootTestOptions> make_options(const BootTestCommand& c) {
     BI_TRY_ASSIGN(GuestForward g, parse_guest_forward(f));
     o.forwards.push_back(g);
   }
+  // ---- Stratos servers
+  o.stratos = !c.no_stratos;
+  if (c.until) {
+    BI_TRY_ASSIGN(o.until, parse_until(*c.until));
+  }
+  if (c.app_repo) {
+    if (c.no_stratos) {
+      return Unexpected{
+          usage("--app-repo needs boot-test to play the Stratos servers: it cannot go with --no-stratos")};
+    }
+    std::error_code ec;
+    const std::filesystem::path repo = *c.app_repo;
+    if (!std::filesystem::is_directory(repo / ".git", ec) && !std::filesystem::is_regular_file(repo / "HEAD", ec)) {
+      return fail(repo.string(), "not a git repository (--app-repo)", ExitCode::bad_input);
+    }
+    o.app_repo = repo;
+  }
+  if (c.expect_content) {
+    if (c.expect_content->empty()) {
+      return Unexpected{usage("invalid --expect-content '': expected some text")};
+    }
+    o.expect_content = *c.expect_content;
+  }
   return o;
 }
 

@@ -20,6 +20,11 @@ struct BootTestCommand {
   std::vector<std::string> forwards;  // --forward GUEST_IP:PORT=HOST_PORT (repeatable)
   std::filesystem::path output_dir;   // where image names are looked up
   std::filesystem::path cache_dir;    // KVM probe verdict
+  // Playing the Stratos servers (boot/stratos_servers.hpp).
+  std::optional<std::string> app_repo;       // --app-repo DIR
+  std::optional<std::string> expect_content; // --expect-content TEXT
+  std::optional<std::string> until;          // --until activated|shutdown
+  bool no_stratos = false;                   // --no-stratos
 };
 
 // 0 passed, 1 failed; errors carry their own exit code (2 usage, 3 host missing).

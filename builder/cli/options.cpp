@@ -28,6 +28,11 @@ const std::vector<OptionSpec>& option_specs() {
       {"--timeout", true, "boot-test: seconds to wait for InstanceActivatedEvent (default 600)"},
       {"--broker", true, "boot-test: use this MQTT broker HOST:PORT instead of a private mosquitto"},
       {"--forward", true, "boot-test: GUEST_IP:PORT=HOST_PORT, guest address to a loopback port (repeatable)"},
+      {"--app-repo", true, "boot-test: a local git repository sent to the agent in an ArtifactUpdatedEvent"},
+      {"--expect-content", true, "boot-test: fail unless the guest's web root (GET /) contains this text"},
+      {"--no-stratos", false, "boot-test: do not play the Stratos servers, only watch the broker"},
+      {"--until", true,
+       "boot-test: activated | shutdown (after the cleanup handshake; default when playing the servers)"},
       {"--to", true, "register: openstack | ec2 (default: every iaas target of the cartridge)"},
       {"--region", true, "register: the cloud region (default: the cartridge's iaas entry)"},
       {"--register", false, "after building, register with every iaas target of the cartridge"},
@@ -122,6 +127,14 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
       o.broker = *value;
     } else if (name == "--forward") {
       o.forwards.push_back(*value);
+    } else if (name == "--app-repo") {
+      o.app_repo = *value;
+    } else if (name == "--expect-content") {
+      o.expect_content = *value;
+    } else if (name == "--until") {
+      o.until = *value;
+    } else if (name == "--no-stratos") {
+      o.no_stratos = true;
     } else if (name == "--no-cache") {
       o.no_cache = true;
     } else if (name == "--to") {

@@ -31,6 +31,8 @@ struct Options {
   bool do_register = false;                            // build --register
   std::optional<std::string> payload, timeout, broker; // boot-test; checked there
   std::vector<std::string> forwards;                   // boot-test --forward (repeatable)
+  std::optional<std::string> app_repo, expect_content, until; // boot-test (Stratos servers)
+  bool no_stratos = false;                                    // boot-test --no-stratos
   std::vector<std::string> args;
 };
 

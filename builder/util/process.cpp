@@ -153,9 +153,13 @@ Expected<RunResult> run_process(const std::vector<std::string>& argv, const RunO
   bp::ipstream out;
   const auto start = std::chrono::steady_clock::now();
   std::error_code ec;
-  bp::child child(exe, bp::args(args), (bp::std_out & bp::std_err) > out, bp::std_in < bp::null,
-                  bp::start_dir(options.cwd.empty() ? "." : options.cwd), setup,
-                  ec);
+  const std::string start_dir = options.cwd.empty() ? "." : options.cwd;
+  const boost::filesystem::path stdin_path(options.stdin_file.empty() ? "/dev/null" : options.stdin_file);
+  bp::child child = options.stdout_file.empty()
+                        ? bp::child(exe, bp::args(args), (bp::std_out & bp::std_err) > out, bp::std_in < stdin_path,
+                                    bp::start_dir(start_dir), setup, ec)
+                        : bp::child(exe, bp::args(args), bp::std_out > boost::filesystem::path(options.stdout_file),
+                                    bp::std_err > out, bp::std_in < stdin_path, bp::start_dir(start_dir), setup, ec);
   if (ec) {
     return fail(argv[0], "cannot start: " + ec.message(), ExitCode::host_missing);
   }

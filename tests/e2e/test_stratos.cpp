@@ -1,0 +1,113 @@
+// End to end: boot-test plays the Stratos servers for the php full image the `images`
+// fixture built. The agent must do the topology handshake, clone the application from
+// boot-test's git server (credentials sent encrypted with CARTRIDGE_KEY) into the web root,
+// activate, serve it, and answer the cleanup request. Needs an agent that speaks the
+// handshake (issue 12's agent side).
+// Environment: BI_TEST_IMAGES = the fixture's output folder with catalog.json.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "image/catalog.hpp"
+#include "test_support.hpp"
+#include "util/process.hpp"
+
+using namespace bi;
+
+namespace {
+
+std::filesystem::path php_full_image() {
+  const char* dir = std::getenv("BI_TEST_IMAGES");
+  REQUIRE(dir != nullptr);
+  auto catalog = catalog_read(dir);
+  REQUIRE(catalog);
+  for (const auto& e : (*catalog)["images"]) {
+    if (e["cartridge"] == "php" && e["mode"] == "full") {
+      return std::filesystem::path(dir) / e["file"].get<std::string>();
+    }
+  }
+  FAIL("no php full image in " << dir << "/catalog.json");
+  return {};
+}
+
+// Index of the first message with this direction and event name, or -1.
+int find_message(const nlohmann::json& messages, const std::string& direction, const std::string& event) {
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (messages[i]["direction"] == direction && messages[i]["event"] == event) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+const nlohmann::json* find_event(const nlohmann::json& events, const std::string& name) {
+  for (const auto& e : events) {
+    if (e["event"] == name && e["for_member"] == true) {
+      return &e;
+    }
+  }
+  return nullptr;
+}
+
+} // namespace
+
+TEST_CASE("boot-test plays Stratos: artifact from git served by php, cleanup acknowledged", "[stratos]") {
+  const auto image = php_full_image();
+  test::Scratch s;
+  // The marker is computed, so it only appears when PHP runs the file (not in its source).
+  const std::filesystem::path repo = s.path() / "app";
+  std::filesystem::create_directories(repo);
+  std::ofstream(repo / "index.php") << "<?php echo 'STRATOS-' . 'ARTIFACT-' . (6 * 7); ?>\n";
+  RunOptions git;
+  git.cwd = repo.string();
+  REQUIRE(run_checked({"git", "init", "-q", "-b", "master"}, git));
+  REQUIRE(run_checked({"git", "add", "index.php"}, git));
+  REQUIRE(run_checked({"git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "app"},
+                      git));
+
+  RunOptions ro;
+  ro.timeout = std::chrono::seconds(1500);
+  auto r = run_process({BI_BINARY, "boot-test", "--json", "--timeout", "900", "--app-repo", repo.string(),
+                        "--expect-content", "STRATOS-ARTIFACT-42", image.string()},
+                       ro);
+  REQUIRE(r);
+  INFO(r->output);
+  if (r->exit_code == 3) {
+    WARN("boot-test could not run on this host");
+  }
+  REQUIRE(r->output.find('{') != std::string::npos);
+  const auto j = nlohmann::json::parse(r->output.substr(r->output.find('{')));
+  CHECK(r->exit_code == 0);
+  CHECK(j["passed"] == true);
+  CHECK(j["reason"] == "");
+  CHECK(j["http_status"] == 200);
+
+  const auto& m = j["stratos_messages"];
+  const int request = find_message(m, "received", "CompleteTopologyRequestEvent");
+  const int topology = find_message(m, "sent", "CompleteTopologyEvent");
+  const int started = find_message(m, "received", "InstanceStartedEvent");
+  const int artifact = find_message(m, "sent", "ArtifactUpdatedEvent");
+  const int activated = find_message(m, "received", "InstanceActivatedEvent");
+  const int cleanup = find_message(m, "sent", "InstanceCleanupMemberEvent");
+  const int maintenance = find_message(m, "received", "InstanceMaintenanceModeEvent");
+  const int ready = find_message(m, "received", "InstanceReadyToShutdownEvent");
+  REQUIRE(request >= 0);
+  CHECK(request < topology);
+  CHECK(topology < started);
+  CHECK(started < artifact);
+  CHECK(artifact < activated);
+  CHECK(activated < cleanup);
+  CHECK(cleanup < maintenance);
+  CHECK(maintenance < ready);
+  REQUIRE(find_event(j["events"], "InstanceReadyToShutdownEvent") != nullptr);
+
+  const double activated_s = j["boot_to_activated_seconds"];
+  std::printf("boot-test stratos php full (%s): power-on to activated with an artifact %.1f s, "
+              "to ready-to-shutdown %.1f s\n",
+              j["accelerator"].get<std::string>().c_str(), activated_s,
+              j["boot_to_shutdown_ready_seconds"].get<double>());
+}
