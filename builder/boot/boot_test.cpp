@@ -20,10 +20,10 @@
 #include "boot/libvirt_domain.hpp"
 #include "boot/stratos_servers.hpp"
 #include "cartridge/loader.hpp"
-#include "cloud/http.hpp"
 #include "guest/accel.hpp"
 #include "image/catalog.hpp"
 #include "image/manifest.hpp"
+#include "net/http.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
 

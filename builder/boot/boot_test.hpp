@@ -68,7 +68,6 @@ bool is_activation_of(const StatusEvent& event);
 
 // ---- running it
 
-
 // A guest address forwarded to a loopback port of the host.
 struct GuestForward {
   std::string guest_ip; // dotted IPv4 inside qemu's user network, e.g. 10.0.2.101
@@ -83,12 +82,12 @@ struct GuestForward {
 Expected<GuestForward> parse_guest_forward(const std::string& text);
 
 struct BootTestOptions {
-  std::string image;                      // a path, or a name in `output_dir`'s catalog
+  std::string image; // a path, or a name in `output_dir`'s catalog
   fs::path output_dir = "images";
-  fs::path cache_dir;                     // where the KVM probe verdict is cached
-  std::optional<fs::path> payload_file;   // default: generated for the image's cartridge
-  std::chrono::seconds timeout{600};      // from power-on to InstanceActivatedEvent
-  std::optional<BrokerAddress> broker;    // an existing broker; default: a private mosquitto
+  fs::path cache_dir;                   // where the KVM probe verdict is cached
+  std::optional<fs::path> payload_file; // default: generated for the image's cartridge
+  std::chrono::seconds timeout{600};    // from power-on to InstanceActivatedEvent
+  std::optional<BrokerAddress> broker;  // an existing broker; default: a private mosquitto
   // Extra guest addresses (--forward GUEST_IP:PORT=HOST_PORT): qemu guestfwd
   // tcp:GUEST_IP:PORT-tcp:127.0.0.1:HOST_PORT, e.g. a Puppet master at 10.0.2.101:8140.
   std::vector<GuestForward> forwards;
@@ -121,11 +120,11 @@ struct ExchangedEvent {
 
 struct BootTestResult {
   bool passed = false;
-  std::string reason;                     // why it failed; empty on pass
+  std::string reason; // why it failed; empty on pass
   fs::path image;
-  std::string accelerator;                // kvm | tcg
+  std::string accelerator; // kvm | tcg
   std::string domain;
-  std::string broker;                     // host:port the guest's 10.0.2.100:1883 reaches
+  std::string broker; // host:port the guest's 10.0.2.100:1883 reaches
   std::string member_id;
   std::string cluster_id;
   std::string hostname;
@@ -134,9 +133,9 @@ struct BootTestResult {
   std::vector<StatusEvent> events;
   std::optional<double> login_seconds;     // power-on to "login:" on the serial console
   std::optional<double> activated_seconds; // power-on to InstanceActivatedEvent for the member
-  double setup_seconds = 0;               // overlay, config drive, broker, libvirtd
+  double setup_seconds = 0;                // overlay, config drive, broker, libvirtd
   double total_seconds = 0;
-  fs::path console_log;                   // kept after the run
+  fs::path console_log; // kept after the run
   // ---- playing the Stratos servers
   std::vector<ExchangedEvent> exchange; // every message both ways, in order
   std::vector<std::string> notes;       // what boot-test changed or noticed (payload, broker)

@@ -41,7 +41,6 @@ bool loopback_port_answers(int port) {
   return ok;
 }
 
-
 std::string mosquitto_program() {
   if (program_available("mosquitto")) {
     return "mosquitto";
@@ -146,9 +145,8 @@ Expected<MosquittoBroker> MosquittoBroker::start(const fs::path& work_dir) {
 EventRecorder::EventRecorder(BrokerAddress broker, std::string topic_filter)
     : m_broker(std::move(broker)), m_topic_filter(std::move(topic_filter)) {}
 
-Expected<std::unique_ptr<EventRecorder>> EventRecorder::connect(const BrokerAddress& broker,
-                                                                const std::string& topic_filter,
-                                                                std::chrono::seconds timeout) {
+Expected<std::unique_ptr<EventRecorder>>
+EventRecorder::connect(const BrokerAddress& broker, const std::string& topic_filter, std::chrono::seconds timeout) {
   init_mosquitto_lib();
   std::unique_ptr<EventRecorder> r(new EventRecorder(broker, topic_filter));
   const std::string object = "MQTT broker " + broker.to_string();

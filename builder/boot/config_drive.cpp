@@ -11,11 +11,8 @@ namespace bi {
 
 std::string render_meta_data(const ConfigDriveContent& c) {
   nlohmann::json j = {
-      {"uuid", c.uuid},
-      {"name", c.hostname},
-      {"hostname", c.hostname},
-      {"launch_index", 0},
-      {"availability_zone", "nova"},
+      {"uuid", c.uuid},    {"name", c.hostname},          {"hostname", c.hostname},
+      {"launch_index", 0}, {"availability_zone", "nova"},
   };
   return j.dump(2) + "\n";
 }

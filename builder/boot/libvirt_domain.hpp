@@ -22,13 +22,13 @@ namespace fs = std::filesystem;
 struct DomainSpec {
   std::string name;
   std::string uuid;
-  bool kvm = false;        // false: TCG with a qemu64 CPU
+  bool kvm = false; // false: TCG with a qemu64 CPU
   int memory_mib = 1024;
   int vcpus = 2;
-  fs::path disk;           // qcow2 overlay the guest writes to
-  fs::path backing_image;  // the overlay's backing file; never relabelled (it is the user's image)
-  fs::path config_drive;   // raw, read-only second disk; empty: none
-  fs::path console_log;    // serial port 0 is written here
+  fs::path disk;          // qcow2 overlay the guest writes to
+  fs::path backing_image; // the overlay's backing file; never relabelled (it is the user's image)
+  fs::path config_drive;  // raw, read-only second disk; empty: none
+  fs::path console_log;   // serial port 0 is written here
   // qemu user networking with restrict=on: the guest reaches only these forwards,
   // e.g. "tcp:10.0.2.100:1883-tcp:127.0.0.1:18830".
   std::vector<std::string> guestfwd;

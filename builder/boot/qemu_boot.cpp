@@ -16,10 +16,25 @@ Expected<QemuBootResult> boot_and_wait(const QemuBootOptions& o) {
   for (const auto& f : o.guestfwd) {
     netdev += ",guestfwd=" + f;
   }
-  std::vector<std::string> argv = {"qemu-system-x86_64", "-accel", o.use_kvm ? "kvm" : "tcg", "-m",
-                                   std::to_string(o.memory_mib), "-smp", "2", "-display", "none", "-monitor",
-                                   "none", "-serial", "file:" + o.console_log.string(), "-snapshot", "-drive",
-                                   "file=" + o.image.string() + ",if=virtio", "-netdev", netdev, "-device",
+  std::vector<std::string> argv = {"qemu-system-x86_64",
+                                   "-accel",
+                                   o.use_kvm ? "kvm" : "tcg",
+                                   "-m",
+                                   std::to_string(o.memory_mib),
+                                   "-smp",
+                                   "2",
+                                   "-display",
+                                   "none",
+                                   "-monitor",
+                                   "none",
+                                   "-serial",
+                                   "file:" + o.console_log.string(),
+                                   "-snapshot",
+                                   "-drive",
+                                   "file=" + o.image.string() + ",if=virtio",
+                                   "-netdev",
+                                   netdev,
+                                   "-device",
                                    "virtio-net-pci,netdev=n0"};
   for (const auto& d : o.extra_drives) {
     argv.insert(argv.end(), {"-drive", "file=" + d.string() + ",if=virtio,format=raw,readonly=on"});

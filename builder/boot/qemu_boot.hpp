@@ -15,10 +15,10 @@ namespace bi {
 struct QemuBootOptions {
   std::filesystem::path image;
   std::filesystem::path console_log;
-  std::string wait_for = "login:";                     // text on the serial console
+  std::string wait_for = "login:"; // text on the serial console
   std::chrono::seconds timeout{300};
-  std::vector<std::string> guestfwd;                   // "tcp:10.0.2.100:1883-tcp:127.0.0.1:18830"
-  std::vector<std::filesystem::path> extra_drives;     // e.g. a config drive (raw, read-only)
+  std::vector<std::string> guestfwd;               // "tcp:10.0.2.100:1883-tcp:127.0.0.1:18830"
+  std::vector<std::filesystem::path> extra_drives; // e.g. a config drive (raw, read-only)
   bool use_kvm = false;
   int memory_mib = 1024;
 };

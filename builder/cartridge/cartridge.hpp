@@ -35,14 +35,14 @@ struct IaasTarget {
 };
 
 struct BaseSpec {
-  std::string os;                 // e.g. debian-12 (exactly one of os / image)
-  std::filesystem::path image;    // an existing qcow2/raw cloud image
+  std::string os;              // e.g. debian-12 (exactly one of os / image)
+  std::filesystem::path image; // an existing qcow2/raw cloud image
   std::uint64_t size_bytes = 4ull << 30;
-  std::string mirror;             // deb822 .sources file or a URL; empty = host's apt sources
+  std::string mirror; // deb822 .sources file or a URL; empty = host's apt sources
 };
 
 struct Cartridge {
-  std::filesystem::path file;     // the YAML file
+  std::filesystem::path file; // the YAML file
   std::string type;
   std::string display_name;
   std::string description;

@@ -46,6 +46,8 @@ const std::vector<Command>& commands() {
        [](Options& o) {
          return cmd_cartridge_json({o.args, o.output_dir, o.to, o.region, o.json});
        }},
+      {"report", "report IMAGE [--report FILE.html]", "write an image's HTML build report (default <image>.html)",
+       cmd_report},
       {"help", "help", "show this help", cmd_help},
       {"version", "version", "print the version", cmd_version},
   };
@@ -129,6 +131,10 @@ int build_image_main(int argc, char** argv) {
   auto options = parse_options(args);
   if (!options) {
     return report(options.error());
+  }
+  if (options->version) {
+    auto printed = cmd_version(*options);
+    return printed ? *printed : 0;
   }
   if (options->help || (command == &commands().front() && options->args.empty() && args.empty())) {
     print_help(std::cout);

@@ -12,7 +12,7 @@
 namespace bi {
 
 struct BootTestCommand {
-  std::vector<std::string> args;      // exactly one: the image
+  std::vector<std::string> args; // exactly one: the image
   bool json = false;
   std::optional<std::string> payload; // --payload FILE
   std::optional<std::string> timeout; // --timeout SECONDS

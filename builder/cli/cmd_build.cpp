@@ -24,6 +24,10 @@ std::string fmt_seconds(double s) { return fmt::format("{:.1f} s", s); }
 
 Expected<int> cmd_build(Options& o) {
   BI_TRY_ASSIGN(std::vector<Plan> plans, plan_all(o));
+  if (!o.report.empty() && plans.size() != 1) {
+    return Unexpected{
+        usage_error("--report FILE.html takes one cartridge; for several, run `build-image report IMAGE` for each")};
+  }
   if (::geteuid() != 0) {
     return fail("build-image", "building images needs root (mmdebstrap, chroot, device nodes); run it with sudo",
                 ExitCode::host_missing);
@@ -106,6 +110,21 @@ Expected<int> cmd_build(Options& o) {
         images.back()["error"] = regs.error().to_string();
       } else {
         images.back()["registrations"] = *regs;
+      }
+    }
+    // After registering, so that the page lists the registrations.
+    if (!o.report.empty()) {
+      auto page = write_build_report(r->manifest_path, o.report);
+      if (!page) {
+        if (!o.json) {
+          std::cerr << "build-image: error: " << page.error().to_string() << "\n";
+        }
+        worst = std::max(worst, static_cast<int>(page.error().code));
+      } else {
+        images.back()["report"] = page->string();
+        if (!o.json) {
+          std::cout << "report: " << page->string() << "\n";
+        }
       }
     }
   }

@@ -13,10 +13,10 @@
 namespace bi {
 
 struct RegisterArgs {
-  std::vector<std::string> images;  // paths, file names or catalog names
+  std::vector<std::string> images; // paths, file names or catalog names
   std::filesystem::path output_dir = "images";
-  std::string to;      // openstack | ec2 | "" (every iaas target of the cartridge)
-  std::string region;  // "" = the cartridge's, else the credentials'
+  std::string to;     // openstack | ec2 | "" (every iaas target of the cartridge)
+  std::string region; // "" = the cartridge's, else the credentials'
   bool json = false;
 };
 

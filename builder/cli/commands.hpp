@@ -28,5 +28,8 @@ Expected<int> cmd_inspect(Options& o);
 Expected<int> cmd_cache(Options& o);
 Expected<int> cmd_help(Options& o);
 Expected<int> cmd_version(Options& o);
+Expected<int> cmd_report(Options& o);
+// Writes the HTML build report of the image whose manifest is given into `page`.
+Expected<fs::path> write_build_report(const fs::path& manifest_path, const fs::path& page);
 
 } // namespace bi::cli

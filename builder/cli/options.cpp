@@ -36,6 +36,8 @@ const std::vector<OptionSpec>& option_specs() {
       {"--to", true, "register: openstack | ec2 (default: every iaas target of the cartridge)"},
       {"--region", true, "register: the cloud region (default: the cartridge's iaas entry)"},
       {"--register", false, "after building, register with every iaas target of the cartridge"},
+      {"--report", true, "build, report: write the HTML build report to this file (one image)"},
+      {"--version", false, "print the version (also -V)"},
       {"--json", false, "print one machine-readable JSON result on stdout"},
       {"--verbose", false, "debug logs on stderr (also -v)"},
       {"--help", false, "show help (also -h)"},
@@ -55,6 +57,10 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
     }
     if (a == "-h") {
       o.help = true;
+      continue;
+    }
+    if (a == "-V") {
+      o.version = true;
       continue;
     }
     if (a == "--") {
@@ -147,6 +153,13 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
       o.json = true;
     } else if (name == "--verbose") {
       o.verbose = true;
+    } else if (name == "--report") {
+      if (value->empty()) {
+        return Unexpected{usage_error("invalid --report '': expected a file name")};
+      }
+      o.report = *value;
+    } else if (name == "--version") {
+      o.version = true;
     } else if (name == "--help") {
       o.help = true;
     }

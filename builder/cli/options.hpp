@@ -26,11 +26,13 @@ struct Options {
   OutputFormat format = OutputFormat::qcow2;
   fs::path output_dir = "images";
   fs::path cache_dir;
-  std::string cache_url;                               // shared remote layer cache (s3:// or http(s)://)
-  std::string to, region;                              // register
-  bool do_register = false;                            // build --register
-  std::optional<std::string> payload, timeout, broker; // boot-test; checked there
-  std::vector<std::string> forwards;                   // boot-test --forward (repeatable)
+  std::string cache_url;                                      // shared remote layer cache (s3:// or http(s)://)
+  std::string to, region;                                     // register
+  bool do_register = false;                                   // build --register
+  fs::path report;                                            // build/report --report FILE.html
+  bool version = false;                                       // --version, -V
+  std::optional<std::string> payload, timeout, broker;        // boot-test; checked there
+  std::vector<std::string> forwards;                          // boot-test --forward (repeatable)
   std::optional<std::string> app_repo, expect_content, until; // boot-test (Stratos servers)
   bool no_stratos = false;                                    // boot-test --no-stratos
   std::vector<std::string> args;

@@ -64,13 +64,29 @@ Accelerator detect_accelerator(const fs::path& cache_dir) {
   // nested KVM hangs or aborts instead.
   RunOptions opts;
   opts.timeout = std::chrono::seconds(15);
-  auto r = run_process({"qemu-system-x86_64", "-accel", "kvm", "-machine", "pc", "-cpu", "host",
-                        "-m", "128", "-nodefaults", "-display", "none", "-no-reboot", "-serial",
-                        "stdio", "-monitor", "none", "-kernel", kernel, "-append",
+  auto r = run_process({"qemu-system-x86_64",
+                        "-accel",
+                        "kvm",
+                        "-machine",
+                        "pc",
+                        "-cpu",
+                        "host",
+                        "-m",
+                        "128",
+                        "-nodefaults",
+                        "-display",
+                        "none",
+                        "-no-reboot",
+                        "-serial",
+                        "stdio",
+                        "-monitor",
+                        "none",
+                        "-kernel",
+                        kernel,
+                        "-append",
                         "console=ttyS0 panic=-1 root=/dev/nonexistent"},
                        opts);
-  const bool kvm = r && !r->timed_out && r->exit_code == 0 &&
-                   r->output.find("Linux version") != std::string::npos;
+  const bool kvm = r && !r->timed_out && r->exit_code == 0 && r->output.find("Linux version") != std::string::npos;
   fs::create_directories(cache_dir, ec);
   (void)write_file_atomic(verdict_file, probe_id + "\n" + (kvm ? "kvm" : "tcg") + "\n");
   return {kvm, kvm ? "KVM works" : "KVM is present but unusable (probe guest hung or aborted)"};

@@ -2,8 +2,8 @@
 
 #include <guestfs.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 #include <spdlog/spdlog.h>
@@ -48,8 +48,7 @@ Expected<GuestfsHandle> GuestfsHandle::create(bool use_tcg) {
   return GuestfsHandle(g);
 }
 
-GuestfsHandle::GuestfsHandle(GuestfsHandle&& other) noexcept
-    : m_g(other.m_g), m_drive(std::move(other.m_drive)) {
+GuestfsHandle::GuestfsHandle(GuestfsHandle&& other) noexcept : m_g(other.m_g), m_drive(std::move(other.m_drive)) {
   other.m_g = nullptr;
 }
 
@@ -67,8 +66,7 @@ Error GuestfsHandle::error(const std::string& operation, const std::string& obje
                     "libguestfs " + operation + " failed: " + (last ? last : "unknown error"));
 }
 
-Expected<void> GuestfsHandle::add_drive(const std::filesystem::path& image, const std::string& format,
-                                        bool readonly) {
+Expected<void> GuestfsHandle::add_drive(const std::filesystem::path& image, const std::string& format, bool readonly) {
   m_drive = image.string();
   if (guestfs_add_drive_opts(m_g, image.c_str(), GUESTFS_ADD_DRIVE_OPTS_FORMAT, format.c_str(),
                              GUESTFS_ADD_DRIVE_OPTS_READONLY, readonly ? 1 : 0, -1) != 0) {
@@ -161,9 +159,7 @@ Expected<std::vector<std::string>> GuestfsHandle::list_filesystems_labels() {
 
 bool GuestfsHandle::exists(const std::string& path) { return guestfs_exists(m_g, path.c_str()) == 1; }
 bool GuestfsHandle::is_dir(const std::string& path) { return guestfs_is_dir(m_g, path.c_str()) == 1; }
-bool GuestfsHandle::is_symlink(const std::string& path) {
-  return guestfs_is_symlink(m_g, path.c_str()) == 1;
-}
+bool GuestfsHandle::is_symlink(const std::string& path) { return guestfs_is_symlink(m_g, path.c_str()) == 1; }
 
 Expected<std::string> GuestfsHandle::readlink(const std::string& path) {
   char* target = guestfs_readlink(m_g, path.c_str());

@@ -21,8 +21,7 @@ public:
   GuestfsHandle(const GuestfsHandle&) = delete;
   ~GuestfsHandle();
 
-  Expected<void> add_drive(const std::filesystem::path& image, const std::string& format,
-                           bool readonly);
+  Expected<void> add_drive(const std::filesystem::path& image, const std::string& format, bool readonly);
   Expected<void> launch();
   Expected<void> mount(const std::string& device, const std::string& mountpoint);
   Expected<void> mount_ro(const std::string& device, const std::string& mountpoint);

@@ -69,11 +69,22 @@ std::string uuid_from(const std::string& hex) {
                      h.substr(20, 12));
 }
 
-Expected<void> run_mke2fs(const std::string& label, const std::string& uuid, std::uint64_t offset,
-                          std::uint64_t bytes, const fs::path& disk, const fs::path* tree) {
+Expected<void> run_mke2fs(const std::string& label, const std::string& uuid, std::uint64_t offset, std::uint64_t bytes,
+                          const fs::path& disk, const fs::path* tree) {
   // 4 KiB blocks: mke2fs would pick 1 KiB for the small boot fs, which extlinux cannot read.
-  std::vector<std::string> argv = {"mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-L", label, "-U", uuid,
-                                   "-E", fmt::format("offset={},hash_seed={},root_owner=0:0", offset, uuid)};
+  std::vector<std::string> argv = {"mke2fs",
+                                   "-q",
+                                   "-F",
+                                   "-t",
+                                   "ext4",
+                                   "-b",
+                                   "4096",
+                                   "-L",
+                                   label,
+                                   "-U",
+                                   uuid,
+                                   "-E",
+                                   fmt::format("offset={},hash_seed={},root_owner=0:0", offset, uuid)};
   if (tree) {
     argv.push_back("-d");
     argv.push_back(tree->string());
@@ -199,8 +210,7 @@ Expected<void> pin_inode_times(const fs::path& disk, std::uint64_t offset, std::
   return Ok{};
 }
 
-std::string make_mbr(const std::string& boot_code, std::uint32_t disk_signature,
-                     const MbrPartition* parts, int count) {
+std::string make_mbr(const std::string& boot_code, std::uint32_t disk_signature, const MbrPartition* parts, int count) {
   std::string mbr(512, '\0');
   std::memcpy(mbr.data(), boot_code.data(), std::min<size_t>(440, boot_code.size()));
   put_le32(mbr, 440, disk_signature);
@@ -296,9 +306,8 @@ Expected<void> install_kernel(const fs::path& disk, const fs::path& boot_dir) {
   RunOptions opts;
   opts.timeout = std::chrono::seconds(300);
   opts.extra_env["E2FSPROGS_FAKE_TIME"] = std::to_string(source_date_epoch());
-  auto r = run_checked({"debugfs", "-w", "-f", cmdfile.string(),
-                        disk.string() + "?offset=" + std::to_string(k_boot_offset)},
-                       opts);
+  auto r = run_checked(
+      {"debugfs", "-w", "-f", cmdfile.string(), disk.string() + "?offset=" + std::to_string(k_boot_offset)}, opts);
   if (!r) {
     return Unexpected{r.error()};
   }
@@ -330,8 +339,7 @@ Expected<void> assemble_disk(const AssembleInput& in, const fs::path& out) {
     signature = signature * 16 + static_cast<std::uint32_t>(std::stoul(in.uuid_seed.substr(i, 1), nullptr, 16));
   }
   BI_TRY(pwrite_all(out, make_mbr(code, signature, parts, 2), 0));
-  BI_TRY(run_mke2fs("rootfs", uuid_from(in.uuid_seed), k_root_offset, disk_bytes - k_root_offset, out,
-                    &in.root_tree));
+  BI_TRY(run_mke2fs("rootfs", uuid_from(in.uuid_seed), k_root_offset, disk_bytes - k_root_offset, out, &in.root_tree));
   // mke2fs -d copies each inode's ctime (set by the kernel when the farm was made) and
   // atime (bumped by reading the cached files) from the tree: pin both.
   BI_TRY(pin_inode_times(out, k_root_offset, source_date_epoch()));
@@ -358,8 +366,8 @@ Expected<void> convert_disk(const fs::path& raw, const std::string& format, cons
   }
   if (!r->ok()) {
     const bool full = r->output.find("No space left") != std::string::npos;
-    return fail(out.string(), std::string(full ? "no space left on the output device: " : "qemu-img convert failed: ") +
-                                  r->tail(),
+    return fail(out.string(),
+                std::string(full ? "no space left on the output device: " : "qemu-img convert failed: ") + r->tail(),
                 full ? ExitCode::host_missing : ExitCode::build_failed);
   }
   return Ok{};

@@ -30,8 +30,7 @@ struct MbrPartition {
 
 // 512 bytes: boot code (first 440 bytes of `boot_code`, may be empty), disk signature,
 // up to four partitions, 0x55AA.
-std::string make_mbr(const std::string& boot_code, std::uint32_t disk_signature,
-                     const MbrPartition* parts, int count);
+std::string make_mbr(const std::string& boot_code, std::uint32_t disk_signature, const MbrPartition* parts, int count);
 
 // A 1 MiB + 256 MiB raw disk with an ext4 "boot" partition and extlinux installed
 // through libguestfs (the one appliance launch of a cold build). Stored as a cache layer.
@@ -44,12 +43,12 @@ Expected<void> install_kernel(const fs::path& disk, const fs::path& boot_dir);
 std::string extlinux_conf();
 
 struct AssembleInput {
-  fs::path root_tree;        // the final root filesystem tree (its /boot emptied)
-  fs::path boot_tree;        // kernel files
-  fs::path bootloader_disk;  // from build_bootloader_disk
-  fs::path mbr_code;         // syslinux mbr.bin
+  fs::path root_tree;       // the final root filesystem tree (its /boot emptied)
+  fs::path boot_tree;       // kernel files
+  fs::path bootloader_disk; // from build_bootloader_disk
+  fs::path mbr_code;        // syslinux mbr.bin
   std::uint64_t disk_bytes = 0;
-  std::string uuid_seed;     // fixed filesystem UUIDs from the plan (reproducible)
+  std::string uuid_seed; // fixed filesystem UUIDs from the plan (reproducible)
 };
 // Writes a bootable raw disk at `out`.
 Expected<void> assemble_disk(const AssembleInput& in, const fs::path& out);

@@ -37,7 +37,11 @@ std::string Manifest::layer(const std::string& kind) const {
 json Manifest::to_json() const {
   json package_list = json::array();
   for (const auto& [pkg, version] : packages) {
-    package_list.push_back({{"name", pkg}, {"version", version}});
+    json entry = {{"name", pkg}, {"version", version}};
+    if (const auto size = package_sizes_kib.find(pkg); size != package_sizes_kib.end()) {
+      entry["installed_size_kib"] = size->second;
+    }
+    package_list.push_back(std::move(entry));
   }
   json phase_list = json::array();
   for (const auto& p : phases) {
@@ -64,6 +68,9 @@ json Manifest::to_json() const {
       {"created", created},
       {"plan", plan},
   };
+  if (!tree_sizes.empty()) {
+    j["tree_sizes"] = tree_sizes;
+  }
   if (!registrations.empty()) {
     j["registrations"] = registrations;
   }
@@ -105,8 +112,13 @@ Expected<Manifest> Manifest::from_json(const json& j, const std::string& source)
     m.file_size = j.value("file_size", std::uint64_t{0});
     m.layers = j.value("layers", std::map<std::string, std::string>{});
     for (const auto& p : j.value("packages", json::array())) {
-      m.packages[p.at("name").get<std::string>()] = p.value("version", "");
+      const auto package = p.at("name").get<std::string>();
+      m.packages[package] = p.value("version", "");
+      if (p.contains("installed_size_kib")) {
+        m.package_sizes_kib[package] = p.at("installed_size_kib").get<std::uint64_t>();
+      }
     }
+    m.tree_sizes = j.value("tree_sizes", std::map<std::string, std::uint64_t>{});
     m.build_seconds = j.value("build_seconds", 0.0);
     for (const auto& p : j.value("phases", json::array())) {
       m.phases.push_back({p.at("name").get<std::string>(), p.value("seconds", 0.0), p.value("note", "")});

@@ -42,6 +42,11 @@ struct Manifest {
   std::uint64_t file_size = 0;
   std::map<std::string, std::string> layers;   // layer kind -> cache key
   std::map<std::string, std::string> packages; // installed package -> version
+  // For the build report: dpkg's Installed-Size (KiB) of each package, and the bytes of
+  // regular files under each top-level folder of the root filesystem. Absent from
+  // manifests written before them.
+  std::map<std::string, std::uint64_t> package_sizes_kib;
+  std::map<std::string, std::uint64_t> tree_sizes;
   double build_seconds = 0;
   std::vector<PhaseRecord> phases;
   int appliance_launches = 0;

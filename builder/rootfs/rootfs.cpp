@@ -1,7 +1,9 @@
 #include "rootfs/rootfs.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -28,8 +30,8 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
 Expected<void> write_essential_files(const fs::path& dir) {
   // /boot/vmlinuz and /boot/initrd.img symlinks: the boot partition's extlinux.conf names
   // them, so a kernel upgrade inside the instance keeps booting the newest kernel.
-  BI_TRY(replace_file(dir / "etc/kernel-img.conf",
-                      "# Written by build-image\ndo_symlinks = yes\nlink_in_boot = yes\n"));
+  BI_TRY(
+      replace_file(dir / "etc/kernel-img.conf", "# Written by build-image\ndo_symlinks = yes\nlink_in_boot = yes\n"));
   // The initramfs fsck hook cannot detect the root fs type inside a chroot.
   BI_TRY(replace_file(dir / "etc/initramfs-tools/conf.d/fstype", "FSTYPE=ext4\n"));
   return Ok{};
@@ -38,14 +40,25 @@ Expected<void> write_essential_files(const fs::path& dir) {
 } // namespace
 
 Expected<RunResult> run_in_chroot(const fs::path& root, const std::vector<std::string>& argv,
-                                  const std::map<std::string, std::string>& env,
-                                  const LineSink& on_line, int timeout_seconds) {
+                                  const std::map<std::string, std::string>& env, const LineSink& on_line,
+                                  int timeout_seconds) {
   // /proc/<pid>/exe still executes this binary if it was replaced on disk meanwhile.
   const std::string self = "/proc/" + std::to_string(::getpid()) + "/exe";
-  std::vector<std::string> cmd = {"unshare", "--mount", "--pid", "--fork", "--kill-child",
-                                  "--mount-proc=" + (root / "proc").string(), self, "__pid1",
-                                  "chroot", root.string(), "/usr/bin/env", "-i",
-                                  "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C.UTF-8",
+  std::vector<std::string> cmd = {"unshare",
+                                  "--mount",
+                                  "--pid",
+                                  "--fork",
+                                  "--kill-child",
+                                  "--mount-proc=" + (root / "proc").string(),
+                                  self,
+                                  "__pid1",
+                                  "chroot",
+                                  root.string(),
+                                  "/usr/bin/env",
+                                  "-i",
+                                  "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                                  "HOME=/root",
+                                  "LC_ALL=C.UTF-8",
                                   "DEBIAN_FRONTEND=noninteractive"};
   cmd.push_back("SOURCE_DATE_EPOCH=" + std::to_string(source_date_epoch()));
   for (const auto& [k, v] : env) {
@@ -58,23 +71,21 @@ Expected<RunResult> run_in_chroot(const fs::path& root, const std::vector<std::s
   return run_process(cmd, opts);
 }
 
-Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& target,
-                                 const fs::path& scratch, const LineSink& on_line) {
+Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& target, const fs::path& scratch,
+                                 const LineSink& on_line) {
   const fs::path essential = scratch / "essential-files";
   BI_TRY(write_essential_files(essential));
   std::vector<std::string> cmd = {
       "mmdebstrap", "--mode=root", "--format=directory", "--variant=minbase", "--verbose",
-      "--include=" + join(plan.packages, ","),
-      "--aptopt=APT::Install-Recommends \"false\"", "--aptopt=Acquire::Languages \"none\"",
-      "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
-      "--dpkgopt=path-include=/usr/share/locale/locale.alias",
+      "--include=" + join(plan.packages, ","), "--aptopt=APT::Install-Recommends \"false\"",
+      "--aptopt=Acquire::Languages \"none\"", "--dpkgopt=path-exclude=/usr/share/man/*",
+      "--dpkgopt=path-exclude=/usr/share/locale/*", "--dpkgopt=path-include=/usr/share/locale/locale.alias",
       "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-include=/usr/share/doc/*/copyright",
-      "--dpkgopt=path-exclude=/usr/share/info/*",
-      "--essential-hook=sync-in " + essential.string() + " /",
+      "--dpkgopt=path-exclude=/usr/share/info/*", "--essential-hook=sync-in " + essential.string() + " /",
       // The system layer installs more packages; keeping the lists saves an apt update.
       // Hygiene removes them from the final image.
-      "--skip=cleanup/apt/lists",
-      "--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata", plan.suite, target.string(), plan.mirror};
+      "--skip=cleanup/apt/lists", "--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata", plan.suite, target.string(),
+      plan.mirror};
   RunOptions opts;
   opts.timeout = std::chrono::seconds(1800);
   opts.on_line = on_line;
@@ -89,18 +100,16 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
                          r->output.find("Could not resolve") != std::string::npos ||
                          r->output.find("Temporary failure resolving") != std::string::npos ||
                          r->output.find("Unable to connect") != std::string::npos;
-    return fail("mmdebstrap",
-                std::string(network ? "cannot reach the Debian mirror " + plan.mirror + ": "
-                                    : "base OS build failed: ") +
-                    (r->timed_out ? "timed out" : "exit status " + std::to_string(r->exit_code)) +
-                    "\n" + r->tail(),
-                network ? ExitCode::host_missing : ExitCode::build_failed);
+    return fail(
+        "mmdebstrap",
+        std::string(network ? "cannot reach the Debian mirror " + plan.mirror + ": " : "base OS build failed: ") +
+            (r->timed_out ? "timed out" : "exit status " + std::to_string(r->exit_code)) + "\n" + r->tail(),
+        network ? ExitCode::host_missing : ExitCode::build_failed);
   }
   // Debian enables the Puppet agent daemon; instances run Puppet once from cartridge-init.
   auto disable = run_in_chroot(target, {"systemctl", "disable", "puppet.service"}, {}, on_line, 120);
   if (!disable || !disable->ok()) {
-    return fail("systemctl disable puppet.service",
-                disable ? disable->tail() : disable.error().to_string());
+    return fail("systemctl disable puppet.service", disable ? disable->tail() : disable.error().to_string());
   }
   return clamp_mtimes(target, source_date_epoch());
 }
@@ -136,8 +145,8 @@ Expected<void> build_base_from_image(const BaseLayerPlan& plan, const fs::path& 
     BI_TRY(g.tar_out("/", tar));
     BI_TRY(g.shutdown());
   }
-  BI_TRY(run_checked({"tar", "-x", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-f", tar.string(), "-C",
-                      target.string()}));
+  BI_TRY(run_checked(
+      {"tar", "-x", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-f", tar.string(), "-C", target.string()}));
   fs::remove(tar);
   BI_TRY(write_essential_files(target));
   std::error_code ec;
@@ -149,8 +158,8 @@ Expected<void> build_base_from_image(const BaseLayerPlan& plan, const fs::path& 
   for (const auto& argv : std::vector<std::vector<std::string>>{
            {"apt-get", "-q", "update"},
            [&] {
-             std::vector<std::string> a = {"apt-get", "-y", "-q", "--no-install-recommends", "-o",
-                                           "Dpkg::Options::=--force-confold", "install"};
+             std::vector<std::string> a = {
+                 "apt-get", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confold", "install"};
              a.insert(a.end(), plan.packages.begin(), plan.packages.end());
              return a;
            }(),
@@ -169,8 +178,8 @@ Expected<void> build_base_from_image(const BaseLayerPlan& plan, const fs::path& 
   return clamp_mtimes(target, source_date_epoch());
 }
 
-Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& base_tree,
-                                   const fs::path& target, const LineSink& on_line) {
+Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& base_tree, const fs::path& target,
+                                   const LineSink& on_line) {
   BI_TRY(run_checked({"cp", "-a", "--reflink=auto", base_tree.string() + "/.", target.string()}));
   // Maintainer scripts must not start daemons in the chroot.
   BI_TRY(replace_file(target / "usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0755));
@@ -179,8 +188,7 @@ Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& 
     BI_TRY(replace_file(target / "etc/resolv.conf", *resolv));
   }
   auto step = [&](const std::string& what, const std::vector<std::string>& argv,
-                  const std::map<std::string, std::string>& env,
-                  std::vector<int> ok_codes = {0}) -> Expected<void> {
+                  const std::map<std::string, std::string>& env, std::vector<int> ok_codes = {0}) -> Expected<void> {
     on_line(what);
     auto r = run_in_chroot(target, argv, env, on_line);
     if (!r) {
@@ -192,9 +200,11 @@ Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& 
     }
     return Ok{};
   };
-  const std::vector<std::string> apt = {"apt-get", "-y", "-q", "--no-install-recommends",
-                                        "-o", "Dpkg::Options::=--force-unsafe-io",
-                                        "-o", "Dpkg::Options::=--force-confold", "install"};
+  const std::vector<std::string> apt = {"apt-get", "-y",
+                                        "-q",      "--no-install-recommends",
+                                        "-o",      "Dpkg::Options::=--force-unsafe-io",
+                                        "-o",      "Dpkg::Options::=--force-confold",
+                                        "install"};
   if (!plan.packages.empty()) {
     auto argv = apt;
     argv.insert(argv.end(), plan.packages.begin(), plan.packages.end());
@@ -207,15 +217,17 @@ Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& 
     BI_TRY(run_checked({"cp", "-a", (plan.puppet_dir / "modules").string(), (work / "modules").string()}));
     BI_TRY(replace_file(work / "apply.pp", render_puppet_apply_manifest(plan.puppet_classes)));
     BI_TRY(run_checked({"cp", plan.agent_deb.string(), (work / "cartridge-agent.deb").string()}));
-    BI_TRY(step("installing the cartridge agent", [&] {
-      auto argv = apt;
-      argv.push_back("/tmp/build-image/cartridge-agent.deb");
-      return argv;
-    }(), {}));
+    BI_TRY(step("installing the cartridge agent",
+                [&] {
+                  auto argv = apt;
+                  argv.push_back("/tmp/build-image/cartridge-agent.deb");
+                  return argv;
+                }(),
+                {}));
     // Detailed exit codes: 0 = no changes, 2 = changes applied; anything else failed.
     BI_TRY(step("puppet apply " + join(plan.puppet_classes, " "),
-                {"puppet", "apply", "--detailed-exitcodes", "--color=false",
-                 "--modulepath=/tmp/build-image/modules", "/tmp/build-image/apply.pp"},
+                {"puppet", "apply", "--detailed-exitcodes", "--color=false", "--modulepath=/tmp/build-image/modules",
+                 "/tmp/build-image/apply.pp"},
                 {{"FACTER_cartridge_build", "true"}}, {0, 2}));
     remove_tree(work);
     // Run state with timestamps; a Puppet run on the instance recreates it.
@@ -229,32 +241,80 @@ Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& 
   return clamp_mtimes(target, source_date_epoch());
 }
 
-Expected<std::map<std::string, std::string>> installed_packages(const fs::path& root) {
+namespace {
+
+// One pass over dpkg's status file: every installed package's stanza fields.
+Expected<std::vector<std::map<std::string, std::string>>> installed_stanzas(const fs::path& root) {
   BI_TRY_ASSIGN(std::string status, read_file(root / "var/lib/dpkg/status", 256u << 20));
-  std::map<std::string, std::string> out;
+  std::vector<std::map<std::string, std::string>> out;
   std::istringstream in(status);
-  std::string line, package, version;
-  bool installed = false;
+  std::map<std::string, std::string> stanza;
   auto flush = [&] {
-    if (!package.empty() && installed) {
-      out[package] = version;
+    const auto& s = stanza["Status"];
+    if (!stanza["Package"].empty() && s.find(" installed") != std::string::npos &&
+        s.find("not-installed") == std::string::npos) {
+      out.push_back(stanza);
     }
-    package.clear();
-    version.clear();
-    installed = false;
+    stanza.clear();
   };
-  while (std::getline(in, line)) {
+  for (std::string line; std::getline(in, line);) {
     if (line.empty()) {
       flush();
-    } else if (line.rfind("Package: ", 0) == 0) {
-      package = line.substr(9);
-    } else if (line.rfind("Version: ", 0) == 0) {
-      version = line.substr(9);
-    } else if (line.rfind("Status: ", 0) == 0) {
-      installed = line.find(" installed") != std::string::npos && line.find("not-installed") == std::string::npos;
+      continue;
+    }
+    for (const char* field : {"Package", "Version", "Status", "Installed-Size"}) {
+      const std::string prefix = std::string(field) + ": ";
+      if (line.rfind(prefix, 0) == 0) {
+        stanza[field] = line.substr(prefix.size());
+      }
     }
   }
   flush();
+  return out;
+}
+
+} // namespace
+
+Expected<std::map<std::string, std::string>> installed_packages(const fs::path& root) {
+  BI_TRY_ASSIGN(auto stanzas, installed_stanzas(root));
+  std::map<std::string, std::string> out;
+  for (auto& s : stanzas) {
+    out[s["Package"]] = s["Version"];
+  }
+  return out;
+}
+
+Expected<std::map<std::string, std::uint64_t>> installed_package_sizes(const fs::path& root) {
+  BI_TRY_ASSIGN(auto stanzas, installed_stanzas(root));
+  std::map<std::string, std::uint64_t> out;
+  for (auto& s : stanzas) {
+    const std::string& size = s["Installed-Size"];
+    if (!size.empty() && size.size() < 16 && size.find_first_not_of("0123456789") == std::string::npos) {
+      out[s["Package"]] = std::stoull(size);
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::uint64_t> tree_sizes(const fs::path& root) {
+  std::map<std::string, std::uint64_t> out;
+  std::set<std::pair<dev_t, ino_t>> seen; // a hard link is one file on the disk
+  std::error_code ec;
+  for (const auto& top : fs::directory_iterator(root, ec)) {
+    if (!top.is_directory(ec) || top.is_symlink(ec)) {
+      continue;
+    }
+    std::uint64_t bytes = 0;
+    for (auto it = fs::recursive_directory_iterator(top.path(), fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      struct stat st {};
+      if (::lstat(it->path().c_str(), &st) == 0 && S_ISREG(st.st_mode) && seen.emplace(st.st_dev, st.st_ino).second) {
+        bytes += static_cast<std::uint64_t>(st.st_size);
+      }
+    }
+    ec.clear();
+    out["/" + top.path().filename().string()] = bytes;
+  }
   return out;
 }
 

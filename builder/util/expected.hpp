@@ -25,8 +25,7 @@ struct Error {
   std::string to_string() const { return object.empty() ? detail : object + ": " + detail; }
 };
 
-inline Error make_error(std::string object, std::string detail,
-                        ExitCode code = ExitCode::build_failed) {
+inline Error make_error(std::string object, std::string detail, ExitCode code = ExitCode::build_failed) {
   return Error{std::move(object), std::move(detail), code};
 }
 
@@ -34,8 +33,7 @@ struct Unexpected {
   Error error;
 };
 inline Unexpected fail(Error e) { return Unexpected{std::move(e)}; }
-inline Unexpected fail(std::string object, std::string detail,
-                       ExitCode code = ExitCode::build_failed) {
+inline Unexpected fail(std::string object, std::string detail, ExitCode code = ExitCode::build_failed) {
   return Unexpected{make_error(std::move(object), std::move(detail), code)};
 }
 
@@ -80,17 +78,17 @@ private:
 #define BI_CONCAT_INNER(a, b) a##b
 #define BI_CONCAT(a, b) BI_CONCAT_INNER(a, b)
 #define BI_TRY(expr) BI_TRY_IMPL(BI_CONCAT(bi_try_result_, __COUNTER__), expr)
-#define BI_TRY_IMPL(tmp, expr)                                                                     \
-  do {                                                                                             \
-    auto tmp = (expr);                                                                             \
-    if (!tmp) {                                                                                    \
-      return ::bi::Unexpected{tmp.error()};                                                        \
-    }                                                                                              \
+#define BI_TRY_IMPL(tmp, expr)                                                                                         \
+  do {                                                                                                                 \
+    auto tmp = (expr);                                                                                                 \
+    if (!tmp) {                                                                                                        \
+      return ::bi::Unexpected{tmp.error()};                                                                            \
+    }                                                                                                                  \
   } while (false)
 #define BI_TRY_ASSIGN(var, expr) BI_TRY_ASSIGN_IMPL(BI_CONCAT(bi_try_tmp_, __COUNTER__), var, expr)
-#define BI_TRY_ASSIGN_IMPL(tmp, var, expr)                                                         \
-  auto tmp = (expr);                                                                               \
-  if (!tmp) {                                                                                      \
-    return ::bi::Unexpected{tmp.error()};                                                          \
-  }                                                                                                \
+#define BI_TRY_ASSIGN_IMPL(tmp, var, expr)                                                                             \
+  auto tmp = (expr);                                                                                                   \
+  if (!tmp) {                                                                                                          \
+    return ::bi::Unexpected{tmp.error()};                                                                              \
+  }                                                                                                                    \
   var = std::move(*tmp)

@@ -131,8 +131,7 @@ Expected<void> copy_sparse_into(const fs::path& src, const fs::path& dst, std::u
         result = fail(src.string(), "read failed: " + errno_text());
         break;
       }
-      ssize_t w = ::pwrite(out, buf.data(), static_cast<size_t>(n),
-                           static_cast<off_t>(dst_offset) + p);
+      ssize_t w = ::pwrite(out, buf.data(), static_cast<size_t>(n), static_cast<off_t>(dst_offset) + p);
       if (w != n) {
         result = fail(dst.string(), "write failed: " + errno_text(),
                       errno == ENOSPC ? ExitCode::host_missing : ExitCode::build_failed);

@@ -17,8 +17,7 @@ Expected<std::string> read_file(const fs::path& path, std::uintmax_t max_bytes =
 
 // Writes to a temp file in the same directory, fsyncs, then renames over `path`: readers
 // see the old or the new content, never a mix, also after a crash.
-Expected<void> write_file_atomic(const fs::path& path, std::string_view content,
-                                 unsigned mode = 0644);
+Expected<void> write_file_atomic(const fs::path& path, std::string_view content, unsigned mode = 0644);
 
 // Unlinks `path` first, then writes: used on hard-link farms of cached layers so the
 // cached inode is never modified.

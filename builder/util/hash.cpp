@@ -18,8 +18,7 @@ struct Hasher::Impl {
 
 Hasher::Hasher(HashAlgorithm algorithm) : m_impl(std::make_unique<Impl>()) {
   m_impl->ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(m_impl->ctx, algorithm == HashAlgorithm::sha256 ? EVP_sha256() : EVP_sha512(),
-                    nullptr);
+  EVP_DigestInit_ex(m_impl->ctx, algorithm == HashAlgorithm::sha256 ? EVP_sha256() : EVP_sha512(), nullptr);
 }
 
 Hasher::~Hasher() { EVP_MD_CTX_free(m_impl->ctx); }
@@ -109,8 +108,7 @@ Expected<std::string> hash_tree(const std::filesystem::path& root) {
     return fail(root.string(), "not a directory");
   }
   std::vector<fs::path> entries;
-  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it); it.increment(ec)) {
     entries.push_back(it->path());
   }
   if (ec) {

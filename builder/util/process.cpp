@@ -111,9 +111,7 @@ std::string tail_lines(const std::string& text, size_t n) {
   return text.substr(pos);
 }
 
-std::string RunResult::tail(std::size_t n) const {
-  return tail_lines(output, n);
-}
+std::string RunResult::tail(std::size_t n) const { return tail_lines(output, n); }
 
 std::string format_argv(const std::vector<std::string>& argv) {
   std::string out;
@@ -137,12 +135,10 @@ Expected<RunResult> run_process(const std::vector<std::string>& argv, const RunO
   if (argv.empty()) {
     return fail("run", "empty command");
   }
-  boost::filesystem::path exe = argv[0].find('/') != std::string::npos
-                                    ? boost::filesystem::path(argv[0])
-                                    : bp::search_path(argv[0]);
+  boost::filesystem::path exe =
+      argv[0].find('/') != std::string::npos ? boost::filesystem::path(argv[0]) : bp::search_path(argv[0]);
   if (exe.empty() || ::access(exe.c_str(), X_OK) != 0) {
-    return fail(argv[0], "program not found in PATH (install it, see scripts/install-deps)",
-                ExitCode::host_missing);
+    return fail(argv[0], "program not found in PATH (install it, see scripts/install-deps)", ExitCode::host_missing);
   }
   spdlog::debug("run: {}", format_argv(argv));
 
@@ -228,8 +224,7 @@ Expected<RunResult> run_process(const std::vector<std::string>& argv, const RunO
   ::kill(-pgid, SIGKILL);
   unregister_group(pgid);
   reader.join();
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!result.timed_out) {
     result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
@@ -238,20 +233,19 @@ Expected<RunResult> run_process(const std::vector<std::string>& argv, const RunO
     result.output += '\n';
   }
   spdlog::debug("run: {} -> {} in {:.2f} s", argv[0],
-                result.timed_out ? std::string("timeout") : std::to_string(result.exit_code),
-                result.seconds);
+                result.timed_out ? std::string("timeout") : std::to_string(result.exit_code), result.seconds);
   return result;
 }
 
 Expected<RunResult> run_checked(const std::vector<std::string>& argv, const RunOptions& options) {
   BI_TRY_ASSIGN(RunResult r, run_process(argv, options));
   if (r.timed_out) {
-    return fail(argv[0], "timed out after " + std::to_string(options.timeout->count()) +
-                             " s: " + format_argv(argv) + "\n" + r.tail());
+    return fail(argv[0], "timed out after " + std::to_string(options.timeout->count()) + " s: " + format_argv(argv) +
+                             "\n" + r.tail());
   }
   if (r.exit_code != 0) {
-    return fail(argv[0], "exited with status " + std::to_string(r.exit_code) + ": " +
-                             format_argv(argv) + "\n" + r.tail());
+    return fail(argv[0],
+                "exited with status " + std::to_string(r.exit_code) + ": " + format_argv(argv) + "\n" + r.tail());
   }
   return r;
 }

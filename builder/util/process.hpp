@@ -42,12 +42,10 @@ struct RunResult {
 
 // Runs argv[0] (searched in PATH) with the remaining arguments. Fails only when the
 // program cannot be started (not found: ExitCode::host_missing); a non-zero exit is a result.
-Expected<RunResult> run_process(const std::vector<std::string>& argv,
-                                const RunOptions& options = {});
+Expected<RunResult> run_process(const std::vector<std::string>& argv, const RunOptions& options = {});
 
 // Like run_process, but a non-zero exit or a timeout becomes an error naming argv[0].
-Expected<RunResult> run_checked(const std::vector<std::string>& argv,
-                                const RunOptions& options = {});
+Expected<RunResult> run_checked(const std::vector<std::string>& argv, const RunOptions& options = {});
 
 // The last `n` lines of `text` (for error messages and console excerpts).
 std::string tail_lines(const std::string& text, size_t n);

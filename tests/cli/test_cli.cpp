@@ -78,14 +78,16 @@ TEST_CASE("validate accepts the templates and reports every error of a bad file"
 
   auto missing = run_cli({"validate", "nope.yaml"});
   CHECK(missing.code == 2);
-  CHECK(missing.err == "nope.yaml:1:1: no such file\nbuild-image: error: nope.yaml: 1 error in the cartridge definition\n");
+  CHECK(missing.err ==
+        "nope.yaml:1:1: no such file\nbuild-image: error: nope.yaml: 1 error in the cartridge definition\n");
 }
 
 TEST_CASE("a bad file fails the build before anything is built, exit 2") {
   test::Scratch s;
   auto r = run_cli({"build", "--output", s.path().string(), "tests/data/bad.yaml"});
   CHECK(r.code == 2);
-  CHECK(r.err.find("build-image: error: tests/data/bad.yaml: 4 errors in the cartridge definition\n") != std::string::npos);
+  CHECK(r.err.find("build-image: error: tests/data/bad.yaml: 4 errors in the cartridge definition\n") !=
+        std::string::npos);
   CHECK(std::filesystem::is_empty(s.path()));
 }
 
@@ -121,7 +123,8 @@ TEST_CASE("plan --since lists exactly the images a change affects (CI job matrix
   const auto repo = s.path() / "repo";
   std::filesystem::create_directories(repo);
   for (const char* dir : {"init-scripts", "puppet", "templates"}) {
-    std::filesystem::copy(std::filesystem::path(BI_SOURCE_DIR) / dir, repo / dir, std::filesystem::copy_options::recursive);
+    std::filesystem::copy(std::filesystem::path(BI_SOURCE_DIR) / dir, repo / dir,
+                          std::filesystem::copy_options::recursive);
   }
   std::filesystem::copy(std::filesystem::path(BI_SOURCE_DIR) / "tests/data/tiny.yaml", repo / "templates/tiny.yaml");
   std::filesystem::create_directories(repo / "agent");
@@ -136,8 +139,16 @@ TEST_CASE("plan --since lists exactly the images a change affects (CI job matrix
   git({"add", "."});
   git({"commit", "-qm", "base"});
   auto affected = [&]() {
-    std::vector<std::string> argv = {"sh", "-c", "exec \"$0\" \"$@\"", BI_BINARY, "plan", "--json", "--since", "HEAD",
-                                     "templates/php.yaml", "templates/tiny.yaml"};
+    std::vector<std::string> argv = {"sh",
+                                     "-c",
+                                     "exec \"$0\" \"$@\"",
+                                     BI_BINARY,
+                                     "plan",
+                                     "--json",
+                                     "--since",
+                                     "HEAD",
+                                     "templates/php.yaml",
+                                     "templates/tiny.yaml"};
     RunOptions o;
     o.cwd = repo.string();
     o.extra_env["BUILD_IMAGE_SOURCE_DIR"] = repo.string();
@@ -216,4 +227,55 @@ TEST_CASE("boot-test: usage errors exit 2 before anything boots") {
   CHECK(f.code == 2);
   CHECK(f.err == "build-image: error: " + (s.path() / "missing").string() +
                      ": cannot read: No such file or directory (--payload)\n");
+}
+
+TEST_CASE("--version and -V print the version like the version command") {
+  auto command = run_cli({"version"});
+  CHECK(command.code == 0);
+  CHECK(command.out.rfind("build-image ", 0) == 0);
+  for (const char* flag : {"--version", "-V"}) {
+    auto r = run_cli({flag});
+    CHECK(r.code == 0);
+    CHECK(r.out == command.out);
+    CHECK(r.err.empty());
+  }
+}
+
+TEST_CASE("report writes an image's HTML page; misuse exits 2") {
+  test::Scratch s;
+  const nlohmann::json manifest = {
+      {"schema_version", 1},
+      {"name", "tiny-full-0123"},
+      {"file", "tiny.qcow2"},
+      {"format", "qcow2"},
+      {"inputs_key", "abc"},
+      {"sha256", std::string(64, 'e')},
+      {"packages", {{{"name", "base-files"}, {"version", "12.4"}, {"installed_size_kib", 390}}}},
+      {"tree_sizes", {{"/usr", 1000}}}};
+  s.write("tiny.json", manifest.dump());
+  const auto image = s.write("tiny.qcow2", "qcow2");
+  auto r = run_cli({"report", image.string()});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out == (s.path() / "tiny.html").string() + "\n");
+  auto page = read_file(s.path() / "tiny.html");
+  REQUIRE(page);
+  CHECK(page->rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(page->find("\"name\":\"tiny-full-0123\"") != std::string::npos);
+  CHECK(page->find("\"installed_size_kib\":390") != std::string::npos);
+
+  auto chosen = run_cli({"report", image.string(), "--report", (s.path() / "r.html").string()});
+  CHECK(chosen.code == 0);
+  CHECK(std::filesystem::exists(s.path() / "r.html"));
+
+  auto none = run_cli({"report"});
+  CHECK(none.code == 2);
+  CHECK(none.err == "build-image: error: report takes one image (a path or a name from the catalog)\n");
+  auto two = run_cli({"build", "--report", "x.html", "templates/php.yaml", "templates/mysql.yaml"});
+  CHECK(two.code == 2);
+  CHECK(two.err == "build-image: error: --report FILE.html takes one cartridge; for several, run `build-image report "
+                   "IMAGE` for each\n");
+  auto empty = run_cli({"report", image.string(), "--report="});
+  CHECK(empty.code == 2);
+  CHECK(empty.err == "build-image: error: invalid --report '': expected a file name\n");
 }

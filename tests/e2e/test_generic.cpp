@@ -159,8 +159,8 @@ void boot_generic(const GenericCase& c, const fs::path& work, int master_port, i
   RunOptions ro;
   ro.timeout = std::chrono::seconds(1500);
   auto r = run_process({BI_BINARY, "boot-test", "--json", "--timeout", "1400", "--payload", payload.string(),
-                        "--forward", "10.0.2.101:8140=" + std::to_string(master_port),
-                        "--forward", "10.0.2.102:80=" + std::to_string(repo_port), image.string()},
+                        "--forward", "10.0.2.101:8140=" + std::to_string(master_port), "--forward",
+                        "10.0.2.102:80=" + std::to_string(repo_port), image.string()},
                        ro);
   REQUIRE(r);
   INFO(r->output);

@@ -117,7 +117,8 @@ TEST_CASE("status events are matched to the member by memberId", "[boot]") {
   CHECK(is_activation_of(activated));
 
   auto other = decode_status_event(
-      message("instance/status/InstanceActivatedEvent", R"({"memberId": "boot-test.php.domain5b7cX"})", t0), member, t0);
+      message("instance/status/InstanceActivatedEvent", R"({"memberId": "boot-test.php.domain5b7cX"})", t0), member,
+      t0);
   CHECK_FALSE(other.for_member);
   CHECK_FALSE(is_activation_of(other));
 
@@ -131,7 +132,8 @@ TEST_CASE("status events are matched to the member by memberId", "[boot]") {
   CHECK_FALSE(is_activation_of(garbage));
 }
 
-TEST_CASE("domain XML: TCG guest, overlay on an untouched image, config drive, serial file, passthrough NIC", "[boot]") {
+TEST_CASE("domain XML: TCG guest, overlay on an untouched image, config drive, serial file, passthrough NIC",
+          "[boot]") {
   DomainSpec s;
   s.name = "build-image-boot-1234";
   s.uuid = "5b7c1e2a-0000-4000-8000-000000000001";
@@ -151,7 +153,8 @@ TEST_CASE("domain XML: TCG guest, overlay on an untouched image, config drive, s
   CHECK(x.find("<driver name='qemu' type='qcow2' cache='unsafe'/>\n      "
                "<source file='/var/lib/libvirt/images/run/overlay.qcow2'/>") != std::string::npos);
   // The user's image is the backing file and is never relabelled.
-  CHECK(x.find("<source file='/srv/images/R&amp;D&apos;s image.qcow2'>\n          <seclabel model='dac' relabel='no'/>") !=
+  CHECK(x.find(
+            "<source file='/srv/images/R&amp;D&apos;s image.qcow2'>\n          <seclabel model='dac' relabel='no'/>") !=
         std::string::npos);
   CHECK(x.find("<source file='/var/lib/libvirt/images/run/config-2.iso'/>\n      <target dev='vdb' bus='virtio'/>\n"
                "      <readonly/>") != std::string::npos);
@@ -225,7 +228,8 @@ TEST_CASE("the config drive is an ISO labelled config-2 with user_data and meta_
 }
 
 TEST_CASE("the private broker records instance/status messages with their arrival time", "[boot]") {
-  CHECK(render_mosquitto_conf(18830).rfind("listener 18830 127.0.0.1\nallow_anonymous true\npersistence false\n", 0) == 0);
+  CHECK(render_mosquitto_conf(18830).rfind("listener 18830 127.0.0.1\nallow_anonymous true\npersistence false\n", 0) ==
+        0);
   if (!program_available("mosquitto") && !program_available("/usr/sbin/mosquitto")) {
     WARN("mosquitto not installed: broker not started");
     return;

@@ -16,29 +16,28 @@ namespace {
 
 // A manifest as build-image writes it, with a hostile package name and note.
 json sample_manifest() {
-  return json{{"name", "php-full-0123456789ab"},
-              {"file", "php-full-0123456789ab.qcow2"},
-              {"cartridge", "php"},
-              {"mode", "full"},
-              {"format", "qcow2"},
-              {"sha256", std::string(64, 'a')},
-              {"file_size", 300 << 20},
-              {"virtual_size", 4ull << 30},
-              {"build_seconds", 70.5},
-              {"inputs_key", std::string(64, 'b')},
-              {"layers", {{"base", std::string(64, 'c')}, {"bootloader", std::string(64, 'd')}}},
-              {"phases",
-               json::array({{{"name", "base-os"}, {"seconds", 40.0}, {"note", "built c0ffee"}},
-                            {{"name", "bootloader"}, {"seconds", 0.1}, {"note", "cached"}},
-                            {{"name", "system"}, {"seconds", 20.0}, {"note", "remote 1234"}},
-                            {{"name", "assemble"}, {"seconds", 8.0}, {"note", "</script><b id=injected>x</b>"}}})},
-              {"packages", json::array({{{"name", "libc6"}, {"version", "2.36"}, {"installed_size_kib", 12000}},
-                                        {{"name", "php8.2"}, {"version", "8.2.1"}, {"installed_size_kib", 30000}},
-                                        {{"name", "<img src=x onerror=alert(1)>"},
-                                         {"version", "1"},
-                                         {"installed_size_kib", 1}}})},
-              {"tree_sizes", {{"/usr", 400 << 20}, {"/var", 30 << 20}}},
-              {"registrations", {{"openstack", {{"RegionOne", {{"image_id", "glance-id-1"}}}}}}}};
+  return json{
+      {"name", "php-full-0123456789ab"},
+      {"file", "php-full-0123456789ab.qcow2"},
+      {"cartridge", "php"},
+      {"mode", "full"},
+      {"format", "qcow2"},
+      {"sha256", std::string(64, 'a')},
+      {"file_size", 300 << 20},
+      {"virtual_size", 4ull << 30},
+      {"build_seconds", 70.5},
+      {"inputs_key", std::string(64, 'b')},
+      {"layers", {{"base", std::string(64, 'c')}, {"bootloader", std::string(64, 'd')}}},
+      {"phases", json::array({{{"name", "base-os"}, {"seconds", 40.0}, {"note", "built c0ffee"}},
+                              {{"name", "bootloader"}, {"seconds", 0.1}, {"note", "cached"}},
+                              {{"name", "system"}, {"seconds", 20.0}, {"note", "remote 1234"}},
+                              {{"name", "assemble"}, {"seconds", 8.0}, {"note", "</script><b id=injected>x</b>"}}})},
+      {"packages",
+       json::array({{{"name", "libc6"}, {"version", "2.36"}, {"installed_size_kib", 12000}},
+                    {{"name", "php8.2"}, {"version", "8.2.1"}, {"installed_size_kib", 30000}},
+                    {{"name", "<img src=x onerror=alert(1)>"}, {"version", "1"}, {"installed_size_kib", 1}}})},
+      {"tree_sizes", {{"/usr", 400 << 20}, {"/var", 30 << 20}}},
+      {"registrations", {{"openstack", {{"RegionOne", {{"image_id", "glance-id-1"}}}}}}}};
 }
 
 std::string extract_dom(const std::string& output) {
@@ -75,11 +74,11 @@ TEST_CASE("Chromium renders the timeline and the package table without script er
   const auto page = s.write("report.html", render_html_report(sample_manifest()));
   RunOptions options;
   options.timeout = std::chrono::seconds(120);
-  auto run = run_process({"chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                          "--user-data-dir=" + (s.path() / "profile").string(), "--dump-dom",
-                          "file://" + page.string()},
-                         options);
+  auto run =
+      run_process({"chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                   "--user-data-dir=" + (s.path() / "profile").string(), "--dump-dom", "file://" + page.string()},
+                  options);
   REQUIRE(run);
   INFO(run->output);
   REQUIRE(run->exit_code == 0);

@@ -11,7 +11,7 @@
 #include "boot/libvirt_domain.hpp"
 #include "boot/stratos_servers.hpp"
 #include "cli/cmd_boot_test.hpp"
-#include "cloud/http.hpp"
+#include "net/http.hpp"
 #include "test_support.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"

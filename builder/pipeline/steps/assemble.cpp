@@ -166,6 +166,8 @@ StepKind assemble_step() {
       // New files and every directory of the farm are fresh inodes: clamping them is safe.
       BI_TRY(clamp_mtimes(farm, source_date_epoch()));
       BI_TRY_ASSIGN(ctx.packages, installed_packages(farm));
+      BI_TRY_ASSIGN(ctx.package_sizes_kib, installed_package_sizes(farm));
+      ctx.tree_sizes = tree_sizes(farm);
       AssembleInput in;
       in.root_tree = farm;
       in.boot_tree = root_tree / "boot";

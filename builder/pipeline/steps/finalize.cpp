@@ -41,6 +41,8 @@ StepKind finalize_step() {
     m.file_size = sizes.file_bytes;
     m.layers = plan.layer_keys();
     m.packages = ctx.packages;
+    m.package_sizes_kib = ctx.package_sizes_kib;
+    m.tree_sizes = ctx.tree_sizes;
     m.build_seconds = result.seconds;
     m.phases = result.phases;
     m.appliance_launches = result.appliance_launches;

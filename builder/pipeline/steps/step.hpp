@@ -25,11 +25,13 @@ struct StepContext {
   const BuildOptions& options;
   LayerStore& store;
   BuildResult& result;
-  std::chrono::steady_clock::time_point start; // of the build
-  int launches_before = 0;                     // appliance launches when the build started
-  std::map<std::string, fs::path> outputs;     // step kind -> what it produced
-  std::map<std::string, std::string> packages; // installed in the image (from assembly)
-  std::optional<TempDir> work;                 // scratch of the steps after the layers
+  std::chrono::steady_clock::time_point start;            // of the build
+  int launches_before = 0;                                // appliance launches when the build started
+  std::map<std::string, fs::path> outputs;                // step kind -> what it produced
+  std::map<std::string, std::string> packages;            // installed in the image (from assembly)
+  std::map<std::string, std::uint64_t> package_sizes_kib; // dpkg Installed-Size (for the report)
+  std::map<std::string, std::uint64_t> tree_sizes;        // bytes per top-level folder (for the report)
+  std::optional<TempDir> work;                            // scratch of the steps after the layers
 
   // The output of the step's i-th input (PlanStep::inputs).
   const fs::path& input(const PlanStep& step, size_t i) const { return outputs.at(step.inputs.at(i)); }
