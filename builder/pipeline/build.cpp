@@ -226,7 +226,7 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
   }
   auto quiet = make_quiet_progress();
   Phases phases(options.progress ? *options.progress : *quiet, result.phases);
-  StepContext ctx{plan, options, store, result, start, GuestfsHandle::launch_count(), {}, {}, {}};
+  StepContext ctx{plan, options, store, result, start, GuestfsHandle::launch_count(), {}, {}, {}, {}, {}};
   BI_TRY(walk_steps(ctx, phases));
   log_summary(result, options);
   return result;
