@@ -6,6 +6,11 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <utility>
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace cartridge_agent;
 using namespace std::chrono_literals;
@@ -119,5 +124,90 @@ TEST_CASE("command line", "[agent][cli]") {
         const auto run = run_binary({"--config=" + (dir / "missing.conf").string()}, dir);
         CHECK(run.exit_code == 2);
         CHECK_THAT(run.output, Catch::Contains((dir / "missing.conf").string() + ": cannot read"));
+    }
+}
+
+TEST_CASE("--prepare-application-path gives the web root to the agent's user", "[agent][cli][prepare]") {
+    if (::geteuid() != 0) {
+        WARN("not root: the hand-over to another user cannot be tested");
+        return;
+    }
+    const passwd* nobody = ::getpwnam("nobody");
+    REQUIRE(nobody != nullptr);
+    const auto dir = agent_test::make_test_directory("agent-prepare");
+    // Stands for /var/www with the php image's root-owned web root and index.php.
+    const auto www = dir / "www";
+    const auto html = www / "html";
+    std::filesystem::create_directories(html / "css");
+    agent_test::write_file(html / "index.php", "<?php phpinfo();\n");
+    agent_test::write_file(html / "css" / "site.css", "body {}\n");
+    // A link must be handed over itself, never what it points at.
+    agent_test::write_file(dir / "outside", "root's\n");
+    std::filesystem::create_symlink(dir / "outside", html / "link");
+    const auto conf = dir / "agent.conf";
+    const auto payload = dir / "launch-params";
+    agent_test::write_file(conf, "payload.file = " + payload.string() + "\napplication.root = " + www.string() + "\n");
+    const std::vector<std::string> prepare{"--config", conf.string(), "--prepare-application-path", "--owner", "nobody"};
+
+    const auto owner_of = [](const std::filesystem::path& path) {
+        struct stat status {};
+        REQUIRE(::lstat(path.c_str(), &status) == 0);
+        return std::pair{status.st_uid, status.st_gid};
+    };
+    const std::pair expected{nobody->pw_uid, nobody->pw_gid};
+    const std::pair root{uid_t{0}, gid_t{0}};
+
+    SECTION("hands APPLICATION_PATH over recursively") {
+        agent_test::write_file(payload, "REPO_URL=http://127.0.0.1/app.git,APPLICATION_PATH=" + html.string() + "\n");
+        const auto run = run_binary(prepare, dir);
+        INFO(run.output);
+        CHECK(run.exit_code == 0);
+        for (const auto& path : {html, html / "index.php", html / "css", html / "css" / "site.css", html / "link"}) {
+            INFO(path);
+            CHECK(owner_of(path) == expected);
+        }
+        CHECK(owner_of(dir / "outside") == root);
+        CHECK(owner_of(www) == root);
+    }
+    SECTION("creates a missing MULTITENANT tenant path") {
+        agent_test::write_file(payload, "REPO_URL=http://127.0.0.1/app.git,MULTITENANT=true,TENANT_ID=7,APPLICATION_PATH=" +
+                                            (www / "mt").string() + "\n");
+        const auto run = run_binary(prepare, dir);
+        INFO(run.output);
+        CHECK(run.exit_code == 0);
+        CHECK(std::filesystem::is_directory(www / "mt/repository/tenants/7"));
+        CHECK(owner_of(www / "mt") == expected);
+        CHECK(owner_of(www / "mt/repository/tenants/7") == expected);
+        CHECK(owner_of(html / "index.php") == root);
+    }
+    SECTION("no REPO_URL: nothing changes") {
+        agent_test::write_file(payload, "APPLICATION_PATH=" + html.string() + "\n");
+        const auto run = run_binary(prepare, dir);
+        CHECK(run.exit_code == 0);
+        CHECK_THAT(run.output, Catch::Contains("no REPO_URL in the payload: no application path to prepare"));
+        CHECK(owner_of(html / "index.php") == root);
+    }
+    SECTION("outside application.root: refused, exit 2") {
+        agent_test::write_file(payload, "REPO_URL=http://127.0.0.1/app.git,APPLICATION_PATH=" + dir.string() + "\n");
+        const auto run = run_binary(prepare, dir);
+        CHECK(run.exit_code == 2);
+        CHECK_THAT(run.output, Catch::Contains("APPLICATION_PATH '" + dir.string() + "' is outside application.root '" +
+                                               www.string() + "'; refusing to hand it to the agent"));
+        CHECK(owner_of(dir / "outside") == root);
+    }
+    SECTION("an unknown user: exit 2") {
+        agent_test::write_file(payload, "REPO_URL=http://127.0.0.1/app.git,APPLICATION_PATH=" + html.string() + "\n");
+        auto args = prepare;
+        args.back() = "no-such-user-here";
+        const auto run = run_binary(args, dir);
+        CHECK(run.exit_code == 2);
+        CHECK_THAT(run.output, Catch::Contains("user 'no-such-user-here' does not exist"));
+        CHECK(owner_of(html / "index.php") == root);
+    }
+    SECTION("--owner alone is a usage error") {
+        const auto run = run_binary({"--owner", "nobody"}, dir);
+        CHECK(run.exit_code == 2);
+        CHECK_THAT(run.output,
+                   Catch::StartsWith("cartridge-agent: --owner only applies to --prepare-application-path\n"));
     }
 }

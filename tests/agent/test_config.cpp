@@ -191,6 +191,7 @@ TEST_CASE("Stratos keys: handshake, extensions, artifacts", "[config]") {
     CHECK(defaults.extensions_dir == "/etc/cartridge-agent/extensions");
     CHECK(defaults.extension_timeout == 120s);
     CHECK(defaults.application_path.empty());
+    CHECK(defaults.application_root == "/var/www");
     CHECK(defaults.artifact_update_interval == 0s);
     CHECK(defaults.artifact_clone_retries == 5);
     CHECK(defaults.artifact_clone_interval == 10s);
@@ -200,7 +201,7 @@ TEST_CASE("Stratos keys: handshake, extensions, artifacts", "[config]") {
             parse_ok("stratos.handshake = false\nextensions.dir = /opt/ext\nextension.timeout = 7\n"
                               "application.path = /var/www/html\nartifact.update.interval = 15\nartifact.clone.retries = 0\n"
                               "artifact.clone.interval = 3\ngit.timeout = 60\nsuper.tenant.repository.path = /s/\n"
-                              "tenant.repository.path = /t/\n");
+                              "tenant.repository.path = /t/\napplication.root = /srv/www/\n");
     CHECK_FALSE(config.handshake);
     CHECK(config.extensions_dir == "/opt/ext");
     CHECK(config.extension_timeout == 7s);
@@ -211,11 +212,14 @@ TEST_CASE("Stratos keys: handshake, extensions, artifacts", "[config]") {
     CHECK(config.git_timeout == 60s);
     CHECK(config.super_tenant_repository_path == "/s/");
     CHECK(config.tenant_repository_path == "/t/");
+    CHECK(config.application_root == "/srv/www/");
     CHECK(config.warnings.empty());
 
     CHECK(parse_error("stratos.handshake = maybe\n") ==
                 "agent.conf:1: stratos.handshake: expected true or false, got 'maybe'");
     CHECK(parse_error("extensions.dir = ext\n") == "agent.conf:1: extensions.dir: expected an absolute path, got 'ext'");
+    CHECK(parse_error("application.root = www\n") ==
+          "agent.conf:1: application.root: expected an absolute path, got 'www'");
     CHECK(parse_error("extension.timeout = 0\n") ==
                 "agent.conf:1: extension.timeout: expected a whole number of seconds >= 1, got '0'");
     CHECK(parse_error("artifact.clone.retries = many\n") ==
@@ -232,8 +236,12 @@ TEST_CASE("APPLICATION_PATH from the payload, unless agent.conf has one", "[conf
     CHECK(config.application_path == "/srv/www");
 
     config = parse_ok("");
+    REQUIRE(apply_payload_overrides(config, {}, "launch-params"));
+    CHECK(config.application_path == "/var/www/html");
+
+    config = parse_ok("");
     REQUIRE(apply_payload_overrides(config, {{"APPLICATION_PATH", "www"}}, "launch-params"));
-    CHECK(config.application_path.empty());
+    CHECK(config.application_path == "/var/www/html");
     REQUIRE(config.warnings.size() == 1);
     CHECK(config.warnings[0] == "launch-params: APPLICATION_PATH 'www' is not absolute; ignored");
 }
