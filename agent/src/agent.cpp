@@ -16,7 +16,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -718,7 +717,6 @@ int run_prepare_application_path(const AgentOptions& options, const std::string&
         spdlog::info("no REPO_URL in the payload: no application path to prepare");
         return k_exit_ok;
     }
-    errno = 0;
     const passwd* user = ::getpwnam(owner.c_str());
     if (user == nullptr) {
         spdlog::error("user '{}' does not exist (the cartridge-agent package creates it)", owner);
