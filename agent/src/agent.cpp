@@ -1,5 +1,6 @@
 #include "agent.hpp"
 
+#include "application_path.hpp"
 #include "artifacts.hpp"
 #include "config.hpp"
 #include "crypto.hpp"
@@ -21,6 +22,8 @@
 #include <string_view>
 #include <thread>
 
+#include <pwd.h>
+
 namespace cartridge_agent {
 namespace {
 
@@ -39,7 +42,14 @@ struct Settings {
     PayloadMap payload;
 };
 
-Result<Settings> load_settings(const AgentOptions& options) {
+struct ConfigAndPayload {
+    AgentConfig config;
+    PayloadMap payload;
+};
+
+// The one reading of agent.conf and the payload, for the agent and for
+// --prepare-application-path alike.
+Result<ConfigAndPayload> load_config_and_payload(const AgentOptions& options) {
     auto config = load_config(options.config_path);
     if (!config) {
         return config.error();
@@ -65,12 +75,21 @@ Result<Settings> load_settings(const AgentOptions& options) {
     for (const auto& warning : config.value().warnings) {
         spdlog::warn("{}", warning);
     }
-    if (auto complete = check_complete(config.value(), options.config_path.string()); !complete) {
+    config.value().warnings.clear();
+    return ConfigAndPayload{std::move(config).value(), payload.values};
+}
+
+Result<Settings> load_settings(const AgentOptions& options) {
+    auto loaded = load_config_and_payload(options);
+    if (!loaded) {
+        return loaded.error();
+    }
+    auto& [config, payload] = loaded.value();
+    if (auto complete = check_complete(config, options.config_path.string()); !complete) {
         return complete.error();
     }
-    auto identity = make_member_identity(payload.values, config.value().service_name,
-                                         read_instance_id_file(options.instance_id_file));
-    return Settings{std::move(config).value(), std::move(identity), payload.values};
+    auto identity = make_member_identity(payload, config.service_name, read_instance_id_file(options.instance_id_file));
+    return Settings{std::move(config), std::move(identity), std::move(payload)};
 }
 
 std::string broker_list(const std::vector<BrokerAddress>& brokers) {
@@ -372,9 +391,7 @@ private:
         spdlog::info("ArtifactUpdatedEvent: repository {} (tenant {})", url.url, update.tenant_id);
         bool deployed = false;
         std::string failure;
-        if (m_config.application_path.empty()) {
-            failure = "no APPLICATION_PATH (payload) or application.path (agent.conf)";
-        } else if (auto credentials = credentials_for(update, url); !credentials) {
+        if (auto credentials = credentials_for(update, url); !credentials) {
             failure = credentials.error().message;
         } else {
             GitDeployment deployment;
@@ -682,6 +699,38 @@ int run_agent(const AgentOptions& options, const std::atomic<bool>& stop) {
     }
     Agent agent(std::move(settings).value(), options, stop);
     return agent.run();
+}
+
+int run_prepare_application_path(const AgentOptions& options, const std::string& owner) {
+    auto loaded = load_config_and_payload(options);
+    if (!loaded) {
+        spdlog::error("{}", loaded.error().message);
+        return k_exit_usage_or_config;
+    }
+    const auto& [config, payload] = loaded.value();
+    auto plan = plan_application_path(config, payload);
+    if (!plan) {
+        spdlog::error("{}", plan.error().message);
+        return k_exit_usage_or_config;
+    }
+    if (!plan.value()) {
+        spdlog::info("no REPO_URL in the payload: no application path to prepare");
+        return k_exit_ok;
+    }
+    const passwd* user = ::getpwnam(owner.c_str());
+    if (user == nullptr) {
+        spdlog::error("user '{}' does not exist (the cartridge-agent package creates it)", owner);
+        return k_exit_usage_or_config;
+    }
+    const auto& paths = *plan.value();
+    if (auto prepared = prepare_application_path(paths, config.application_root, user->pw_uid, user->pw_gid);
+        !prepared) {
+        spdlog::error("{}", prepared.error().message);
+        return k_exit_runtime_failure;
+    }
+    spdlog::info("application path {} prepared for {} (deployment into {})", paths.base.string(), owner,
+                 paths.target.string());
+    return k_exit_ok;
 }
 
 } // namespace cartridge_agent

@@ -29,4 +29,10 @@ struct AgentOptions {
 // an atomic rather than anything that could lock.
 int run_agent(const AgentOptions& options, const std::atomic<bool>& stop);
 
-}  // namespace cartridge_agent
+// --prepare-application-path, run as root before the agent: reads agent.conf and the
+// payload as run_agent does and, when the payload has a REPO_URL, creates the deployment
+// directory and gives it to `owner` (see application_path.hpp). Exit 2 for a path
+// outside application.root or an unknown owner.
+int run_prepare_application_path(const AgentOptions& options, const std::string& owner);
+
+} // namespace cartridge_agent

@@ -22,9 +22,20 @@ std::string_view trim(std::string_view text) {
     return text.substr(first, last - first + 1);
 }
 
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+// Built by append: GCC 12 at -O2 reports a false -Wrestrict on "'" + std::string(text) + "'".
+std::string quoted(std::string_view text) {
+    std::string result;
+    result.reserve(text.size() + 2);
+    result.append(1, '\'').append(text).append(1, '\'');
+    return result;
+}
 
-std::string join(std::string_view a, std::string_view b) { return std::string(a) + ": " + std::string(b); }
+std::string join(std::string_view a, std::string_view b) {
+    std::string result;
+    result.reserve(a.size() + b.size() + 2);
+    result.append(a).append(": ").append(b);
+    return result;
+}
 
 template <class Integer> bool parse_integer(std::string_view text, Integer& out) {
     if (text.empty()) {
@@ -188,6 +199,14 @@ constexpr KeySpec k_keys[] = {
              return Error{join(where, "expected an absolute path, got " + quoted(v))};
          }
          c.application_path = std::filesystem::path(v);
+         return {};
+     }},
+    {"application.root",
+     [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
+         if (!v.starts_with('/')) {
+             return Error{join(where, "expected an absolute path, got " + quoted(v))};
+         }
+         c.application_root = std::filesystem::path(v).lexically_normal();
          return {};
      }},
     {"super.tenant.repository.path",
@@ -400,6 +419,9 @@ Result<void> apply_payload_overrides(AgentConfig& config, const PayloadMap& payl
                                           " is not absolute; ignored");
             }
         }
+    }
+    if (config.application_path.empty()) {
+        config.application_path = std::filesystem::path(k_default_application_path);
     }
     return {};
 }

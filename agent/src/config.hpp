@@ -16,6 +16,8 @@ inline constexpr std::string_view k_default_config_path = "/etc/cartridge-agent/
 inline constexpr std::string_view k_default_payload_path = "/var/lib/cartridge/launch-params";
 // Name given to the payload by the unit's LoadCredential=launch-params:...
 inline constexpr std::string_view k_payload_credential = "launch-params";
+// APPLICATION_PATH when neither agent.conf nor the payload gives one (the php web root).
+inline constexpr std::string_view k_default_application_path = "/var/www/html";
 
 struct BrokerAddress {
     std::string host;
@@ -39,8 +41,12 @@ struct AgentConfig {
     bool handshake = true;
     std::filesystem::path extensions_dir{"/etc/cartridge-agent/extensions"};
     std::chrono::seconds extension_timeout{120};
-    // Wins over the payload's APPLICATION_PATH, as in the Python agent.
+    // Wins over the payload's APPLICATION_PATH, as in the Python agent; after
+    // apply_payload_overrides never empty (k_default_application_path).
     std::filesystem::path application_path;
+    // --prepare-application-path hands directories to the agent only below this (the
+    // unit's ReadWritePaths).
+    std::filesystem::path application_root{"/var/www"};
     std::string super_tenant_repository_path = "/repository/deployment/server/";
     std::string tenant_repository_path = "/repository/tenants/";
     // 0: no periodic update.
@@ -56,7 +62,8 @@ struct AgentConfig {
 Result<AgentConfig> parse_config(std::string_view text, std::string_view source);
 Result<AgentConfig> load_config(const std::filesystem::path& path);
 
-// MB_IP+MB_PORT replace mb.urls, PORTS replaces ports, SERVICE_NAME replaces service.name.
+// MB_IP+MB_PORT replace mb.urls, PORTS replaces ports, SERVICE_NAME replaces service.name,
+// APPLICATION_PATH fills application.path when agent.conf has none (else the default).
 // `source` names the payload in messages.
 Result<void> apply_payload_overrides(AgentConfig& config, const PayloadMap& payload, std::string_view source);
 

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,7 @@ extern "C" void request_stop(int) { g_stop.store(true); }
 
 constexpr std::string_view k_usage =
     "Usage: cartridge-agent [--config PATH] [--once]\n"
+    "       cartridge-agent [--config PATH] --prepare-application-path [--owner USER]\n"
     "       cartridge-agent --version | --help\n"
     "\n"
     "Speaks the Stratos 4.1 cartridge agent protocol over MQTT: waits until the\n"
@@ -41,6 +43,13 @@ constexpr std::string_view k_usage =
     "\n"
     "  --config PATH  agent configuration (default /etc/cartridge-agent/agent.conf)\n"
     "  --once         exit after InstanceActivatedEvent (exit 1 if the ports time out)\n"
+    "  --prepare-application-path\n"
+    "                 as root, before the agent starts: when the payload has a REPO_URL,\n"
+    "                 create the deployment directory (APPLICATION_PATH, MULTITENANT\n"
+    "                 tenant path) and give it recursively to USER; refused outside\n"
+    "                 application.root (default /var/www)\n"
+    "  --owner USER   the agent's user for --prepare-application-path\n"
+    "                 (default cartridge-agent)\n"
     "  --version      print the version and exit\n"
     "  --help         print this help and exit\n"
     "\n"
@@ -102,6 +111,8 @@ int usage_error(std::string_view message) {
 
 int main(int argc, char** argv) {
     cartridge_agent::AgentOptions options;
+    bool prepare_application_path = false;
+    std::optional<std::string> owner;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--help" || arg == "-h") {
@@ -114,6 +125,13 @@ int main(int argc, char** argv) {
         }
         if (arg == "--once") {
             options.once = true;
+        } else if (arg == "--prepare-application-path") {
+            prepare_application_path = true;
+        } else if (arg == "--owner") {
+            if (i + 1 >= argc || std::string_view(argv[i + 1]).empty()) {
+                return usage_error("--owner needs a user name");
+            }
+            owner = argv[++i];
         } else if (arg == "--config") {
             if (i + 1 >= argc || std::string_view(argv[i + 1]).empty()) {
                 return usage_error("--config needs a path");
@@ -130,6 +148,13 @@ int main(int argc, char** argv) {
         }
     }
 
+    if (owner && !prepare_application_path) {
+        return usage_error("--owner only applies to --prepare-application-path");
+    }
+    if (prepare_application_path && options.once) {
+        return usage_error("--once and --prepare-application-path exclude each other");
+    }
+
     set_up_logging();
     if (!install_signal_handlers()) {
         spdlog::error("cannot install signal handlers");
@@ -138,6 +163,9 @@ int main(int argc, char** argv) {
     if (const char* credentials = std::getenv("CREDENTIALS_DIRECTORY");
         credentials != nullptr && *credentials != '\0') {
         options.credentials_directory = credentials;
+    }
+    if (prepare_application_path) {
+        return cartridge_agent::run_prepare_application_path(options, owner.value_or("cartridge-agent"));
     }
     spdlog::info("cartridge-agent {} starting", CARTRIDGE_AGENT_VERSION);
     return cartridge_agent::run_agent(options, g_stop);
