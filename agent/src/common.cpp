@@ -9,4 +9,4 @@ bool sleep_idle(std::chrono::milliseconds duration) {
     return true;
 }
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent

@@ -15,8 +15,7 @@ struct Error {
     std::string message;
 };
 
-template <class T>
-class [[nodiscard]] Result {
+template <class T> class [[nodiscard]] Result {
 public:
     Result(T value) : m_state(std::in_place_index<0>, std::move(value)) {}
     Result(Error error) : m_state(std::in_place_index<1>, std::move(error)) {}
@@ -33,8 +32,7 @@ private:
     std::variant<T, Error> m_state;
 };
 
-template <>
-class [[nodiscard]] Result<void> {
+template <> class [[nodiscard]] Result<void> {
 public:
     Result() = default;
     Result(Error error) : m_error(std::move(error)) {}
@@ -55,4 +53,4 @@ using IdleFunction = std::function<bool(std::chrono::milliseconds)>;
 // For callers that have nothing to service while waiting (tests, one-shot tools).
 bool sleep_idle(std::chrono::milliseconds duration);
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent

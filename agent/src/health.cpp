@@ -46,7 +46,7 @@ std::optional<std::uint64_t> meminfo_field(std::string_view meminfo, std::string
     return std::nullopt;
 }
 
-}  // namespace
+} // namespace
 
 Result<double> parse_memory_consumption(std::string_view meminfo) {
     const auto total = meminfo_field(meminfo, "MemTotal");
@@ -112,4 +112,4 @@ Result<HealthSample> read_health(const std::filesystem::path& proc_root) {
     return HealthSample{memory.value(), load.value()};
 }
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent

@@ -25,4 +25,4 @@ unsigned online_cpu_count();
 
 Result<HealthSample> read_health(const std::filesystem::path& proc_root = "/proc");
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent

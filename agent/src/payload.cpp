@@ -37,20 +37,15 @@ std::string excerpt(std::string_view text) {
     return out;
 }
 
-bool is_key_start(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-}
+bool is_key_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
 
-bool is_key_char(char c) {
-    return is_key_start(c) || (c >= '0' && c <= '9') || c == '.' || c == '-';
-}
+bool is_key_char(char c) { return is_key_start(c) || (c >= '0' && c <= '9') || c == '.' || c == '-'; }
 
 class Parser {
 public:
     ParsedPayload take() && {
         if (m_suppressed_warnings > 0) {
-            m_result.warnings.push_back(std::to_string(m_suppressed_warnings) +
-                                        " more malformed fields skipped");
+            m_result.warnings.push_back(std::to_string(m_suppressed_warnings) + " more malformed fields skipped");
         }
         return std::move(m_result);
     }
@@ -108,7 +103,7 @@ private:
     std::size_t m_suppressed_warnings = 0;
 };
 
-}  // namespace
+} // namespace
 
 bool is_valid_payload_key(std::string_view key) {
     if (key.empty() || !is_key_start(key.front())) {
@@ -131,16 +126,14 @@ ParsedPayload parse_payload(std::string_view text) {
     std::size_t line_start = 0;
     while (line_start <= text.size()) {
         const auto line_end = text.find('\n', line_start);
-        const auto line = text.substr(line_start, line_end == std::string_view::npos
-                                                       ? std::string_view::npos
-                                                       : line_end - line_start);
+        const auto line = text.substr(line_start, line_end == std::string_view::npos ? std::string_view::npos
+                                                                                     : line_end - line_start);
         std::size_t field_number = 1;
         std::size_t field_start = 0;
         while (true) {
             const auto comma = line.find(',', field_start);
-            parser.field(line.substr(field_start, comma == std::string_view::npos
-                                                      ? std::string_view::npos
-                                                      : comma - field_start),
+            parser.field(line.substr(field_start,
+                                     comma == std::string_view::npos ? std::string_view::npos : comma - field_start),
                          line_number, field_number);
             if (comma == std::string_view::npos) {
                 break;
@@ -165,4 +158,4 @@ std::optional<std::string> payload_value(const PayloadMap& payload, std::string_
     return it->second;
 }
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent

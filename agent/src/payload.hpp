@@ -34,4 +34,4 @@ std::optional<std::string> payload_value(const PayloadMap& payload, std::string_
 // turn into a multi-megabyte log line; the rest are summarised in one final warning.
 inline constexpr std::size_t k_max_payload_warnings = 50;
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent

@@ -39,8 +39,8 @@ using AddrinfoList = std::unique_ptr<addrinfo, AddrinfoDeleter>;
 bool connects(const addrinfo& address, std::chrono::milliseconds timeout) {
     // Non-blocking so a filtered port costs at most `timeout`, not the kernel's SYN
     // retry budget of about two minutes.
-    FileDescriptor fd(::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                               address.ai_protocol));
+    FileDescriptor fd(
+        ::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, address.ai_protocol));
     if (!fd.valid()) {
         return false;
     }
@@ -63,10 +63,9 @@ bool connects(const addrinfo& address, std::chrono::milliseconds timeout) {
     return ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0;
 }
 
-}  // namespace
+} // namespace
 
-bool port_accepts_connection(const std::string& host, std::uint16_t port,
-                             std::chrono::milliseconds timeout) {
+bool port_accepts_connection(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -128,4 +127,4 @@ std::string format_ports(std::span<const std::uint16_t> ports) {
     return text;
 }
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent

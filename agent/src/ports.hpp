@@ -12,8 +12,7 @@ namespace cartridge_agent {
 
 // True when some address `host` resolves to accepts a TCP connection on `port` within
 // `timeout`.
-bool port_accepts_connection(const std::string& host, std::uint16_t port,
-                             std::chrono::milliseconds timeout);
+bool port_accepts_connection(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout);
 
 struct PortWaitResult {
     enum class Outcome { all_open, timed_out, stopped };
@@ -31,4 +30,4 @@ PortWaitResult wait_for_ports(const std::string& host, std::span<const std::uint
 // "80|443", for log messages.
 std::string format_ports(std::span<const std::uint16_t> ports);
 
-}  // namespace cartridge_agent
+} // namespace cartridge_agent
