@@ -23,7 +23,7 @@ namespace bi {
 
 namespace {
 
-constexpr size_t k_max_head = 64 * 1024;
+constexpr size_t k_max_head = size_t{64} * 1024;
 constexpr size_t k_max_body = 64u << 20;
 
 // Owns one socket descriptor.
@@ -120,7 +120,7 @@ std::string simple_response(int code, const std::string& extra_headers = "") {
 std::optional<std::string> read_chunked(int fd, std::string& buf, size_t pos) {
   std::string body;
   for (;;) {
-    size_t eol;
+    size_t eol = 0;
     while ((eol = buf.find("\r\n", pos)) == std::string::npos) {
       if (buf.size() - pos > 1024 || !recv_more(fd, buf)) {
         return std::nullopt;
@@ -295,7 +295,7 @@ void GitHttpServer::serve() {
 
 void GitHttpServer::handle(int fd) {
   std::string buf;
-  size_t head_end;
+  size_t head_end = 0;
   while ((head_end = buf.find("\r\n\r\n")) == std::string::npos) {
     if (buf.size() > k_max_head || !recv_more(fd, buf)) {
       return;

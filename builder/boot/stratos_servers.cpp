@@ -57,7 +57,7 @@ Expected<std::string> aes_128_ecb(std::string_view input, std::string_view key, 
       EVP_CipherFinal_ex(c.ctx, o + n, &tail) != 1) {
     return fail("repoPassword", encrypt ? "cannot encrypt" : "does not decrypt with this CARTRIDGE_KEY (bad padding)");
   }
-  out.resize(static_cast<size_t>(n + tail));
+  out.resize(static_cast<size_t>(n) + static_cast<size_t>(tail));
   return out;
 }
 

@@ -22,7 +22,7 @@ struct RunOptions {
   // Called for every line of combined stdout/stderr as it arrives (progress display, logs).
   std::function<void(const std::string&)> on_line;
   // Lines are kept for error messages; older ones are dropped beyond this size.
-  std::size_t max_output_bytes = 4 * 1024 * 1024;
+  std::size_t max_output_bytes = std::size_t{4} * 1024 * 1024;
   // For CGI programs (git http-backend): stdin read from this file and stdout written,
   // byte for byte, to `stdout_file`; `output` then holds stderr only.
   std::string stdin_file;
