@@ -26,6 +26,7 @@
 #include "net/http.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
+#include "util/text.hpp"
 
 namespace bi {
 
@@ -347,7 +348,7 @@ std::string make_default_payload(const DefaultPayloadInput& in) {
   const std::string& t = in.service_name;
   std::string ports;
   for (int p : in.ports) {
-    ports += (ports.empty() ? "" : "|") + std::to_string(p);
+    append_separated(ports, "|", std::to_string(p));
   }
   const std::string cluster = "boot-test." + t + ".domain";
   std::vector<std::pair<std::string, std::string>> f = {
@@ -382,7 +383,7 @@ std::string make_default_payload(const DefaultPayloadInput& in) {
   f.insert(f.end(), tail.begin(), tail.end());
   std::string out;
   for (const auto& [k, v] : f) {
-    out += (out.empty() ? "" : ",") + k + "=" + v;
+    append_separated(out, ",", k + "=" + v);
   }
   return out;
 }
@@ -668,7 +669,7 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
       payload = add_payload_fields(payload, added);
       std::string keys;
       for (const auto& [k, v] : added) {
-        keys += (keys.empty() ? "" : ", ") + k + (k == "CARTRIDGE_KEY" ? "" : "=" + v);
+        append_separated(keys, ", ", k + (k == "CARTRIDGE_KEY" ? "" : "=" + v));
       }
       result.notes.push_back((value_or(given, "MB_IP", "").empty() ? "the payload has no MB_IP: " : "") +
                              std::string("boot-test added ") + keys + " to the payload on the config drive");

@@ -10,6 +10,7 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "util/text.hpp"
 #include "util/time.hpp"
 
 namespace bi::cloud {
@@ -196,7 +197,7 @@ SigV4Result sigv4_sign(const SigV4Input& input, Headers& headers, const AwsCrede
       joined += (i ? "," : "") + values[i];
     }
     canonical_headers += name + ":" + joined + "\n";
-    signed_headers += (signed_headers.empty() ? "" : ";") + name;
+    append_separated(signed_headers, ";", name);
   }
 
   r.canonical_request =

@@ -23,6 +23,7 @@
 #include "util/fs.hpp"
 #include "util/hash.hpp"
 #include "util/process.hpp"
+#include "util/text.hpp"
 
 namespace bi::cloud {
 
@@ -263,9 +264,9 @@ std::string parse_ec2_error(const std::string& raw) {
   const auto messages = xml_values(xml, "Message");
   std::string out = codes.empty() ? "" : codes.front().substr(0, 200);
   if (!messages.empty()) {
-    out += (out.empty() ? "" : ": ") + messages.front().substr(0, 500);
+    append_separated(out, ": ", messages.front().substr(0, 500));
   } else {
-    out += (out.empty() ? "" : ": ") + xml.substr(0, 200);
+    append_separated(out, ": ", xml.substr(0, 200));
   }
   return out;
 }
@@ -299,13 +300,7 @@ namespace {
 std::string form(const std::vector<std::pair<std::string, std::string>>& params) {
   std::string out;
   for (const auto& [k, v] : params) {
-    // Appended piece by piece: GCC 12 at -O3 reports a false -Wrestrict for `"&" + string`.
-    if (!out.empty()) {
-      out += '&';
-    }
-    out += url_encode(k);
-    out += '=';
-    out += url_encode(v);
+    append_separated(out, "&", url_encode(k) + "=" + url_encode(v));
   }
   return out;
 }
