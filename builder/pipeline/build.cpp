@@ -205,7 +205,7 @@ const std::vector<std::string>& hygiene_paths() {
       "/var/lib/cartridge/initialized", "/var/lib/cartridge/instance-id", "/tmp/payload",
       "/var/cache/debconf/config.dat-old", "/var/cache/debconf/templates.dat-old",
       "/var/lib/dpkg/status-old", "/var/lib/dpkg/diversions-old", "/usr/sbin/policy-rc.d",
-      "/var/lib/systemd/random-seed"};
+      "/var/lib/systemd/random-seed", "/var/lib/cartridge/root-grown", "/root/.ssh/authorized_keys"};
   return paths;
 }
 
