@@ -765,7 +765,7 @@ TEST_CASE("an instance takes the config drive's key pair over SSH, refuses passw
   auto qemu = Subprocess::start(argv, (work / "qemu.log").string());
   REQUIRE(qemu);
 
-  // Bounded wait for the guest's login prompt and cartridge-init's growth line.
+  // Bounded wait for the guest's login prompt and cartridge-init's growth step.
   const std::regex grew_re(R"(cartridge-init: grew / from ([0-9]+) MiB to ([0-9]+) MiB)");
   std::smatch grew;
   std::string text;
@@ -774,7 +774,9 @@ TEST_CASE("an instance takes the config drive's key pair over SSH, refuses passw
   while (std::chrono::steady_clock::now() < deadline && qemu->running()) {
     auto t = read_file(console);
     text = t ? *t : std::string();
-    if (text.find("login:") != std::string::npos && std::regex_search(text, grew, grew_re)) {
+    // Either outcome of the growth step ends the wait: grown, or a growroot: line saying why not.
+    if (text.find("login:") != std::string::npos &&
+        (std::regex_search(text, grew, grew_re) || text.find("cartridge-init: growroot:") != std::string::npos)) {
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
