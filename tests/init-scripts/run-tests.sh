@@ -7,6 +7,7 @@
 # every case passed. On failure the sandbox is kept and its path printed.
 # shellcheck disable=SC2317  # cases and helpers are called indirectly
 set -u -o pipefail
+shopt -s lastpipe # as tests/harness/asserts.sh does; stated here for shellcheck
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -741,6 +742,8 @@ t_random_digits() {
 # The shared payload test vectors (tests/data/payload/README.md): cartridge-init's parser,
 # read the way its consumers read it (ci_param: an empty or "null" value is absent), gives
 # each vector's expected key/value result, or its recorded deviation (NAME.expected.shell).
+# SC2031: the parser runs in a subshell on purpose (it must not touch this shell's state).
+# shellcheck disable=SC2031
 t_payload_vectors() {
     local dir=$REPO/tests/data/payload vec name expected n=0
     for vec in "$dir"/*.payload; do
