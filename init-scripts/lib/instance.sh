@@ -63,6 +63,9 @@ ci_config_drive_copy() {
         return
     fi
     ci_no_system && return 1
+    # Early in the first boot the drive may not be probed yet: without this the keys would
+    # come from nowhere (or a metadata service the cloud does not have) on that boot.
+    command -v udevadm >/dev/null && udevadm settle -t 5 >/dev/null 2>&1
     dev=$(blkid -L config-2 2>/dev/null) || dev=$(blkid -L CONFIG-2 2>/dev/null) || return 1
     mnt=$(mktemp -d /run/cartridge-config-drive.XXXXXX) || return 1
     if mount -o ro "$dev" "$mnt" >/dev/null 2>&1; then
