@@ -221,7 +221,8 @@ Expected<std::string> resolve_mirror_index(const BaseLayerPlan& base, const Reso
     const auto seen = fs::last_write_time(remembered, ec);
     if (!ec && fs::file_time_type::clock::now() - seen < resources.index_max_age) {
       if (auto last = read_file(remembered)) {
-        spdlog::debug("mirror index digest seen less than {} s ago: not fetched again", resources.index_max_age.count());
+        spdlog::debug("mirror index digest seen less than {} s ago: not fetched again",
+                      resources.index_max_age.count());
         return *last;
       }
     }
