@@ -77,7 +77,10 @@ const std::vector<std::string>& base_packages() {
                                                     "procps",
                                                     "puppet-agent",
                                                     "e2fsprogs",
-                                                    "kmod"};
+                                                    "kmod",
+                                                    "openssh-server",
+                                                    "systemd-timesyncd",
+                                                    "cloud-guest-utils"};
   return packages;
 }
 
@@ -221,7 +224,8 @@ Expected<std::string> resolve_mirror_index(const BaseLayerPlan& base, const Reso
     const auto seen = fs::last_write_time(remembered, ec);
     if (!ec && fs::file_time_type::clock::now() - seen < resources.index_max_age) {
       if (auto last = read_file(remembered)) {
-        spdlog::debug("mirror index digest seen less than {} s ago: not fetched again", resources.index_max_age.count());
+        spdlog::debug("mirror index digest seen less than {} s ago: not fetched again",
+                      resources.index_max_age.count());
         return *last;
       }
     }
@@ -422,6 +426,8 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   BI_TRY(add_tree(ov, resources.init_scripts_dir / "sbin", "/usr/sbin", 0755));
   BI_TRY(add_tree(ov, resources.init_scripts_dir / "lib", "/usr/lib/cartridge", 0644));
   BI_TRY(add_tree(ov, resources.init_scripts_dir / "systemd", "/lib/systemd/system", 0644));
+  BI_TRY(add_tree(ov, resources.init_scripts_dir / "systemd/ssh.service.d", "/lib/systemd/system/ssh.service.d", 0644));
+  BI_TRY(add_tree(ov, resources.init_scripts_dir / "sshd_config.d", "/etc/ssh/sshd_config.d", 0644));
   for (const auto& o : ov) {
     if (o.dest.rfind("/lib/systemd/system/", 0) == 0 && o.dest.size() > 8 &&
         o.dest.compare(o.dest.size() - 8, 8, ".service") == 0) {

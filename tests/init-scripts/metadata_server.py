@@ -10,6 +10,8 @@ Listens on 127.0.0.1 on a free port and writes that port to --port-file. Serves:
              --ec2 v2-required  GETs without a valid token answer 401
   OpenStack  GET /openstack/latest/user_data, GET /openstack/latest/meta_data.json ({"uuid": ...})
              (--openstack on|off)
+             GET /latest/meta-data/public-keys/0/openssh-key (the first --public-key)
+  OpenStack  meta_data.json also has "public_keys": {"key0": ..., "key1": ...} (--public-key, repeatable)
 Without --user-data the user-data paths answer 404 (a source that has no payload).
 --delay S sleeps before every answer (a slow or hung service); --fail-first N answers 500
 to the first N requests. Every request is appended to --log as one line:
@@ -121,6 +123,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self._send(200, st.user_data, "application/octet-stream")
             if path == "/latest/meta-data/instance-id" and a.instance_id:
                 return self._send(200, a.instance_id.encode())
+            if path == "/latest/meta-data/public-keys/0/openssh-key" and a.public_key:
+                return self._send(200, (a.public_key[0] + "\n").encode())
             return self._send(404, b"not found\n")
         if path.startswith("/openstack/") and a.openstack == "on":
             if path == "/openstack/latest/user_data":
@@ -131,6 +135,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 md = {"name": "test-instance", "availability_zone": "nova"}
                 if a.instance_id:
                     md["uuid"] = a.instance_id
+                if a.public_key:
+                    md["public_keys"] = {f"key{i}": k + "\n" for i, k in enumerate(a.public_key)}
                 return self._send(200, json.dumps(md).encode(), "application/json")
         return self._send(404, b"not found\n")
 
@@ -142,6 +148,7 @@ def main():
     p.add_argument("--ec2", choices=["off", "v1", "v2", "v2-required"], default="off")
     p.add_argument("--openstack", choices=["off", "on"], default="off")
     p.add_argument("--instance-id", default="")
+    p.add_argument("--public-key", action="append", default=[])
     p.add_argument("--delay", type=float, default=0.0)
     p.add_argument("--fail-first", type=int, default=0)
     p.add_argument("--log")

@@ -807,6 +807,268 @@ t_library_functions() {
     ! grep -q FAIL "$OUT" || { fail "library checks"; sed 's/^/      | /' "$OUT"; }
 }
 
+# ------------------------------------------------------------------ ssh, growroot, time
+
+KEY_A='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeyAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa cloud-a'
+KEY_B='ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCkeyBbbbbbbbbbbbbbbbbbbbbbbbb= cloud b@host'
+KEY_OWN='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOwnOwnOwnOwnOwnOwnOwnOwnOwnOwnOwnOwnOwnOwn admin'
+BEGIN_KEYS='# BEGIN cartridge-init: the cloud key pair (rewritten at every boot)'
+
+# with_login_user [NAME HOME]: a passwd with root (and NAME) so cartridge-init finds homes.
+with_login_user() {
+    printf 'root:x:0:0:root:/root:/bin/bash\n' >"$ROOT/etc/passwd"
+    mkdir -p "$ROOT/root"
+    if [ $# -ge 2 ]; then
+        printf '%s:x:%s:%s::%s:/bin/bash\n' "$1" "$(id -u)" "$(id -g)" "$2" >>"$ROOT/etc/passwd"
+        mkdir -p "$ROOT$2"
+    fi
+}
+
+# config_drive_keys KEY...: the config drive's meta_data.json with these public_keys (JSON
+# escaped the way Nova writes them: a trailing \n, slashes as \/).
+config_drive_keys() {
+    local k i=0
+    {
+        printf '{"uuid": "83679162-1378-4288-a2d4-70e13ec132aa", "public_keys": {'
+        for k in "$@"; do
+            [ "$i" = 0 ] || printf ', '
+            printf '"key%s": "%s\\n"' "$i" "${k//\//\\/}"
+            i=$((i + 1))
+        done
+        printf '}, "name": "vm1"}\n'
+    } >"$CASE_DIR/cd/openstack/latest/meta_data.json"
+}
+
+t_ssh_keys_config_drive() {
+    with_login_user
+    config_drive 'SERVICE_NAME=php'
+    config_drive_keys "$KEY_A" "$KEY_B"
+    no_server
+    run_init
+    assert_rc 0
+    assert_out "cartridge-init: ssh: 2 key(s) of the cloud key pair from config-drive for root (/root/.ssh/authorized_keys)"
+    printf '%s\n' "$BEGIN_KEYS" "$KEY_A" "$KEY_B" '# END cartridge-init' | assert_file "$ROOT/root/.ssh/authorized_keys"
+    assert_mode "$ROOT/root/.ssh/authorized_keys" "600 $UIDN"
+    assert_mode "$ROOT/root/.ssh" "700 $UIDN"
+    show_output_on_failure
+}
+
+t_ssh_keys_openstack_metadata() {
+    with_login_user
+    payload_file 'SERVICE_NAME=php'
+    start_server --ec2 v2 --openstack on --user-data "$CASE_DIR/user-data" --public-key "$KEY_B"
+    run_init
+    assert_rc 0
+    assert_out "cartridge-init: ssh: 1 key(s) of the cloud key pair from openstack-metadata for root (/root/.ssh/authorized_keys)"
+    printf '%s\n' "$BEGIN_KEYS" "$KEY_B" '# END cartridge-init' | assert_file "$ROOT/root/.ssh/authorized_keys"
+    ! grep -q 'public-keys' "$SERVER_LOG" || fail "EC2 asked for keys although OpenStack answered"
+    show_output_on_failure
+}
+
+t_ssh_keys_imdsv2() {
+    # LOGIN_USER names another user: the keys go to that user's home.
+    with_login_user admin /home/admin
+    printf 'LOGIN_USER=admin\n' >>"$ROOT/etc/cartridge/cartridge.conf"
+    payload_file 'SERVICE_NAME=php'
+    start_server --ec2 v2-required --user-data "$CASE_DIR/user-data" --public-key "$KEY_A"
+    run_init
+    assert_rc 0
+    assert_out "cartridge-init: ssh: 1 key(s) of the cloud key pair from ec2-imds (IMDSv2) for admin (/home/admin/.ssh/authorized_keys)"
+    printf '%s\n' "$BEGIN_KEYS" "$KEY_A" '# END cartridge-init' | assert_file "$ROOT/home/admin/.ssh/authorized_keys"
+    assert_absent "$ROOT/root/.ssh"
+    grep -qxF 'GET /latest/meta-data/public-keys/0/openssh-key token=valid ttl=-' "$SERVER_LOG" ||
+        fail "openssh-key not read with an IMDSv2 token"
+    show_output_on_failure
+}
+
+t_ssh_keys_refreshed() {
+    # Every boot: the cloud's block is rewritten (no duplicates), a key added by hand is
+    # kept, a cloud key already present by hand is not written twice, and a line that is
+    # not a plain key (authorized_keys options) never lands in the file.
+    with_login_user
+    mkdir -p "$ROOT/root/.ssh"
+    printf '%s\n' "$KEY_OWN" "$KEY_B" >"$ROOT/root/.ssh/authorized_keys"
+    config_drive 'SERVICE_NAME=php'
+    config_drive_keys "$KEY_A" "$KEY_B" 'command=\"/bin/sh\" ssh-ed25519 AAAAC3Nz evil'
+    no_server
+    run_init
+    assert_rc 0
+    assert_out "cartridge-init: ssh: ignoring a public key that is not one (43 characters, not shown)"
+    local want
+    want=$(printf '%s\n' "$KEY_OWN" "$KEY_B" "$BEGIN_KEYS" "$KEY_A" '# END cartridge-init')
+    printf '%s\n' "$want" | assert_file "$ROOT/root/.ssh/authorized_keys"
+    run_init
+    assert_rc 0
+    assert_out "cartridge-init: already initialized: keeping hostname $DIGITS.default.php.puppet.example.org"
+    printf '%s\n' "$want" | assert_file "$ROOT/root/.ssh/authorized_keys"
+    # the cloud's key pair changed: the old cloud key goes, the hand-made ones stay
+    config_drive_keys "$KEY_OWN"
+    run_init
+    assert_rc 0
+    printf '%s\n' "$KEY_OWN" "$KEY_B" | assert_file "$ROOT/root/.ssh/authorized_keys"
+    # no source answers: the keys stay as they are
+    printf '%s\n' "$want" >"$ROOT/root/.ssh/authorized_keys"
+    rm -rf "$CASE_DIR/cd/openstack"
+    run_init
+    assert_rc 0
+    assert_out "cartridge-init: ssh: no metadata source answered: keeping the authorized keys of root as they are"
+    printf '%s\n' "$want" | assert_file "$ROOT/root/.ssh/authorized_keys"
+    show_output_on_failure
+}
+
+t_ssh_off() {
+    with_login_user
+    printf 'SSH=off\n' >>"$ROOT/etc/cartridge/cartridge.conf"
+    config_drive 'SERVICE_NAME=php'
+    config_drive_keys "$KEY_A"
+    no_server
+    run_init
+    assert_rc 0
+    assert_out "cartridge-init: ssh: off (SSH=off in /etc/cartridge/cartridge.conf): masking sshd"
+    assert_out "cartridge-init: would run: systemctl mask --now ssh.service ssh.socket"
+    assert_absent "$ROOT/root/.ssh"
+    # ssh.service's ExecCondition: exit 1 (skip) with SSH=off, 0 otherwise, and silent
+    local rc
+    env -i PATH="$PATH" CARTRIDGE_ROOT="$ROOT" CARTRIDGE_LIB="$LIB" "$INIT" --ssh-enabled >"$CASE_DIR/cond.out" 2>&1
+    rc=$?
+    [ "$rc" = 1 ] || fail "--ssh-enabled exits $rc with SSH=off, expected 1"
+    [ ! -s "$CASE_DIR/cond.out" ] || fail "--ssh-enabled printed: $(cat "$CASE_DIR/cond.out")"
+    sed -i 's/^SSH=off$/SSH=on/' "$ROOT/etc/cartridge/cartridge.conf"
+    env -i PATH="$PATH" CARTRIDGE_ROOT="$ROOT" CARTRIDGE_LIB="$LIB" "$INIT" --ssh-enabled ||
+        fail "--ssh-enabled fails with SSH=on"
+    rm -f "$ROOT/etc/cartridge/cartridge.conf"
+    env -i PATH="$PATH" CARTRIDGE_ROOT="$ROOT" CARTRIDGE_LIB="$LIB" "$INIT" --ssh-enabled ||
+        fail "--ssh-enabled fails without cartridge.conf"
+    show_output_on_failure
+}
+
+# fake_disk DISK_SECTORS: mountinfo and sysfs of a root on partition 2 (start 257 MiB,
+# 2047 MiB long) of a disk vdx (root is device 254:2), and stubs for growpart (records its
+# argv, grows the partition's sysfs size to the disk's end, says CHANGED or NOCHANGE with
+# exit 0 or 1 as the real one does) and resize2fs (records its argv).
+fake_disk() {
+    local sys=$ROOT/sys
+    mkdir -p "$ROOT/proc/self" "$sys/devices/virtual/block/vdx/vdx2" "$sys/dev/block" "$CASE_DIR/bin"
+    printf '%s\n' '22 1 254:2 / / rw,relatime shared:1 - ext4 /dev/vdx2 rw,errors=remount-ro' \
+        '25 22 254:1 / /boot rw,relatime shared:2 - ext4 /dev/vdx1 rw' >"$ROOT/proc/self/mountinfo"
+    printf '%s\n' "$1" >"$sys/devices/virtual/block/vdx/size"
+    printf '2\n' >"$sys/devices/virtual/block/vdx/vdx2/partition"
+    printf '526336\n' >"$sys/devices/virtual/block/vdx/vdx2/start"
+    printf '4192256\n' >"$sys/devices/virtual/block/vdx/vdx2/size"
+    ln -sfn ../../devices/virtual/block/vdx/vdx2 "$sys/dev/block/254:2"
+    cat >"$CASE_DIR/bin/growpart" <<STUB
+#!/bin/bash
+printf '%s\n' "growpart \$*" >>"$CASE_DIR/calls"
+p=$sys/devices/virtual/block/vdx/vdx2
+new=\$((\$(cat $sys/devices/virtual/block/vdx/size) - \$(cat \$p/start)))
+if [ "\$new" -le "\$(cat \$p/size)" ]; then echo "NOCHANGE: partition 2 cannot be grown"; exit 1; fi
+echo "CHANGED: partition=2 start=526336 old: size=\$(cat \$p/size) new: size=\$new"
+printf '%s\n' "\$new" >\$p/size
+STUB
+    printf '#!/bin/bash\nprintf "%%s\\n" "resize2fs $*" >>%q\n' "$CASE_DIR/calls" >"$CASE_DIR/bin/resize2fs"
+    chmod +x "$CASE_DIR/bin/growpart" "$CASE_DIR/bin/resize2fs"
+    : >"$CASE_DIR/calls"
+    EXTRA_ENV=(CARTRIDGE_GROWPART="$CASE_DIR/bin/growpart" CARTRIDGE_RESIZE2FS="$CASE_DIR/bin/resize2fs")
+}
+
+t_growroot_larger_disk() {
+    fake_disk $((8192 * 2048)) # 8 GiB
+    config_drive 'SERVICE_NAME=php'
+    no_server
+    run_init
+    assert_rc 0
+    assert_out "cartridge-init: grew / from 2047 MiB to 7935 MiB (/dev/vdx2 on /dev/vdx)"
+    printf '%s\n' 'growpart /dev/vdx 2' 'resize2fs /dev/vdx2' | assert_file "$CASE_DIR/calls"
+    assert_present "$ROOT/var/lib/cartridge/root-grown"
+    # once: a later boot, even on a disk grown again, runs neither
+    : >"$CASE_DIR/calls"
+    printf '%s\n' $((16384 * 2048)) >"$ROOT/sys/devices/virtual/block/vdx/size"
+    run_init
+    assert_rc 0
+    refute_out_re 'grew|growroot'
+    assert_file "$CASE_DIR/calls" </dev/null
+    show_output_on_failure
+}
+
+t_growroot_equal_disk() {
+    fake_disk $((526336 + 4192256)) # the image's size: root ends at the disk's end
+    config_drive 'SERVICE_NAME=php'
+    no_server
+    run_init
+    assert_rc 0
+    assert_out "cartridge-init: growroot: / (/dev/vdx2) already fills /dev/vdx (2047 MiB)"
+    assert_file "$CASE_DIR/calls" </dev/null
+    assert_present "$ROOT/var/lib/cartridge/root-grown"
+    show_output_on_failure
+}
+
+t_growroot_nochange_and_failure() {
+    # growpart's NOCHANGE (exit 1) is not an error; a real failure is tried again next boot.
+    fake_disk $((8192 * 2048))
+    printf '#!/bin/bash\necho "NOCHANGE: partition 2 could only be grown by 1 [fudge=2048]"; exit 1\n' >"$CASE_DIR/bin/growpart"
+    config_drive 'SERVICE_NAME=php'
+    no_server
+    run_init
+    assert_rc 0
+    assert_out "cartridge-init: growroot: growpart found nothing to grow on /dev/vdx"
+    assert_present "$ROOT/var/lib/cartridge/root-grown"
+    rm -f "$ROOT/var/lib/cartridge/root-grown"
+    printf '#!/bin/bash\necho "FAILED: sfdisk said no"; exit 2\n' >"$CASE_DIR/bin/growpart"
+    run_init
+    assert_rc 0
+    assert_out "cartridge-init: growroot: growpart /dev/vdx 2 failed (exit 2): FAILED: sfdisk said no"
+    assert_absent "$ROOT/var/lib/cartridge/root-grown"
+    assert_file "$CASE_DIR/calls" </dev/null # resize2fs never ran
+    show_output_on_failure
+}
+
+t_ntp_servers() {
+    local dropin=$ROOT/etc/systemd/timesyncd.conf.d/90-cartridge.conf
+    printf 'NTP_SERVERS="ntp1.example.org, 10.0.0.5 bad;name"\n' >>"$ROOT/etc/cartridge/cartridge.conf"
+    config_drive 'SERVICE_NAME=php'
+    no_server
+    run_init
+    assert_rc 0
+    assert_out "cartridge-init: time: ignoring NTP server 'bad;name': not a host name or address"
+    assert_out "cartridge-init: time: NTP servers ntp1.example.org 10.0.0.5 (NTP_SERVERS)"
+    assert_out "cartridge-init: would run: systemctl try-restart systemd-timesyncd.service"
+    printf '%s\n' '# Written by cartridge-init from NTP_SERVERS in /etc/cartridge/cartridge.conf' '[Time]' 'NTP=' \
+        'NTP=ntp1.example.org 10.0.0.5' | assert_file "$dropin"
+    assert_mode "$dropin" "644 $UIDN"
+    # unchanged: no restart; gone from cartridge.conf: the drop-in goes
+    run_init
+    refute_out_re 'timesyncd|time: NTP'
+    sed -i '/^NTP_SERVERS=/d' "$ROOT/etc/cartridge/cartridge.conf"
+    run_init
+    assert_out "cartridge-init: time: NTP_SERVERS gone: back to DHCP's or Debian's servers"
+    assert_absent "$dropin"
+    show_output_on_failure
+}
+
+t_ssh_dropins() {
+    local d=$REPO/init-scripts/systemd/ssh.service.d/cartridge.conf s=$REPO/init-scripts/sshd_config.d/10-cartridge.conf l
+    # Debian's ExecStartPre (sshd -t) is replaced, so the keys are made before it runs.
+    printf '%s\n' 'ExecCondition=/usr/sbin/cartridge-init --ssh-enabled' 'ExecStartPre=' \
+        'ExecStartPre=/usr/bin/ssh-keygen -A' 'ExecStartPre=/usr/sbin/sshd -t' >"$CASE_DIR/exec.want"
+    grep -E '^Exec' "$d" >"$CASE_DIR/exec.got"
+    assert_file "$CASE_DIR/exec.got" <"$CASE_DIR/exec.want"
+    grep -E -v '^(#|$)' "$s" | LC_ALL=C sort >"$CASE_DIR/sshd.got"
+    printf '%s\n' 'KbdInteractiveAuthentication no' 'PasswordAuthentication no' \
+        'PermitRootLogin prohibit-password' | assert_file "$CASE_DIR/sshd.got"
+    if [ -x /usr/sbin/sshd ]; then
+        # sshd's own reading of the drop-in, with a throw-away host key
+        ssh-keygen -q -t ed25519 -N '' -f "$CASE_DIR/hostkey" >/dev/null
+        printf 'Include %s\nPasswordAuthentication yes\nPermitRootLogin yes\n' "$s" >"$CASE_DIR/sshd_config"
+        /usr/sbin/sshd -T -f "$CASE_DIR/sshd_config" -h "$CASE_DIR/hostkey" >"$CASE_DIR/sshd-T" 2>&1 ||
+            fail "sshd -T: $(tail -n 3 "$CASE_DIR/sshd-T")"
+        for l in 'passwordauthentication no' 'kbdinteractiveauthentication no' 'permitrootlogin without-password'; do
+            grep -qxF "$l" "$CASE_DIR/sshd-T" || fail "sshd -T lacks '$l'"
+        done
+    else
+        echo "    (sshd not installed: sshd -T skipped)"
+    fi
+}
+
 # ------------------------------------------------------------------ main
 
 CASES=(
@@ -820,6 +1082,8 @@ CASES=(
     t_puppet_retries_then_succeeds t_puppet_fails_then_next_boot_retries t_puppet_deadline t_puppet_limits_from_cartridge_conf
     t_full_mode t_no_puppet_server t_no_cartridge_conf t_existing_hosts_kept t_long_hostname
     t_random_digits t_payload_vectors
+    t_ssh_keys_config_drive t_ssh_keys_openstack_metadata t_ssh_keys_imdsv2 t_ssh_keys_refreshed t_ssh_off
+    t_growroot_larger_disk t_growroot_equal_disk t_growroot_nochange_and_failure t_ntp_servers t_ssh_dropins
 )
 
 run_cases init-scripts "${CASES[@]}"

@@ -56,6 +56,9 @@ inline std::vector<std::string> hygiene_problems(GuestfsHandle& g) {
     if (is_puppet_ssl_path(path) && !g.is_dir(path)) {
       problems.push_back(path + ": Puppet SSL state (the master would refuse a second agent with it)");
     }
+    if (name == "authorized_keys" || name == "authorized_keys2") {
+      problems.push_back(path + ": SSH authorized keys (the cloud's key pair is installed at boot)");
+    }
     if (is_shell_history(name)) {
       problems.push_back(path + ": shell history");
     }
@@ -69,9 +72,10 @@ inline std::vector<std::string> hygiene_problems(GuestfsHandle& g) {
       problems.push_back(path + ": an apt cache file");
     }
   }
-  for (const char* path : {"/etc/resolv.conf", "/var/lib/cartridge/launch-params", "/var/lib/cartridge/initialized",
-                           "/var/lib/cartridge/instance-id", "/tmp/payload", "/etc/ssl/private/ssl-cert-snakeoil.key",
-                           "/var/lib/dbus/machine-id", "/var/lib/systemd/random-seed"}) {
+  for (const char* path :
+       {"/etc/resolv.conf", "/var/lib/cartridge/launch-params", "/var/lib/cartridge/initialized",
+        "/var/lib/cartridge/instance-id", "/tmp/payload", "/etc/ssl/private/ssl-cert-snakeoil.key",
+        "/var/lib/dbus/machine-id", "/var/lib/systemd/random-seed", "/var/lib/cartridge/root-grown"}) {
     if (g.exists(path) || g.is_symlink(path)) {
       problems.push_back(std::string(path) + ": must not be in an image");
     }

@@ -23,9 +23,14 @@
 #include <cstdint>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <regex>
+#include <sstream>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 using namespace bi;
@@ -88,6 +93,59 @@ struct OpenImage {
   }
 };
 
+// Cloud-ready (docs/image-contract.md "Login, disk and time"): sshd that takes only the
+// cloud's key pair, with no host key or authorized key in the image; growpart for the
+// first boot; timesyncd.
+void check_cloud_ready(OpenImage& img) {
+  auto& g = img.g;
+  auto pkgs = img.packages();
+  for (const char* p : {"openssh-server", "systemd-timesyncd", "cloud-guest-utils"}) {
+    INFO(p);
+    CHECK(pkgs.count(p) == 1);
+  }
+  CHECK(g.exists("/usr/bin/growpart"));
+  CHECK(g.exists("/sbin/resize2fs"));
+  CHECK(g.is_symlink("/etc/systemd/system/multi-user.target.wants/ssh.service"));
+  CHECK(g.is_symlink("/etc/systemd/system/sysinit.target.wants/systemd-timesyncd.service"));
+  CHECK_FALSE(g.exists("/etc/ssh/sshd_not_to_be_run"));
+  auto etc_ssh = g.ls("/etc/ssh");
+  REQUIRE(etc_ssh);
+  for (const auto& f : *etc_ssh) {
+    INFO("/etc/ssh/" << f);
+    CHECK(f.rfind("ssh_host_", 0) != 0);
+  }
+  CHECK_FALSE(g.exists("/root/.ssh/authorized_keys"));
+  // Debian's sshd_config includes the drop-ins before its own settings: theirs win.
+  const auto sshd_config = img.read("/etc/ssh/sshd_config");
+  const auto include = sshd_config.find("\nInclude /etc/ssh/sshd_config.d/*.conf\n");
+  CHECK(include != std::string::npos);
+  CHECK(include < sshd_config.find("\nPasswordAuthentication"));
+  const auto dropin = img.read("/etc/ssh/sshd_config.d/10-cartridge.conf");
+  for (const char* line : {"\nPasswordAuthentication no\n", "\nKbdInteractiveAuthentication no\n",
+                           "\nPermitRootLogin prohibit-password\n"}) {
+    INFO(line);
+    CHECK(dropin.find(line) != std::string::npos);
+  }
+  const auto unit = img.read("/lib/systemd/system/ssh.service.d/cartridge.conf");
+  CHECK(unit.find("\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n") !=
+        std::string::npos);
+  CHECK(unit.find("\nExecCondition=/usr/sbin/cartridge-init --ssh-enabled\n") != std::string::npos);
+  CHECK(g.exists("/usr/lib/cartridge/instance.sh"));
+  // No password: root's field (shadow's, else passwd's) is locked or a placeholder, never a hash.
+  auto root_field = [&](const std::string& file) -> std::optional<std::string> {
+    std::istringstream in(img.read(file));
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("root:", 0) == 0) {
+        return line.substr(5, line.find(':', 5) - 5);
+      }
+    }
+    return std::nullopt;
+  };
+  const auto field = root_field("/etc/shadow").value_or(root_field("/etc/passwd").value_or("(no root)"));
+  INFO("root's password field: " << field);
+  CHECK((field == "*" || field == "x" || (!field.empty() && field[0] == '!')));
+}
+
 void check_common(OpenImage& img, const std::string& mode) {
   auto& g = img.g;
   // The root filesystem made by mke2fs -d from a hard-link farm must be clean.
@@ -123,6 +181,7 @@ void check_common(OpenImage& img, const std::string& mode) {
   CHECK((init->mode & 0777) == 0755);
   CHECK(g.is_symlink("/etc/systemd/system/multi-user.target.wants/cartridge-init.service"));
   CHECK(img.read("/etc/cartridge/cartridge.conf").find("CARTRIDGE_MODE=" + mode + "\n") != std::string::npos);
+  check_cloud_ready(img);
 }
 
 } // namespace
@@ -185,7 +244,9 @@ TEST_CASE("tiny is clean, and the hygiene check finds host keys, Puppet SSL stat
                                    << "write " << (work / "secret").string()
                                    << " /var/cache/puppet/ssl/private_keys/web1.pem\n"
                                    << "write " << (work / "secret").string() << " /var/log/syslog\n"
-                                   << "write " << (work / "secret").string() << " /root/.bash_history\n";
+                                   << "write " << (work / "secret").string() << " /root/.bash_history\n"
+                                   << "mkdir /root/.ssh\n"
+                                   << "write " << (work / "secret").string() << " /root/.ssh/authorized_keys\n";
   auto plant = run_process(
       {"debugfs", "-w", "-f", (work / "commands").string(), raw.string() + "?offset=" + std::to_string(offset)});
   REQUIRE(plant);
@@ -205,14 +266,14 @@ TEST_CASE("tiny is clean, and the hygiene check finds host keys, Puppet SSL stat
   REQUIRE(g->mount_ro("/dev/sdb2", "/"));
   const auto problems = test::hygiene_problems(*g);
   INFO(Catch::Detail::stringify(problems));
-  for (const char* planted :
-       {"/etc/ssh/ssh_host_ed25519_key", "/etc/puppetlabs/puppet/ssl/certs/web1.pem",
-        "/var/cache/puppet/ssl/private_keys/web1.pem", "/var/log/syslog", "/root/.bash_history"}) {
+  for (const char* planted : {"/etc/ssh/ssh_host_ed25519_key", "/etc/puppetlabs/puppet/ssl/certs/web1.pem",
+                              "/var/cache/puppet/ssl/private_keys/web1.pem", "/var/log/syslog", "/root/.bash_history",
+                              "/root/.ssh/authorized_keys"}) {
     INFO("planted " << planted);
     CHECK(std::count_if(problems.begin(), problems.end(),
                         [&](const std::string& p) { return p.rfind(std::string(planted) + ": ", 0) == 0; }) == 1);
   }
-  CHECK(problems.size() == 5);
+  CHECK(problems.size() == 6);
   REQUIRE(g->shutdown());
   std::filesystem::remove_all(work);
 }
@@ -593,5 +654,171 @@ TEST_CASE("the same inputs and layers give the same image bytes", "[reproducible
   }
   std::printf("reproducible: two tiny builds %.1f s and %.1f s, sha256 %s\n", first["seconds"].get<double>(),
               second["seconds"].get<double>(), sha_a->substr(0, 16).c_str());
+  std::filesystem::remove_all(work);
+}
+
+namespace {
+
+// ssh to the guest through the host forward; the output and exit status.
+RunResult guest_ssh(const std::filesystem::path& key, int port, const std::vector<std::string>& options,
+                    const std::string& command) {
+  std::vector<std::string> argv = {"ssh",
+                                   "-i",
+                                   key.string(),
+                                   "-p",
+                                   std::to_string(port),
+                                   "-o",
+                                   "BatchMode=yes",
+                                   "-o",
+                                   "StrictHostKeyChecking=no",
+                                   "-o",
+                                   "UserKnownHostsFile=/dev/null",
+                                   "-o",
+                                   "ConnectTimeout=10",
+                                   "-o",
+                                   "LogLevel=ERROR"};
+  argv.insert(argv.end(), options.begin(), options.end());
+  argv.insert(argv.end(), {"root@127.0.0.1", command});
+  RunOptions o;
+  o.timeout = std::chrono::seconds(60);
+  auto r = run_process(argv, o);
+  REQUIRE(r);
+  return *r;
+}
+
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+} // namespace
+
+TEST_CASE("an instance takes the config drive's key pair over SSH, refuses passwords, and grows / to a larger disk",
+          "[boot-ssh]") {
+  const auto image = image_for("php", "full");
+  const auto work = images_dir() / "ssh-boot";
+  std::filesystem::remove_all(work);
+  std::filesystem::create_directories(work / "cd/openstack/latest");
+  const auto key = work / "id_ed25519";
+  auto keygen = run_process({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "boot-test", "-f", key.string()});
+  REQUIRE(keygen);
+  REQUIRE(keygen->exit_code == 0);
+  auto pub = read_file(key.string() + ".pub");
+  REQUIRE(pub);
+  const std::string public_key = pub->substr(0, pub->find('\n'));
+  // Nova's meta_data.json: the key pair under public_keys, its value ending in a newline.
+  std::ofstream(work / "cd/openstack/latest/meta_data.json") << nlohmann::json{
+      {"uuid", "0b8e3f7a-5d1c-4c4e-9a57-6f0c2d7e9b11"},
+      {"name", "ssh-test"},
+      {"public_keys", {{"boot-test", public_key + "\n"}}}}.dump();
+  std::ofstream(work / "cd/openstack/latest/user_data") << "SERVICE_NAME=php,DEPLOYMENT=default\n";
+  const auto iso = work / "config-drive.iso";
+  auto mkiso = run_process({"xorriso", "-as", "mkisofs", "-quiet", "-V", "config-2", "-r", "-J", "-o", iso.string(),
+                            (work / "cd").string()});
+  REQUIRE(mkiso);
+  INFO(mkiso->output);
+  REQUIRE(mkiso->exit_code == 0);
+
+  // An overlay 2 GiB larger than the image: the disk a larger flavour or volume gives.
+  auto info = run_process({"qemu-img", "info", "--output=json", image.string()});
+  REQUIRE(info);
+  const auto image_bytes = nlohmann::json::parse(info->output).at("virtual-size").get<std::uint64_t>();
+  const std::uint64_t grow = 2ull << 30;
+  const auto overlay = work / "disk.qcow2";
+  auto mk = run_process({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image.string(),
+                         overlay.string(), std::to_string(image_bytes + grow)});
+  REQUIRE(mk);
+  INFO(mk->output);
+  REQUIRE(mk->exit_code == 0);
+
+  const int port = free_loopback_port();
+  const auto console = work / "console.log";
+  std::vector<std::string> argv = {"qemu-system-x86_64",
+                                   "-accel",
+                                   use_tcg() ? "tcg" : "kvm",
+                                   "-m",
+                                   "1024",
+                                   "-smp",
+                                   "2",
+                                   "-display",
+                                   "none",
+                                   "-monitor",
+                                   "none",
+                                   "-serial",
+                                   "file:" + console.string(),
+                                   "-drive",
+                                   "file=" + overlay.string() + ",if=virtio",
+                                   "-drive",
+                                   "file=" + iso.string() + ",if=virtio,format=raw,readonly=on",
+                                   "-netdev",
+                                   "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:" + std::to_string(port) + "-:22",
+                                   "-device",
+                                   "virtio-net-pci,netdev=n0"};
+  auto qemu = Subprocess::start(argv, (work / "qemu.log").string());
+  REQUIRE(qemu);
+
+  // Bounded wait for the guest's login prompt and cartridge-init's growth step.
+  const std::regex grew_re(R"(cartridge-init: grew / from ([0-9]+) MiB to ([0-9]+) MiB)");
+  std::smatch grew;
+  std::string text;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::seconds(600);
+  while (std::chrono::steady_clock::now() < deadline && qemu->running()) {
+    auto t = read_file(console);
+    text = t ? *t : std::string();
+    // Either outcome of the growth step ends the wait: grown, or a growroot: line saying why not.
+    if (text.find("login:") != std::string::npos &&
+        (std::regex_search(text, grew, grew_re) || text.find("cartridge-init: growroot:") != std::string::npos)) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  INFO("console:\n" << (text.size() > 6000 ? text.substr(text.size() - 6000) : text));
+  REQUIRE(std::regex_search(text, grew, grew_re));
+  // Whole MiB, rounded down on both sides: the partition grew by 2 GiB give or take one.
+  const auto grown_mib = std::stoull(grew[2]) - std::stoull(grew[1]);
+  CHECK(grown_mib >= (grow >> 20) - 1);
+  CHECK(grown_mib <= (grow >> 20));
+  std::printf("ssh boot: %s (%.0f s to login)\n", grew[0].str().c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+
+  // sshd may still be starting after the login prompt: retry within the same deadline.
+  const std::string command = "df -B1 --output=size / | tail -n 1; stat -c '%a %U' /root/.ssh/authorized_keys";
+  RunResult login = guest_ssh(key, port, {}, command);
+  while (login.exit_code != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    login = guest_ssh(key, port, {}, command);
+  }
+  INFO("ssh: " << login.output);
+  REQUIRE(login.exit_code == 0);
+  std::istringstream lines(login.output);
+  std::uint64_t root_bytes = 0;
+  std::string mode_owner;
+  lines >> root_bytes;
+  lines.ignore();
+  std::getline(lines >> std::ws, mode_owner);
+  // Without growth / would be smaller than the image's whole disk; grown, it holds the
+  // 2 GiB more (ext4 keeps a few percent for itself).
+  CHECK(root_bytes > image_bytes);
+  CHECK(root_bytes > (image_bytes + grow - (257ull << 20)) / 100 * 95);
+  CHECK(mode_owner == "600 root");
+
+  // Password login: the server does not offer it at all.
+  auto password = guest_ssh(
+      key, port, {"-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "PubkeyAuthentication=no"},
+      "true");
+  INFO("password attempt: " << password.output);
+  CHECK(password.exit_code == 255);
+  CHECK(password.output.find("Permission denied (publickey)") != std::string::npos);
+
+  qemu->stop();
   std::filesystem::remove_all(work);
 }

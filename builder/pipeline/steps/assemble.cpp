@@ -136,7 +136,9 @@ const std::vector<std::string>& hygiene_paths() {
                                                  "/var/lib/dpkg/status-old",
                                                  "/var/lib/dpkg/diversions-old",
                                                  "/usr/sbin/policy-rc.d",
-                                                 "/var/lib/systemd/random-seed"};
+                                                 "/var/lib/systemd/random-seed",
+                                                 "/var/lib/cartridge/root-grown",
+                                                 "/root/.ssh/authorized_keys"};
   return paths;
 }
 
