@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fixture_images.hpp"
 #include "image/catalog.hpp"
 #include "util/process.hpp"
 
@@ -20,31 +21,8 @@ using namespace bi;
 
 namespace {
 
-// The newest php full image of the catalog in `dir`: the one this run's fixture built. A
-// folder reused across runs (build/test-images) also lists older images, and the catalog
-// keeps entries in the order they were last written, so the newest is the latest
-// `created`, the later entry on a tie.
-std::filesystem::path newest_php_full(const std::filesystem::path& dir) {
-  auto catalog = catalog_read(dir);
-  REQUIRE(catalog);
-  const nlohmann::json* best = nullptr;
-  for (const auto& e : (*catalog)["images"]) {
-    if (e["cartridge"] == "php" && e["mode"] == "full" &&
-        (best == nullptr || e.value("created", "") >= best->value("created", ""))) {
-      best = &e;
-    }
-  }
-  if (best == nullptr) {
-    FAIL("no php full image in " << dir << "/catalog.json");
-  }
-  return dir / (*best)["file"].get<std::string>();
-}
-
-std::filesystem::path php_full_image() {
-  const char* dir = std::getenv("BI_TEST_IMAGES");
-  REQUIRE(dir != nullptr);
-  return newest_php_full(dir);
-}
+using test::newest_php_full;
+using test::php_full_image;
 
 const nlohmann::json* find_event(const nlohmann::json& events, const std::string& name) {
   for (const auto& e : events) {

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fixture_images.hpp"
 #include "image/catalog.hpp"
 #include "test_support.hpp"
 #include "util/process.hpp"
@@ -20,19 +21,7 @@ using namespace bi;
 
 namespace {
 
-std::filesystem::path php_full_image() {
-  const char* dir = std::getenv("BI_TEST_IMAGES");
-  REQUIRE(dir != nullptr);
-  auto catalog = catalog_read(dir);
-  REQUIRE(catalog);
-  for (const auto& e : (*catalog)["images"]) {
-    if (e["cartridge"] == "php" && e["mode"] == "full") {
-      return std::filesystem::path(dir) / e["file"].get<std::string>();
-    }
-  }
-  FAIL("no php full image in " << dir << "/catalog.json");
-  return {};
-}
+using test::php_full_image;
 
 // Index of the first message with this direction and event name, or -1.
 int find_message(const nlohmann::json& messages, const std::string& direction, const std::string& event) {

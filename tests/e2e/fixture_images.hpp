@@ -1,0 +1,41 @@
+#pragma once
+// The image an end-to-end test boots: the one this run's `images` fixture built.
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "image/catalog.hpp"
+
+namespace test {
+
+// The newest php full image of the catalog in `dir`. A folder reused across runs
+// (build/test-images) also lists older images, and the catalog keeps entries in the order
+// they were last written, so the newest is the latest `created`, the later entry on a tie.
+inline std::filesystem::path newest_php_full(const std::filesystem::path& dir) {
+  auto catalog = bi::catalog_read(dir);
+  REQUIRE(catalog);
+  const nlohmann::json* best = nullptr;
+  for (const auto& e : (*catalog)["images"]) {
+    if (e["cartridge"] == "php" && e["mode"] == "full" &&
+        (best == nullptr || e.value("created", "") >= best->value("created", ""))) {
+      best = &e;
+    }
+  }
+  if (best == nullptr) {
+    FAIL("no php full image in " << dir << "/catalog.json");
+  }
+  return dir / (*best)["file"].get<std::string>();
+}
+
+// The newest php full image of the fixture's folder ($BI_TEST_IMAGES).
+inline std::filesystem::path php_full_image() {
+  const char* dir = std::getenv("BI_TEST_IMAGES");
+  REQUIRE(dir != nullptr);
+  return newest_php_full(dir);
+}
+
+} // namespace test
