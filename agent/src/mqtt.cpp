@@ -124,14 +124,9 @@ void MqttClient::on_message(mosquitto*, void* self, const mosquitto_message* mes
 
 std::deque<InboundMessage> MqttClient::take_messages() { return std::exchange(m_inbox, {}); }
 
-Result<void> MqttClient::send_subscribe(const std::string& filter) {
-    const auto operation = "subscribe to " + filter + " on " + broker_name();
-    if (!m_connected || !m_handle) {
-        return Error{operation + ": not connected"};
-    }
-    int message_id = 0;
-    errno = 0;
-    int code = mosquitto_subscribe(m_handle.get(), &message_id, filter.c_str(), 1);
+// A SUBSCRIBE or PUBLISH (QoS 1) the library was asked to send: its send result `code`, then
+// the broker's acknowledgement of `message_id`, within publish_timeout.
+Result<void> MqttClient::await_acknowledgement(const std::string& operation, int code, int message_id) {
     if (code != MOSQ_ERR_SUCCESS) {
         const auto saved = errno;
         if (code == MOSQ_ERR_NO_CONN || code == MOSQ_ERR_CONN_LOST || code == MOSQ_ERR_ERRNO) {
@@ -157,6 +152,17 @@ Result<void> MqttClient::send_subscribe(const std::string& filter) {
         }
     }
     return {};
+}
+
+Result<void> MqttClient::send_subscribe(const std::string& filter) {
+    const auto operation = "subscribe to " + filter + " on " + broker_name();
+    if (!m_connected || !m_handle) {
+        return Error{operation + ": not connected"};
+    }
+    int message_id = 0;
+    errno = 0;
+    int code = mosquitto_subscribe(m_handle.get(), &message_id, filter.c_str(), 1);
+    return await_acknowledgement(operation, code, message_id);
 }
 
 Result<void> MqttClient::subscribe(std::string_view filter) {
@@ -267,31 +273,7 @@ Result<void> MqttClient::publish(std::string_view topic, std::string_view payloa
     errno = 0;
     int code = mosquitto_publish(m_handle.get(), &message_id, topic_text.c_str(), static_cast<int>(payload.size()),
                                  payload.data(), 1, false);
-    if (code != MOSQ_ERR_SUCCESS) {
-        const auto saved = errno;
-        if (code == MOSQ_ERR_NO_CONN || code == MOSQ_ERR_CONN_LOST || code == MOSQ_ERR_ERRNO) {
-            drop_session();
-        }
-        return mqtt_error(operation, code, saved);
-    }
-    const auto deadline = Clock::now() + m_options.publish_timeout;
-    while (m_acknowledged.erase(message_id) == 0) {
-        if (!m_connected) {
-            drop_session();
-            return Error{operation + ": connection lost before the broker acknowledged"};
-        }
-        if (Clock::now() >= deadline) {
-            drop_session();
-            return Error{operation + ": no acknowledgement within " + seconds_text(m_options.publish_timeout)};
-        }
-        code = loop_once(m_handle.get(), deadline);
-        if (code != MOSQ_ERR_SUCCESS) {
-            const auto saved = errno;
-            drop_session();
-            return mqtt_error(operation, code, saved);
-        }
-    }
-    return {};
+    return await_acknowledgement(operation, code, message_id);
 }
 
 Result<void> MqttClient::service(std::chrono::milliseconds duration) {

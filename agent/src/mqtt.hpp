@@ -89,6 +89,7 @@ public:
     std::optional<BrokerAddress> broker() const;
 
 private:
+    Result<void> await_acknowledgement(const std::string& operation, int code, int message_id);
     struct HandleDeleter {
         void operator()(mosquitto* handle) const noexcept;
     };
