@@ -143,7 +143,7 @@ nlohmann::json build(const std::string& type, const std::string& mode) {
               mode.c_str(), manifest["build_seconds"].get<double>(), image["seconds"].get<double>(),
               image["up_to_date"] == true ? ", up to date" : "",
               manifest["file_size"].get<double>() / (1024.0 * 1024.0), system_note.c_str());
-  std::fflush(stdout);
+  (void)std::fflush(stdout);
   return image;
 }
 
@@ -295,7 +295,7 @@ void check_layer(const Template& t, const nlohmann::json& manifest) {
   auto r = run_process(argv, o);
   REQUIRE(r);
   std::printf("%s", r->output.c_str());
-  std::fflush(stdout);
+  (void)std::fflush(stdout);
   INFO(r->output);
   CHECK(r->exit_code == 0);
 }

@@ -73,7 +73,7 @@ TEST_CASE("boot-test: the php full image activates under libvirt with a Stratos 
   const auto j = nlohmann::json::parse(r->output.substr(r->output.find('{')));
 
   CHECK(j["passed"] == true);
-  CHECK(j["reason"] == "");
+  CHECK(j["reason"].get<std::string>().empty());
   const std::string member = j["member_id"];
   const std::string cluster = j["cluster_id"];
   CHECK(cluster == "boot-test.php.domain");
@@ -97,7 +97,7 @@ TEST_CASE("boot-test: the php full image activates under libvirt with a Stratos 
   const double activated_s = j["boot_to_activated_seconds"];
   char login[32] = "not seen";
   if (!j["boot_to_login_seconds"].is_null()) {
-    std::snprintf(login, sizeof(login), "%.1f s", j["boot_to_login_seconds"].get<double>());
+    (void)std::snprintf(login, sizeof(login), "%.1f s", j["boot_to_login_seconds"].get<double>());
   }
   std::printf("boot-test php full (%s): boot to activated %.1f s, boot to login %s, hostname %s\n",
               j["accelerator"].get<std::string>().c_str(), activated_s, login, hostname.c_str());

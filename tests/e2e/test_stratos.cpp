@@ -72,7 +72,7 @@ TEST_CASE("boot-test plays Stratos: artifact from git served by php, cleanup ack
   const auto j = nlohmann::json::parse(r->output.substr(r->output.find('{')));
   CHECK(r->exit_code == 0);
   CHECK(j["passed"] == true);
-  CHECK(j["reason"] == "");
+  CHECK(j["reason"].get<std::string>().empty());
   CHECK(j["http_status"] == 200);
 
   const auto& m = j["stratos_messages"];

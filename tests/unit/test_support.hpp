@@ -28,12 +28,12 @@ public:
       std::error_code ec;
       fs::remove_all(m_path, ec);
     } else {
-      std::fprintf(stderr, "note: test data kept in %s\n", m_path.c_str());
+      (void)std::fprintf(stderr, "note: test data kept in %s\n", m_path.c_str());
     }
   }
   const fs::path& path() const { return m_path; }
   fs::path write(const std::string& rel, const std::string& content) const {
-    const fs::path p = m_path / rel;
+    fs::path p = m_path / rel;
     fs::create_directories(p.parent_path());
     std::ofstream(p, std::ios::binary) << content;
     return p;
