@@ -126,7 +126,8 @@ Expected<void> check_free_space(const fs::path& dir, const std::string& kind) {
   if (::statvfs(dir.c_str(), &st) != 0) {
     return {}; // not knowing is no reason to refuse; the build reports real write errors
   }
-  const std::uintmax_t free_mib = static_cast<std::uintmax_t>(st.f_bavail) * st.f_frsize / (1024 * 1024);
+  const std::uintmax_t free_mib =
+      static_cast<std::uintmax_t>(st.f_bavail) * st.f_frsize / (std::uintmax_t{1024} * 1024);
   if (free_mib < min_free_mib(kind)) {
     return fail(dir.parent_path().string(),
                 fmt::format("no space to build the {} layer: {} MiB free in the cache, at least {} MiB needed", kind,
@@ -134,6 +135,39 @@ Expected<void> check_free_space(const fs::path& dir, const std::string& kind) {
                 ExitCode::host_missing);
   }
   return {};
+}
+
+// Bytes of the regular files under `dir` (for the log line: what a cleanup gave back).
+std::uint64_t tree_bytes(const fs::path& dir) {
+  std::uint64_t bytes = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::end(it); it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec) && !it->is_symlink(size_ec)) {
+      bytes += it->file_size(size_ec);
+    }
+  }
+  return bytes;
+}
+
+// The staging folders of one layer under tmp/: "<kind>-<key>-XXXXXX" (a build) and
+// "<kind>-<key>-remote-XXXXXX" (a download).
+std::string staging_prefix(const std::string& kind, const std::string& key) { return kind + "-" + key + "-"; }
+
+// Called under the layer's lock, so no other build of this layer is running: a staging
+// folder of it is what a killed build (SIGKILL, power loss) left. Other layers' folders
+// may belong to live builds and are left alone.
+void remove_leftovers(const fs::path& tmp, const std::string& prefix) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(tmp, ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) {
+      const auto bytes = tree_bytes(entry.path());
+      spdlog::info("removing {} ({:.1f} MiB) left by an interrupted build", entry.path().string(),
+                   static_cast<double>(bytes) / (1024.0 * 1024.0));
+      remove_tree(entry.path());
+    }
+  }
 }
 
 } // namespace
@@ -148,6 +182,7 @@ Expected<LayerStore::Result> LayerStore::get_or_build(const std::string& kind, c
     return fail(m_root.string(), "cannot create the cache: " + ec.message(), ExitCode::host_missing);
   }
   BI_TRY_ASSIGN(FileLock lock, FileLock::acquire(m_root / "locks" / (kind + "-" + key + ".lock")));
+  remove_leftovers(m_root / "tmp", staging_prefix(kind, key));
   if (auto hit = lookup(kind, key)) {
     // Seeds a remote that lacks the layer (a new bucket, a layer built before --cache-url).
     if (m_remote != nullptr &&
@@ -157,7 +192,7 @@ Expected<LayerStore::Result> LayerStore::get_or_build(const std::string& kind, c
     return Result{*hit, true, Source::local};
   }
   if (m_remote != nullptr && m_remote_fetch && m_remote->available()) {
-    BI_TRY_ASSIGN(TempDir download, TempDir::create(m_root / "tmp", kind + "-" + key.substr(0, 12) + "-remote-"));
+    BI_TRY_ASSIGN(TempDir download, TempDir::create(m_root / "tmp", staging_prefix(kind, key) + "remote-"));
     switch (m_remote->fetch(kind, key, download.path(), m_root / "tmp")) {
     case RemoteCache::Fetch::hit: {
       const fs::path final_dir = entry_dir(kind, key);
@@ -181,7 +216,7 @@ Expected<LayerStore::Result> LayerStore::get_or_build(const std::string& kind, c
     }
   }
   BI_TRY(check_free_space(m_root / "tmp", kind));
-  BI_TRY_ASSIGN(TempDir staging, TempDir::create(m_root / "tmp", kind + "-" + key.substr(0, 12) + "-"));
+  BI_TRY_ASSIGN(TempDir staging, TempDir::create(m_root / "tmp", staging_prefix(kind, key)));
   const fs::path content = staging.path() / "content";
   fs::create_directories(content, ec);
   auto built = build(content);
@@ -243,7 +278,7 @@ std::vector<LayerInfo> LayerStore::list() const {
   return out;
 }
 
-std::vector<LayerStore::VerifyResult> LayerStore::verify(bool deep) {
+std::vector<LayerStore::VerifyResult> LayerStore::verify(bool deep) const {
   std::vector<VerifyResult> out;
   for (const auto& layer : list()) {
     VerifyResult r{layer, false, ""};

@@ -68,7 +68,7 @@ public:
     bool ok = false;
     std::string problem;
   };
-  std::vector<VerifyResult> verify(bool deep);
+  std::vector<VerifyResult> verify(bool deep) const;
   // Removes every entry whose key is not in `keep`; returns the bytes freed.
   std::uint64_t gc(const std::vector<std::string>& keep);
 

@@ -166,7 +166,7 @@ void check_common(OpenImage& img, const std::string& mode) {
   CHECK(img.read("/etc/fstab").find("LABEL=boot /boot ext4") != std::string::npos);
 
   // Hygiene, over the whole tree (tests/integration/hygiene.hpp).
-  CHECK(test::hygiene_problems(g) == std::vector<std::string>{});
+  CHECK_THAT(test::hygiene_problems(g), Catch::Matchers::Equals(std::vector<std::string>{}));
 
   // Puppet agent present, daemon off, pointed at the YAML's master.
   auto pkgs = img.packages();
@@ -261,7 +261,7 @@ TEST_CASE("tiny is clean, and the hygiene check finds host keys, Puppet SSL stat
   REQUIRE(g->add_drive(raw, "raw", true));
   REQUIRE(g->launch());
   REQUIRE(g->mount_ro("/dev/sda2", "/"));
-  CHECK(test::hygiene_problems(*g) == std::vector<std::string>{});
+  CHECK_THAT(test::hygiene_problems(*g), Catch::Matchers::Equals(std::vector<std::string>{}));
   REQUIRE(g->umount_all());
   REQUIRE(g->mount_ro("/dev/sdb2", "/"));
   const auto problems = test::hygiene_problems(*g);
@@ -380,7 +380,8 @@ void kill_at(const std::vector<std::string>& args, const std::map<std::string, s
       std::ifstream f(log);
       text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
     }
-    for (size_t end; next < marks.size() && (end = text.find('\n', read_to)) != std::string::npos; read_to = end + 1) {
+    for (size_t end = 0; next < marks.size() && (end = text.find('\n', read_to)) != std::string::npos;
+         read_to = end + 1) {
       const auto current = text.substr(read_to, end - read_to);
       if (std::regex_search(current, std::regex(marks[next]))) {
         ++next;
@@ -436,7 +437,7 @@ void check_after_kill(const std::filesystem::path& work, const std::filesystem::
   while (!left().empty() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  CHECK(left() == std::vector<int>{});
+  CHECK_THAT(left(), Catch::Matchers::Equals(std::vector<int>{}));
   if (std::filesystem::exists(out / "catalog.json")) {
     auto catalog = catalog_read(out);
     REQUIRE(catalog);
@@ -464,6 +465,24 @@ void check_after_kill(const std::filesystem::path& work, const std::filesystem::
   REQUIRE(verify);
   INFO(verify->output);
   CHECK(verify->exit_code == 0);
+}
+
+// The staging folders a layer's killed builds left in the cache's tmp/ (the layer named
+// by the kind and key a finished build's manifest records): the next build of that layer
+// removes them, so after it there are none.
+std::vector<std::string> staging_leftovers(const std::string& cache, const nlohmann::json& image,
+                                           const std::string& kind) {
+  auto manifest = std::filesystem::path(image["image"].get<std::string>()).replace_extension(".json");
+  std::ifstream in(manifest);
+  const auto m = nlohmann::json::parse(in);
+  const std::string prefix = kind + "-" + m["layers"][kind].get<std::string>() + "-";
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(cache) / "tmp")) {
+    if (e.path().filename().string().rfind(prefix, 0) == 0) {
+      left.push_back(e.path().filename().string());
+    }
+  }
+  return left;
 }
 
 } // namespace
@@ -511,6 +530,7 @@ TEST_CASE("SIGKILL in every phase never leaves a half layer, a half image or a b
     auto next = run_build({"--output", out.string(), tiny}, env)["images"][0];
     CHECK(phase_note(next, "base-os").rfind("cached", 0) != 0); // built again, not the half one
     CHECK(phase_note(next, "bootloader") == "cached");
+    CHECK_THAT(staging_leftovers(cold.string(), next, "base"), Catch::Matchers::Equals(std::vector<std::string>{}));
     check_after_kill(work, out, cold.string());
     std::filesystem::remove_all(cold);
   }
@@ -533,6 +553,7 @@ TEST_CASE("SIGKILL in every phase never leaves a half layer, a half image or a b
   check_after_kill(work, out, cache);
   auto built = run_build({"--output", out.string(), yaml}, env)["images"][0];
   CHECK(phase_note(built, "system").rfind("cached", 0) != 0);
+  CHECK_THAT(staging_leftovers(cache, built, "system"), Catch::Matchers::Equals(std::vector<std::string>{}));
   check_after_kill(work, out, cache);
 
   // 3. Assembly, conversion, catalog write: every layer cached; a new `files` input each
@@ -584,7 +605,7 @@ TEST_CASE("base.image: a cartridge built from an existing cloud image boots and 
     REQUIRE(img.g.mount_ro("/dev/sda2", "/"));
     REQUIRE(img.g.mount_ro("/dev/sda1", "/boot"));
     CHECK(img.read("/etc/cartridge/cartridge.conf").find("SERVICE_NAME=fromimage\n") != std::string::npos);
-    CHECK(test::hygiene_problems(img.g) == std::vector<std::string>{});
+    CHECK_THAT(test::hygiene_problems(img.g), Catch::Matchers::Equals(std::vector<std::string>{}));
     CHECK(img.packages().count("puppet-agent") == 1);
     CHECK(img.g.is_symlink("/boot/vmlinuz"));
     CHECK(img.g.is_symlink("/etc/systemd/system/multi-user.target.wants/cartridge-init.service"));

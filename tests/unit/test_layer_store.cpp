@@ -8,7 +8,7 @@
 using namespace bi;
 
 namespace {
-LayerStore::BuildFn writer(int& calls, std::string content = "data") {
+LayerStore::BuildFn writer(int& calls, const std::string& content = "data") {
   return [&calls, content](const std::filesystem::path& dir) -> Expected<void> {
     ++calls;
     BI_TRY(replace_file(dir / "etc/file", content));
@@ -42,6 +42,27 @@ TEST_CASE("a failed build leaves no entry") {
   REQUIRE_FALSE(r);
   CHECK_FALSE(store.lookup("base", "k2"));
   CHECK(store.list().empty());
+}
+
+TEST_CASE("what a killed build of a layer left in tmp/ goes with the next build of that layer") {
+  test::Scratch s;
+  // A SIGKILLed build cannot clean up: its staging and a half download stay behind.
+  (void)s.write("tmp/base-k3-Ab12Cd/content/etc/big", std::string(4096, 'x'));
+  (void)s.write("tmp/base-k3-remote-Zz9Yy8/archive", "partial");
+  // Another layer's staging may be a live build (it holds its own lock): kept.
+  (void)s.write("tmp/system-k4-Qq1Ww2/content/etc/file", "live");
+  LayerStore store(s.path());
+  int calls = 0;
+  REQUIRE(store.get_or_build("base", "k3", writer(calls)));
+  CHECK_FALSE(std::filesystem::exists(s.path() / "tmp/base-k3-Ab12Cd"));
+  CHECK_FALSE(std::filesystem::exists(s.path() / "tmp/base-k3-remote-Zz9Yy8"));
+  CHECK(std::filesystem::exists(s.path() / "tmp/system-k4-Qq1Ww2/content/etc/file"));
+  // Also when the layer is already in the cache (the killed build was a second one).
+  (void)s.write("tmp/base-k3-Ef34Gh/content/x", "y");
+  auto hit = store.get_or_build("base", "k3", writer(calls));
+  REQUIRE(hit);
+  CHECK(hit->hit);
+  CHECK_FALSE(std::filesystem::exists(s.path() / "tmp/base-k3-Ef34Gh"));
 }
 
 TEST_CASE("a changed, added or removed file makes the entry corrupt; it is rebuilt") {
