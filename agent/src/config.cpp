@@ -8,19 +8,10 @@
 #include <sstream>
 #include <system_error>
 
+#include "text.hpp"
+
 namespace cartridge_agent {
 namespace {
-
-constexpr std::string_view k_whitespace = " \t\r\n\f\v";
-
-std::string_view trim(std::string_view text) {
-    const auto first = text.find_first_not_of(k_whitespace);
-    if (first == std::string_view::npos) {
-        return {};
-    }
-    const auto last = text.find_last_not_of(k_whitespace);
-    return text.substr(first, last - first + 1);
-}
 
 // Built by append: GCC 12 at -O2 reports a false -Wrestrict on "'" + std::string(text) + "'".
 std::string quoted(std::string_view text) {

@@ -5,21 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "text.hpp"
+
 namespace cartridge_agent {
 namespace {
 
-constexpr std::string_view k_whitespace = " \t\r\n\f\v";
 constexpr std::string_view k_utf8_bom = "\xEF\xBB\xBF";
 constexpr std::size_t k_max_excerpt = 64;
-
-std::string_view trim(std::string_view text) {
-    const auto first = text.find_first_not_of(k_whitespace);
-    if (first == std::string_view::npos) {
-        return {};
-    }
-    const auto last = text.find_last_not_of(k_whitespace);
-    return text.substr(first, last - first + 1);
-}
 
 bool is_absent_value(std::string_view value) { return value.empty() || value == "null"; }
 

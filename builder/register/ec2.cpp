@@ -25,6 +25,7 @@
 #include "util/hash.hpp"
 #include "util/process.hpp"
 #include "util/text.hpp"
+#include "util/undo.hpp"
 
 namespace bi::registration {
 
@@ -723,26 +724,15 @@ Expected<std::string> register_ami(const Aws& aws, const BuiltImage& image, cons
   return *registered_id;
 }
 
-// Until CompleteSnapshot succeeds, any failure deletes the pending snapshot.
-struct PendingSnapshot {
-  const Aws& aws;
-  std::string id;
-  ~PendingSnapshot() {
-    if (id.empty()) {
-      return;
-    }
-    auto r = aws.ec2("DeleteSnapshot", {{"SnapshotId", id}}, true);
-    if (r) {
-      spdlog::warn("deleted the unfinished snapshot {}", id);
-    } else {
-      spdlog::warn("could not delete the unfinished snapshot {}: {}", id, r.error().to_string());
-    }
+// Best effort, on the error path: logs instead of failing.
+void delete_unfinished_snapshot(const Aws& aws, const std::string& id) {
+  auto r = aws.ec2("DeleteSnapshot", {{"SnapshotId", id}}, true);
+  if (r) {
+    spdlog::warn("deleted the unfinished snapshot {}", id);
+  } else {
+    spdlog::warn("could not delete the unfinished snapshot {}: {}", id, r.error().to_string());
   }
-};
-
-} // namespace
-
-namespace {
+}
 
 std::uint64_t volume_gib_of(const BuiltImage& image) {
   const std::uint64_t gib = 1ull << 30;
@@ -773,11 +763,12 @@ public:
     BI_TRY_ASSIGN(snapshot_id, start_snapshot(m_aws, image, m_options, volume_gib_of(image)));
     result.snapshot_id = snapshot_id;
     events.id("snapshot", snapshot_id);
-    PendingSnapshot pending{m_aws, snapshot_id};
+    // Until CompleteSnapshot succeeds, any failure deletes the pending snapshot.
+    UndoUnlessCommitted delete_pending([&] { delete_unfinished_snapshot(m_aws, snapshot_id); });
     using Digests = std::map<std::uint64_t, std::string>;
     BI_TRY_ASSIGN(Digests digests, upload_blocks(m_aws, image, snapshot_id, m_options, events, result));
     BI_TRY(complete_snapshot(m_aws, snapshot_id, m_options, digests));
-    pending.id.clear(); // from here on the snapshot is complete (or AWS reports its error)
+    delete_pending.commit(); // from here on the snapshot is complete (or AWS reports its error)
     BI_TRY(wait_snapshot_completed(m_aws, snapshot_id, m_options));
     return snapshot_id;
   }

@@ -11,6 +11,7 @@
 #include "net/http.hpp"
 #include "register/provider.hpp"
 #include "util/hash.hpp"
+#include "util/undo.hpp"
 
 namespace bi::registration {
 
@@ -125,24 +126,6 @@ public:
 private:
   std::string m_base;
   std::string m_token;
-};
-
-// Deletes the image unless released: every error after the create leaves nothing behind.
-class ImageGuard {
-public:
-  ImageGuard(const Glance& g, std::string id) : m_glance(g), m_id(std::move(id)) {}
-  ~ImageGuard() {
-    if (!m_id.empty()) {
-      m_glance.remove(m_id);
-    }
-  }
-  void release() { m_id.clear(); }
-  ImageGuard(const ImageGuard&) = delete;
-  ImageGuard& operator=(const ImageGuard&) = delete;
-
-private:
-  const Glance& m_glance;
-  std::string m_id;
 };
 
 struct Fd {
@@ -346,7 +329,8 @@ public:
                   m_glance.call("POST", "/v2/images", glance_image_body(image, m_options).dump(), {201}));
     BI_TRY_ASSIGN(GlanceImage created, parse_glance_image(m_glance.what("POST", "/v2/images"), created_body));
     const std::string id = created.id;
-    ImageGuard guard(m_glance, id);
+    // Every error after the create leaves nothing behind.
+    UndoUnlessCommitted remove_image([&] { m_glance.remove(id); });
     events.id("glance image (uploading)", id);
 
     Fd file{::open(image.image.c_str(), O_RDONLY | O_CLOEXEC)};
@@ -386,7 +370,7 @@ public:
                   fmt::format("sent {} bytes but the file has {}", sent, image.manifest.file_size));
     }
     m_streamed_sha512 = sha512.finish();
-    guard.release();
+    remove_image.commit();
     return id;
   }
 

@@ -8,6 +8,7 @@
 
 #include "register/ec2.hpp"
 #include "register/openstack.hpp"
+#include "util/undo.hpp"
 
 namespace bi::registration {
 
@@ -25,25 +26,6 @@ Expected<void> choose_region(std::string& region, const std::string& from_creden
   }
   return Ok{};
 }
-
-// The session's registration is deleted unless released: every failure after the upload
-// leaves nothing half-made (or, where the cloud keeps uploads reusable, says so).
-class UploadGuard {
-public:
-  UploadGuard(CloudSession& session, std::string id) : m_session(session), m_id(std::move(id)) {}
-  ~UploadGuard() {
-    if (!m_id.empty()) {
-      m_session.remove_upload(m_id);
-    }
-  }
-  void release() { m_id.clear(); }
-  UploadGuard(const UploadGuard&) = delete;
-  UploadGuard& operator=(const UploadGuard&) = delete;
-
-private:
-  CloudSession& m_session;
-  std::string m_id;
-};
 
 Expected<std::unique_ptr<CloudSession>> connect_openstack(std::string& region, const net::Env& env) {
   BI_TRY_ASSIGN(net::OpenStackAuth auth, net::load_openstack_auth(env));
@@ -118,9 +100,10 @@ Expected<RegisterResult> register_image(const Provider& provider, const BuiltIma
     return finish(provider.image_noun + " (already registered)", existing);
   }
   BI_TRY_ASSIGN(std::string upload_id, session->upload(image, events, result));
-  UploadGuard guard(*session, upload_id);
+  // Every failure from here hands the upload to the cloud's delete.
+  UndoUnlessCommitted remove_upload([&] { session->remove_upload(upload_id); });
   BI_TRY_ASSIGN(std::string id, session->register_upload(image, upload_id, result));
-  guard.release();
+  remove_upload.commit();
   return finish(provider.image_noun, id);
 }
 

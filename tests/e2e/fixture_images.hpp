@@ -1,5 +1,6 @@
 #pragma once
-// The image an end-to-end test boots: the one this run's `images` fixture built.
+// The image an end-to-end test boots (the one this run's `images` fixture built), and what
+// the tests read from boot-test's report.
 
 #include <cstdlib>
 #include <filesystem>
@@ -36,6 +37,16 @@ inline std::filesystem::path php_full_image() {
   const char* dir = std::getenv("BI_TEST_IMAGES");
   REQUIRE(dir != nullptr);
   return newest_php_full(dir);
+}
+
+// The boot-test report's status event `name` of the booted member, or nullptr.
+inline const nlohmann::json* find_member_event(const nlohmann::json& events, const std::string& name) {
+  for (const auto& e : events) {
+    if (e["event"] == name && e["for_member"] == true) {
+      return &e;
+    }
+  }
+  return nullptr;
 }
 
 } // namespace test

@@ -24,15 +24,6 @@ namespace {
 using test::newest_php_full;
 using test::php_full_image;
 
-const nlohmann::json* find_event(const nlohmann::json& events, const std::string& name) {
-  for (const auto& e : events) {
-    if (e["event"] == name && e["for_member"] == true) {
-      return &e;
-    }
-  }
-  return nullptr;
-}
-
 } // namespace
 
 TEST_CASE("the boot test picks the newest php full image, not a stale one in the same catalog", "[select]") {
@@ -79,12 +70,12 @@ TEST_CASE("boot-test: the php full image activates under libvirt with a Stratos 
   CHECK(cluster == "boot-test.php.domain");
   CHECK(member.rfind(cluster, 0) == 0);
 
-  const auto* activated = find_event(j["events"], "InstanceActivatedEvent");
+  const auto* activated = test::find_member_event(j["events"], "InstanceActivatedEvent");
   REQUIRE(activated != nullptr);
   CHECK((*activated)["body"]["memberId"] == member);
   CHECK((*activated)["body"]["clusterId"] == cluster);
   CHECK((*activated)["body"]["serviceName"] == "php");
-  const auto* started = find_event(j["events"], "InstanceStartedEvent");
+  const auto* started = test::find_member_event(j["events"], "InstanceStartedEvent");
   REQUIRE(started != nullptr);
   CHECK((*started)["seconds"].get<double>() <= (*activated)["seconds"].get<double>());
   CHECK((*started)["body"]["applicationId"] == "boot-test");

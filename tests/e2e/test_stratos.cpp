@@ -35,15 +35,6 @@ int find_message(const nlohmann::json& messages, const std::string& direction, c
   return -1;
 }
 
-const nlohmann::json* find_event(const nlohmann::json& events, const std::string& name) {
-  for (const auto& e : events) {
-    if (e["event"] == name && e["for_member"] == true) {
-      return &e;
-    }
-  }
-  return nullptr;
-}
-
 } // namespace
 
 TEST_CASE("boot-test plays Stratos: artifact from git served by php, cleanup acknowledged", "[stratos]") {
@@ -60,10 +51,27 @@ TEST_CASE("boot-test plays Stratos: artifact from git served by php, cleanup ack
   REQUIRE(run_checked({"git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "app"},
                       git));
 
+  // The payload in the shape a real Stratos Cloud Controller writes (stratos.md section 2;
+  // tests/data/payload/stratos-sample.payload, for php): `null` for unset values, `,,` runs,
+  // the swapped Puppet pair, a TOKEN, the subscriber's REPO_URL, and no MB_IP (the broker is
+  // in agent.conf): boot-test must add its broker, and the guest must read the rest.
+  const std::filesystem::path payload = s.path() / "launch-params";
+  std::ofstream(payload)
+      << "APPLICATION_ID=single-cartridge-app,GROUP_NAME=null,SERVICE_NAME=php,HOST_NAME=php1.php.stratos.org,"
+         "MULTITENANT=false,TENANT_ID=-1234,TENANT_RANGE=*,CARTRIDGE_ALIAS=php1,CLUSTER_ID=php1.php.domain,"
+         "CARTRIDGE_KEY=U4OYk2Pnu09TK34x,DEPLOYMENT=default,"
+         "REPO_URL=https://github.com/imesh/stratos-php-applications.git,PORTS=80,PROVIDER=apache,"
+         "PUPPET_IP=192.168.30.90,PUPPET_HOSTNAME=puppet.stratostest.org,PUPPET_DNS_AVAILABLE=null,"
+         "PUPPET_ENV=false,,,DEPENDENCY_CLUSTER_IDS=,EXPORT_METADATA_KEYS=,IMPORT_METADATA_KEYS=,"
+         "TOKEN=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJl,"
+         "MEMBER_ID=php1.php.domain54e2ebf4-ded5-4892-ada3-61a14a6c59ab,INSTANCE_ID=null,"
+         "CLUSTER_INSTANCE_ID=single-cartridge-app-1,LB_CLUSTER_ID=null,NETWORK_PARTITION_ID=network-partition-1,"
+         "PARTITION_ID=partition-1,INTERNAL=false,PRIMARY=false,MIN_COUNT=1\n";
+
   RunOptions ro;
   ro.timeout = std::chrono::seconds(1500);
-  auto r = run_process({BI_BINARY, "boot-test", "--json", "--timeout", "900", "--app-repo", repo.string(),
-                        "--expect-content", "STRATOS-ARTIFACT-42", image.string()},
+  auto r = run_process({BI_BINARY, "boot-test", "--json", "--timeout", "900", "--payload", payload.string(),
+                        "--app-repo", repo.string(), "--expect-content", "STRATOS-ARTIFACT-42", image.string()},
                        ro);
   REQUIRE(r);
   INFO(r->output);
@@ -76,6 +84,14 @@ TEST_CASE("boot-test plays Stratos: artifact from git served by php, cleanup ack
   CHECK(j["passed"] == true);
   CHECK(j["reason"].get<std::string>().empty());
   CHECK(j["http_status"] == 200);
+  CHECK(j["member_id"] == "php1.php.domain54e2ebf4-ded5-4892-ada3-61a14a6c59ab");
+  // Stratos' payload names no broker: boot-test added its own, and said so.
+  bool broker_added = false;
+  for (const auto& n : j["notes"]) {
+    broker_added =
+        broker_added || n.get<std::string>().rfind("the payload has no MB_IP: boot-test added MB_IP=", 0) == 0;
+  }
+  CHECK(broker_added);
 
   const auto& m = j["stratos_messages"];
   const int request = find_message(m, "received", "CompleteTopologyRequestEvent");
@@ -97,7 +113,7 @@ TEST_CASE("boot-test plays Stratos: artifact from git served by php, cleanup ack
   CHECK(activated < cleanup);
   CHECK(cleanup < maintenance);
   CHECK(maintenance < ready);
-  REQUIRE(find_event(j["events"], "InstanceReadyToShutdownEvent") != nullptr);
+  REQUIRE(test::find_member_event(j["events"], "InstanceReadyToShutdownEvent") != nullptr);
 
   const double activated_s = j["boot_to_activated_seconds"];
   std::printf("boot-test stratos php full (%s): power-on to activated with an artifact %.1f s, "
