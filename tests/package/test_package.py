@@ -4,8 +4,14 @@ control fields derived from what the builder runs, and installed with apt-get in
 Debian 12 root (mmdebstrap, the host's apt sources) where the INSTALLED tool runs with no
 source or build tree: --version, validate and plan of the installed templates.
 
-Environment: BI_BINARY_DIR (the CMake build folder), BI_SOURCE_DIR, BI_CMAKE (cmake).
-Runs as root (mmdebstrap --mode=root, chroot).
+Then, when the images fixture's cache is there (BUILD_IMAGE_CACHE), the installed tool builds
+the tiny cartridge in that root from the fixture's layers: assembly, conversion and the
+catalog run with the installed init scripts and the packaged tools, and the image has the
+same bytes as the fixture's tiny-generic image built from the checkout (BI_TEST_IMAGES).
+
+Environment: BI_BINARY_DIR (the CMake build folder), BI_SOURCE_DIR, BI_CMAKE (cmake),
+BUILD_IMAGE_CACHE and BI_TEST_IMAGES (optional: the fixture's). Runs as root
+(mmdebstrap --mode=root, chroot).
 """
 import glob
 import hashlib
@@ -133,6 +139,12 @@ class Package(unittest.TestCase):
         root = os.path.join(work, "root")
         try:
             env = dict(os.environ, BI_PACKAGE_DEB=self.deb)
+            cache = os.environ.get("BUILD_IMAGE_CACHE", "")
+            build_tiny = bool(cache) and os.path.isdir(os.path.join(cache, "layers"))
+            if build_tiny:
+                env.update(BI_PACKAGE_CACHE=cache, BI_PACKAGE_CARTRIDGE=os.path.join(SRC, "tests", "data", "tiny.yaml"))
+            else:
+                print("note: no fixture cache (BUILD_IMAGE_CACHE): the tiny build in the root is not run")
             r = subprocess.run(
                 ["mmdebstrap", "--mode=root", "--variant=minbase", "--format=directory", "--quiet",
                  "--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata",
@@ -166,6 +178,26 @@ class Package(unittest.TestCase):
             plan = json.loads(out)["plans"][0]
             self.assertEqual(plan["cartridge"], "php")
             self.assertEqual(len(plan["layers"]["system"]["key"]), 64)
+
+            if build_tiny:
+                rc, out, err = result("build")
+                self.assertEqual(rc, 0, err[-4000:])
+                built = json.loads(out)["images"][0]
+                self.assertTrue(built["ok"])
+                image = os.path.join(root, built["image"].lstrip("/"))
+                self.assertTrue(built["image"].startswith("/root/images/tiny-generic-"), built["image"])
+                info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", image], check=True,
+                                                 capture_output=True, text=True).stdout)
+                self.assertEqual(info["format"], "qcow2")
+                self.assertEqual(sha256(image), built["sha256"])
+                with open(os.path.join(res, "seeded")) as f:
+                    print("layers from the fixture:", f.read().split())
+                fixture = os.path.join(os.environ.get("BI_TEST_IMAGES", ""), os.path.basename(image))
+                if os.path.isfile(fixture):
+                    self.assertEqual(sha256(image), sha256(fixture),
+                                     "the installed tool built other bytes than the checkout's build")
+                else:
+                    print(f"note: {fixture} not there; the image is not compared with the checkout's")
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
