@@ -192,12 +192,18 @@ class Package(unittest.TestCase):
                 self.assertEqual(sha256(image), built["sha256"])
                 with open(os.path.join(res, "seeded")) as f:
                     print("layers from the fixture:", f.read().split())
-                fixture = os.path.join(os.environ.get("BI_TEST_IMAGES", ""), os.path.basename(image))
-                if os.path.isfile(fixture):
+                # The checkout's tool plans the same image (same inputs, so the same name)...
+                tree_plan = json.loads(subprocess.run(
+                    [os.path.join(BUILD, "build-image"), "plan", "--json", "tests/data/tiny.yaml"], cwd=SRC,
+                    check=True, capture_output=True, text=True).stdout)["plans"][0]
+                self.assertEqual(os.path.basename(image), tree_plan["image_name"] + ".qcow2",
+                                 "the installed data differs from the checkout's")
+                # ...and the fixture built it from the checkout: the same bytes.
+                if os.environ.get("BI_TEST_IMAGES"):
+                    fixture = os.path.join(os.environ["BI_TEST_IMAGES"], os.path.basename(image))
+                    self.assertTrue(os.path.isfile(fixture), f"{fixture}: the fixture's image is missing")
                     self.assertEqual(sha256(image), sha256(fixture),
                                      "the installed tool built other bytes than the checkout's build")
-                else:
-                    print(f"note: {fixture} not there; the image is not compared with the checkout's")
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
