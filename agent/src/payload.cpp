@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace cartridge_agent {
 namespace {
@@ -39,7 +40,7 @@ std::string excerpt(std::string_view text) {
 
 bool is_key_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
 
-bool is_key_char(char c) { return is_key_start(c) || (c >= '0' && c <= '9') || c == '.' || c == '-'; }
+bool is_key_char(char c) { return is_key_start(c) || (c >= '0' && c <= '9'); }
 
 class Parser {
 public:
@@ -121,31 +122,39 @@ ParsedPayload parse_payload(std::string_view text) {
     if (text.starts_with(k_utf8_bom)) {
         text.remove_prefix(k_utf8_bom.size());
     }
+    std::vector<std::string_view> lines;
+    for (std::size_t start = 0; start <= text.size();) {
+        const auto end = text.find('\n', start);
+        lines.push_back(text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+        if (end == std::string_view::npos) {
+            break;
+        }
+        start = end + 1;
+    }
+    // Stratos writes one line of comma-separated fields; a payload written by hand or a
+    // tool may put one field per line, and then a value may contain commas.
+    const auto non_blank =
+        std::count_if(lines.begin(), lines.end(), [](std::string_view l) { return !trim(l).empty(); });
     Parser parser;
-    std::size_t line_number = 1;
-    std::size_t line_start = 0;
-    while (line_start <= text.size()) {
-        const auto line_end = text.find('\n', line_start);
-        const auto line = text.substr(line_start, line_end == std::string_view::npos ? std::string_view::npos
-                                                                                     : line_end - line_start);
+    for (std::size_t n = 0; n < lines.size(); ++n) {
+        const auto line = lines[n];
+        if (non_blank > 1) {
+            parser.field(line, n + 1, 1);
+            continue;
+        }
         std::size_t field_number = 1;
         std::size_t field_start = 0;
         while (true) {
             const auto comma = line.find(',', field_start);
             parser.field(line.substr(field_start,
                                      comma == std::string_view::npos ? std::string_view::npos : comma - field_start),
-                         line_number, field_number);
+                         n + 1, field_number);
             if (comma == std::string_view::npos) {
                 break;
             }
             field_start = comma + 1;
             ++field_number;
         }
-        if (line_end == std::string_view::npos) {
-            break;
-        }
-        line_start = line_end + 1;
-        ++line_number;
     }
     return std::move(parser).take();
 }

@@ -79,6 +79,14 @@ std::string regex_escape(const std::string& s) {
   return out;
 }
 
+// ^[A-Za-z_][A-Za-z0-9_]*$ (tests/data/payload/README.md, rule 4).
+bool is_payload_key(std::string_view key) {
+  const auto start = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0 || c == '_'; };
+  return !key.empty() && start(key.front()) && std::all_of(key.begin() + 1, key.end(), [&](char c) {
+    return start(c) || std::isdigit(static_cast<unsigned char>(c)) != 0;
+  });
+}
+
 bool is_hostname_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
 }
@@ -302,6 +310,9 @@ std::string describe_events(const std::vector<StatusEvent>& events) {
 // ---- payload
 
 PayloadFields parse_payload(std::string_view text) {
+  if (text.starts_with("\xEF\xBB\xBF")) {
+    text.remove_prefix(3);
+  }
   std::vector<std::string> lines;
   size_t pos = 0;
   while (pos <= text.size()) {
@@ -337,8 +348,16 @@ PayloadFields parse_payload(std::string_view text) {
       continue;
     }
     std::string key = trim(std::string_view(f).substr(0, eq));
-    if (!key.empty()) {
-      out[key] = trim(std::string_view(f).substr(eq + 1));
+    if (!is_payload_key(key)) {
+      continue;
+    }
+    std::string value = trim(std::string_view(f).substr(eq + 1));
+    // Stratos writes `null` (and an empty value for lists) for what is unset; a later
+    // unset value hides an earlier one.
+    if (value.empty() || value == "null") {
+      out.erase(key);
+    } else {
+      out[key] = std::move(value);
     }
   }
   return out;
@@ -616,68 +635,68 @@ Expected<GuestForward> parse_guest_forward(const std::string& text) {
   return f;
 }
 
-// ---- running it
+// ---- running it: named phases, in the order run_boot_test calls them
 
-Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
-  const auto started = Clock::now();
-  BootTestResult result;
+namespace {
 
-  // Inputs first: a usage problem must not cost a VM start.
-  BI_TRY_ASSIGN(BootImage info, resolve_image(o));
-  result.image = info.image;
-  const std::string uuid = random_uuid();
-  std::string payload;
+// The payload the guest gets: the user's file or one made for the image's cartridge.
+Expected<std::string> read_or_make_payload(const BootTestOptions& o, const BootImage& info, const std::string& uuid) {
   if (o.payload_file) {
     auto text = read_file(*o.payload_file, 1u << 20);
     if (!text) {
       return fail(o.payload_file->string(), text.error().detail + " (--payload)", ExitCode::bad_input);
     }
-    payload = std::move(*text);
-    if (trim(payload).empty()) {
+    if (trim(*text).empty()) {
       return fail(o.payload_file->string(), "payload file is empty", ExitCode::bad_input);
     }
-  } else {
-    if (!info.manifest || info.manifest->cartridge.empty()) {
-      return fail(info.image.string(),
-                  "no manifest beside the image, so its cartridge type is unknown; "
-                  "give a payload with --payload FILE",
-                  ExitCode::bad_input);
-    }
-    payload =
-        make_default_payload({info.manifest->cartridge, ports_from_manifest(*info.manifest), uuid, random_key(16)});
+    return std::move(*text);
   }
-  // ---- Stratos: what the guest needs to reach boot-test's broker and git server
-  const std::string git_guest_url = fmt::format("http://{}{}", k_guest_git_ip, GitHttpServer::path());
-  {
-    const PayloadFields given = parse_payload(payload);
-    std::vector<std::pair<std::string, std::string>> added;
-    if (value_or(given, "MB_IP", "").empty()) {
-      // A real Stratos payload has no MB_IP (the broker is in agent.conf); the image's
-      // default broker is nothing inside the guest.
-      added.emplace_back("MB_IP", k_guest_broker_ip);
-      if (value_or(given, "MB_PORT", "").empty()) {
-        added.emplace_back("MB_PORT", std::to_string(k_guest_broker_port));
-      }
-    }
-    if (o.app_repo && value_or(given, "CARTRIDGE_KEY", "").empty()) {
-      added.emplace_back("CARTRIDGE_KEY", random_key(16));
-    }
-    if (o.app_repo && value_or(given, "REPO_URL", "").empty()) {
-      added.emplace_back("REPO_URL", git_guest_url);
-    }
-    if (!added.empty()) {
-      payload = add_payload_fields(payload, added);
-      std::string keys;
-      for (const auto& [k, v] : added) {
-        append_separated(keys, ", ", k + (k == "CARTRIDGE_KEY" ? "" : "=" + v));
-      }
-      result.notes.push_back((value_or(given, "MB_IP", "").empty() ? "the payload has no MB_IP: " : "") +
-                             std::string("boot-test added ") + keys + " to the payload on the config drive");
+  if (!info.manifest || info.manifest->cartridge.empty()) {
+    return fail(info.image.string(),
+                "no manifest beside the image, so its cartridge type is unknown; "
+                "give a payload with --payload FILE",
+                ExitCode::bad_input);
+  }
+  return make_default_payload({info.manifest->cartridge, ports_from_manifest(*info.manifest), uuid, random_key(16)});
+}
+
+std::string git_guest_url() { return fmt::format("http://{}{}", k_guest_git_ip, GitHttpServer::path()); }
+
+// What the guest needs to reach boot-test's broker and git server. A real Stratos payload
+// has no MB_IP (the broker is in agent.conf), and the image's default broker is nothing
+// inside the guest; each addition is noted in the result.
+std::string complete_payload_for_guest(const std::string& payload, const BootTestOptions& o,
+                                       std::vector<std::string>& notes) {
+  const PayloadFields given = parse_payload(payload);
+  std::vector<std::pair<std::string, std::string>> added;
+  const bool no_broker = value_or(given, "MB_IP", "").empty();
+  if (no_broker) {
+    added.emplace_back("MB_IP", k_guest_broker_ip);
+    if (value_or(given, "MB_PORT", "").empty()) {
+      added.emplace_back("MB_PORT", std::to_string(k_guest_broker_port));
     }
   }
-  const PayloadFields fields = parse_payload(payload);
+  if (o.app_repo && value_or(given, "CARTRIDGE_KEY", "").empty()) {
+    added.emplace_back("CARTRIDGE_KEY", random_key(16));
+  }
+  if (o.app_repo && value_or(given, "REPO_URL", "").empty()) {
+    added.emplace_back("REPO_URL", git_guest_url());
+  }
+  if (added.empty()) {
+    return payload;
+  }
+  std::string keys;
+  for (const auto& [k, v] : added) {
+    append_separated(keys, ", ", k + (k == "CARTRIDGE_KEY" ? "" : "=" + v));
+  }
+  notes.push_back((no_broker ? "the payload has no MB_IP: " : "") + std::string("boot-test added ") + keys +
+                  " to the payload on the config drive");
+  return add_payload_fields(payload, added);
+}
+
+// The payload's fields boot-test relies on, checked before anything boots (bad input).
+Expected<void> check_payload_fields(const PayloadFields& fields, const BootTestOptions& o, BootTestResult& result) {
   if (o.app_repo) {
-    // The key must be usable before anything boots (bad input, exit 2).
     BI_TRY(encrypt_repo_password("", value_or(fields, "CARTRIDGE_KEY", "")));
   }
   result.member_id = value_or(fields, "MEMBER_ID", "");
@@ -692,314 +711,358 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
                  k_guest_broker_ip, k_guest_broker_port);
   }
   result.hostname_pattern = hostname_pattern(fields);
+  return {};
+}
 
+Expected<void> require_host_tools() {
   for (const char* tool : {"qemu-img", "xorriso", "qemu-system-x86_64", "setpriv"}) {
     if (!program_available(tool)) {
       return fail(tool, "not installed (see scripts/install-deps)", ExitCode::host_missing);
     }
   }
-  const Accelerator accel = detect_accelerator(o.cache_dir);
-  result.accelerator = accel.kvm ? "kvm" : "tcg";
-  spdlog::info("boot-test: {} under {} ({})", info.image.string(), result.accelerator, accel.reason);
+  return {};
+}
 
-  // Everything qemu touches lives in one directory its unprivileged user can traverse;
-  // the files are 0600 and libvirt hands them to that user for the run.
-  std::error_code ec;
-  const fs::path parent =
-      fs::is_directory("/var/lib/libvirt/images", ec) ? fs::path("/var/lib/libvirt/images") : fs::path("/var/tmp");
-  BI_TRY_ASSIGN(TempDir run_dir, TempDir::create(parent, "build-image-boot-"));
-  if (::chmod(run_dir.path().c_str(), 0711) != 0) {
-    return fail(run_dir.path().string(), "cannot chmod the run directory");
-  }
+struct GuestDisk {
+  fs::path backing; // the image, or a private copy qemu's user can read
+  fs::path overlay; // throwaway qcow2 on top: the image itself is never written
+};
 
-  fs::path backing = info.image;
-  if (!readable_by_qemu(backing)) {
+// Everything qemu touches lives in `run_dir`, which its unprivileged user can traverse;
+// the files are 0600 and libvirt hands them to that user for the run.
+Expected<GuestDisk> prepare_guest_disk(const fs::path& image, const fs::path& run_dir) {
+  GuestDisk disk{image, run_dir / "overlay.qcow2"};
+  if (!readable_by_qemu(image)) {
     // Relabelling the user's image would change its owner for good; a private copy is safer.
-    spdlog::info("{} is not readable by libvirt's qemu user; booting a private copy", backing.string());
-    const fs::path copy = run_dir.path() / ("image" + backing.extension().string());
-    BI_TRY(run_checked({"cp", "--sparse=always", "--reflink=auto", backing.string(), copy.string()}));
-    ::chmod(copy.c_str(), 0644);
-    backing = copy;
+    spdlog::info("{} is not readable by libvirt's qemu user; booting a private copy", image.string());
+    disk.backing = run_dir / ("image" + image.extension().string());
+    BI_TRY(run_checked({"cp", "--sparse=always", "--reflink=auto", image.string(), disk.backing.string()}));
+    ::chmod(disk.backing.c_str(), 0644);
   }
-  BI_TRY_ASSIGN(std::string format, image_format(backing));
-  const fs::path overlay = run_dir.path() / "overlay.qcow2";
-  BI_TRY(
-      run_checked({"qemu-img", "create", "-q", "-f", "qcow2", "-b", backing.string(), "-F", format, overlay.string()}));
-  ::chmod(overlay.c_str(), 0600);
+  BI_TRY_ASSIGN(std::string format, image_format(disk.backing));
+  BI_TRY(run_checked(
+      {"qemu-img", "create", "-q", "-f", "qcow2", "-b", disk.backing.string(), "-F", format, disk.overlay.string()}));
+  ::chmod(disk.overlay.c_str(), 0600);
+  return disk;
+}
 
-  const std::string short_id = uuid.substr(0, 8);
-  const fs::path config_drive = run_dir.path() / "config-2.iso";
-  BI_TRY(make_config_drive(config_drive, {payload, uuid, "boot-test-" + short_id}, run_dir.path()));
-  payload.clear();
-
+// The host side of the run: the broker, boot-test's recorder of the instance's status
+// events, the Stratos servers and (with --app-repo) the git server behind the artifact.
+struct HostServices {
   std::optional<MosquittoBroker> own_broker;
-  BrokerAddress broker_address;
-  if (o.broker) {
-    broker_address = *o.broker;
-  } else {
-    BI_TRY_ASSIGN(MosquittoBroker b, MosquittoBroker::start(run_dir.path()));
-    broker_address = b.address();
-    own_broker.emplace(std::move(b));
-  }
-  result.broker = broker_address.to_string();
-  BI_TRY_ASSIGN(std::unique_ptr<EventRecorder> recorder,
-                EventRecorder::connect(broker_address, "instance/status/#", std::chrono::seconds(15)));
+  BrokerAddress broker;
+  std::unique_ptr<EventRecorder> recorder;
+  std::unique_ptr<GitHttpServer> git;
+  std::unique_ptr<StratosServers> servers;
+  std::vector<std::string> own_clients; // boot-test's own MQTT client ids
+};
 
-  // ---- Stratos servers, the git server behind the ArtifactUpdatedEvent, the web forward
-  std::unique_ptr<GitHttpServer> git_server;
+Expected<HostServices> start_host_services(const BootTestOptions& o, const PayloadFields& fields,
+                                           const fs::path& run_dir) {
+  HostServices h;
+  if (o.broker) {
+    h.broker = *o.broker;
+  } else {
+    BI_TRY_ASSIGN(MosquittoBroker b, MosquittoBroker::start(run_dir));
+    h.broker = b.address();
+    h.own_broker.emplace(std::move(b));
+  }
+  BI_TRY_ASSIGN(h.recorder, EventRecorder::connect(h.broker, "instance/status/#", std::chrono::seconds(15)));
   StratosServersOptions stratos;
   stratos.payload = fields;
   stratos.answer = o.stratos;
   if (o.app_repo && o.stratos) {
     const std::string user = "boot-" + random_key(8);
     const std::string password = random_key(24);
-    BI_TRY_ASSIGN(git_server, GitHttpServer::start(*o.app_repo, user, password, run_dir.path()));
-    stratos.artifact = ArtifactSource{git_guest_url, user, password};
+    BI_TRY_ASSIGN(h.git, GitHttpServer::start(*o.app_repo, user, password, run_dir));
+    stratos.artifact = ArtifactSource{git_guest_url(), user, password};
   }
-  BI_TRY_ASSIGN(std::unique_ptr<StratosServers> servers,
-                StratosServers::connect(broker_address, stratos, std::chrono::seconds(15)));
-  const std::vector<std::string> own_clients = {recorder->client_id(), servers->client_id()};
+  BI_TRY_ASSIGN(h.servers, StratosServers::connect(h.broker, stratos, std::chrono::seconds(15)));
+  h.own_clients = {h.recorder->client_id(), h.servers->client_id()};
+  return h;
+}
+
+// The guest's web port: the payload's first PORTS entry, else 80.
+int web_guest_port(const PayloadFields& fields) {
+  const std::string ports = value_or(fields, "PORTS", "");
+  const std::string first = ports.substr(0, ports.find('|'));
+  if (!first.empty() && first.size() <= 5 && first.find_first_not_of("0123456789") == std::string::npos) {
+    return std::stoi(first);
+  }
+  return 80;
+}
+
+struct DomainInputs {
+  std::string uuid;
+  bool kvm = false;
+  GuestDisk disk;
+  fs::path config_drive;
+  fs::path console_log;
+  const BootTestOptions* options = nullptr;
+  const HostServices* services = nullptr;
+  int web_host_port = 0;
   int web_guest_port = 80;
-  if (const std::string ports = value_or(fields, "PORTS", ""); !ports.empty()) {
-    const std::string first = ports.substr(0, ports.find('|'));
-    if (!first.empty() && first.size() <= 5 && first.find_first_not_of("0123456789") == std::string::npos) {
-      web_guest_port = std::stoi(first);
-    }
-  }
-  BI_TRY_ASSIGN(const int web_host_port, free_loopback_port());
-  const auto until = o.until.value_or(o.stratos ? BootTestOptions::Until::shutdown : BootTestOptions::Until::activated);
+};
 
-  BI_TRY(ensure_libvirtd(std::chrono::seconds(90)));
-  BI_TRY_ASSIGN(LibvirtConnection conn, LibvirtConnection::open("qemu:///system"));
-
+// The domain: the overlay and config drive, the guest's forwards to the broker, the git
+// server and --forward's services, and the host's forward to the guest's web port.
+DomainSpec make_domain_spec(const DomainInputs& in) {
   DomainSpec spec;
-  spec.name = "build-image-boot-" + short_id;
-  spec.uuid = uuid;
-  spec.kvm = accel.kvm;
-  spec.disk = overlay;
-  spec.backing_image = backing;
-  spec.config_drive = config_drive;
-  spec.console_log = run_dir.path() / "console.log";
+  spec.name = "build-image-boot-" + in.uuid.substr(0, 8);
+  spec.uuid = in.uuid;
+  spec.kvm = in.kvm;
+  spec.disk = in.disk.overlay;
+  spec.backing_image = in.disk.backing;
+  spec.config_drive = in.config_drive;
+  spec.console_log = in.console_log;
   GuestForward broker_forward;
   broker_forward.guest_ip = k_guest_broker_ip;
   broker_forward.guest_port = k_guest_broker_port;
-  broker_forward.host = broker_address.host;
-  broker_forward.host_port = broker_address.port;
+  broker_forward.host = in.services->broker.host;
+  broker_forward.host_port = in.services->broker.port;
   spec.guestfwd = {broker_forward.to_guestfwd()};
-  for (const auto& f : o.forwards) {
+  for (const auto& f : in.options->forwards) {
     spec.guestfwd.push_back(f.to_guestfwd());
   }
-  if (git_server) {
-    GitHttpServer* g = git_server.get();
+  if (in.services->git) {
     GuestForward git_forward;
     git_forward.guest_ip = k_guest_git_ip;
     git_forward.guest_port = k_guest_git_port;
-    git_forward.host_port = g->port();
+    git_forward.host_port = in.services->git->port();
     spec.guestfwd.push_back(git_forward.to_guestfwd());
   }
-  spec.hostfwd = {fmt::format("tcp:127.0.0.1:{}-:{}", web_host_port, web_guest_port)};
+  spec.hostfwd = {fmt::format("tcp:127.0.0.1:{}-:{}", in.web_host_port, in.web_guest_port)};
   spec.allow_spawn = true;
-  result.domain = spec.name;
-  const std::string xml = render_domain_xml(spec);
-  spdlog::debug("domain XML:\n{}", xml);
-  result.setup_seconds = seconds_between(started, Clock::now());
+  return spec;
+}
 
-  BI_TRY_ASSIGN(LibvirtDomain domain, conn.create_transient(xml, spec.name));
-  const auto power_on = Clock::now();
-  const auto deadline = power_on + o.timeout;
-  spdlog::info("boot-test: domain {} started; waiting up to {} s for {} of {}", spec.name, o.timeout.count(),
-               k_activated, result.member_id);
+// Watches one running guest: its serial console and the status events on the broker.
+class GuestWatch {
+public:
+  GuestWatch(const fs::path& console_log, HostServices& services, BootTestResult& result, Clock::time_point power_on)
+      : m_console(console_log), m_services(services), m_result(result), m_power_on(power_on) {}
 
-  ConsoleReader console(spec.console_log);
-  size_t seen_messages = 0;
-  std::optional<Clock::time_point> activated_at;
-  std::string stop_reason;
-  const auto collect_events = [&] {
-    const auto messages = recorder->messages();
-    for (; seen_messages < messages.size(); ++seen_messages) {
-      StatusEvent e = decode_status_event(messages[seen_messages], result.member_id, power_on);
+  // New status events into the result; remembers the first activation of the member.
+  void collect_events() {
+    const auto messages = m_services.recorder->messages();
+    for (; m_seen_messages < messages.size(); ++m_seen_messages) {
+      StatusEvent e = decode_status_event(messages[m_seen_messages], m_result.member_id, m_power_on);
       spdlog::info("boot-test: {} at {:.1f} s{}", e.name, e.seconds, e.for_member ? "" : " (another member)");
       if (is_activation_of(e) && !activated_at) {
-        activated_at = messages[seen_messages].received;
-        result.activated_seconds = e.seconds;
+        activated_at = messages[m_seen_messages].received;
+        m_result.activated_seconds = e.seconds;
       }
-      result.events.push_back(std::move(e));
+      m_result.events.push_back(std::move(e));
     }
-  };
-  // Whether the guest's agent got through to the broker: a message from it, or (our own
-  // mosquitto) a client in its log that is not boot-test's.
-  const auto guest_reached_broker = [&] {
-    if (!result.events.empty()) {
+  }
+
+  // Reads what the console printed since the last poll: login prompt, chosen hostname.
+  void poll_console(Clock::time_point now) {
+    const size_t from = m_console.poll();
+    if (!m_result.login_seconds) {
+      // "login:" can straddle two reads; look back a few bytes.
+      const size_t look = from > 8 ? from - 8 : 0;
+      if (m_console.text().find("login:", look) != std::string::npos) {
+        m_result.login_seconds = seconds_between(m_power_on, now);
+      }
+    }
+    if (m_result.hostname.empty()) {
+      if (auto h = find_chosen_hostname(m_console.text())) {
+        m_result.hostname = *h;
+      }
+    }
+    if (!m_payload_read_at && !m_result.hostname.empty()) {
+      m_payload_read_at = now;
+    }
+  }
+
+  // Once, a minute after the guest read its payload: did any MQTT client of the guest
+  // reach the broker? A note says where to look when not (withdrawn if one comes later).
+  void check_broker_reached(Clock::time_point now) {
+    if (!m_broker_checked && (m_payload_read_at ? now - *m_payload_read_at >= k_broker_check_after
+                                                : now - m_power_on >= k_broker_check_without_hostname)) {
+      m_broker_checked = true;
+      if (!guest_reached_broker()) {
+        broker_problem =
+            fmt::format("no MQTT client of the guest reached the broker ({}, guest address {}:{}) "
+                        "within {:.0f} s of power-on: check the payload's MB_IP/MB_PORT and the "
+                        "agent's mb.urls",
+                        m_result.broker, k_guest_broker_ip, k_guest_broker_port, seconds_between(m_power_on, now));
+        spdlog::warn("boot-test: {}", broker_problem);
+        m_result.notes.push_back(broker_problem);
+      }
+    } else if (!broker_problem.empty() && guest_reached_broker()) {
+      spdlog::info("boot-test: a client of the guest reached the broker after {:.1f} s",
+                   seconds_between(m_power_on, now));
+      std::erase(m_result.notes, broker_problem);
+      broker_problem.clear();
+    }
+  }
+
+  // Power is off: the last of the console.
+  void final_poll() {
+    m_console.poll();
+    if (m_result.hostname.empty()) {
+      if (auto h = find_chosen_hostname(m_console.text())) {
+        m_result.hostname = *h;
+      }
+    }
+  }
+
+  const std::string& console_text() const { return m_console.text(); }
+
+  std::optional<Clock::time_point> activated_at;
+  std::string broker_problem;
+
+private:
+  // A message from the guest, or (our own mosquitto) a client in its log that is not
+  // boot-test's.
+  bool guest_reached_broker() const {
+    if (!m_result.events.empty()) {
       return true;
     }
-    for (const auto& m : servers->messages()) {
+    for (const auto& m : m_services.servers->messages()) {
       if (!m.sent) {
         return true;
       }
     }
-    if (own_broker) {
-      auto log = read_file(own_broker->log_file());
-      return log && log_shows_foreign_client(*log, own_clients);
+    if (m_services.own_broker) {
+      auto log = read_file(m_services.own_broker->log_file());
+      return log && log_shows_foreign_client(*log, m_services.own_clients);
     }
     return false;
-  };
-  bool broker_checked = false;
-  std::string broker_problem;
-  std::optional<Clock::time_point> payload_read_at;
+  }
+
+  ConsoleReader m_console;
+  HostServices& m_services;
+  BootTestResult& m_result;
+  Clock::time_point m_power_on;
+  size_t m_seen_messages = 0;
+  bool m_broker_checked = false;
+  std::optional<Clock::time_point> m_payload_read_at;
+};
+
+// Until the member's activation (plus a grace for the login prompt and hostname), the
+// deadline, or the guest or broker going away. Returns why it stopped early ("" when
+// activated).
+Expected<std::string> watch_until_activated(GuestWatch& watch, LibvirtDomain& domain, HostServices& services,
+                                            const BootTestOptions& o, BootTestResult& result,
+                                            Clock::time_point power_on) {
+  const auto deadline = power_on + o.timeout;
   for (;;) {
     if (interrupted()) {
       return fail("boot-test", "interrupted");
     }
     const auto now = Clock::now();
-    const size_t from = console.poll();
-    if (!result.login_seconds) {
-      // "login:" can straddle two reads; look back a few bytes.
-      const size_t look = from > 8 ? from - 8 : 0;
-      if (console.text().find("login:", look) != std::string::npos) {
-        result.login_seconds = seconds_between(power_on, now);
-      }
-    }
-    if (result.hostname.empty()) {
-      if (auto h = find_chosen_hostname(console.text())) {
-        result.hostname = *h;
-      }
-    }
-    collect_events();
-    if (!payload_read_at && !result.hostname.empty()) {
-      payload_read_at = now;
-    }
-    if (!broker_checked && (payload_read_at ? now - *payload_read_at >= k_broker_check_after
-                                            : now - power_on >= k_broker_check_without_hostname)) {
-      broker_checked = true;
-      if (!guest_reached_broker()) {
-        broker_problem =
-            fmt::format("no MQTT client of the guest reached the broker ({}, guest address {}:{}) "
-                        "within {:.0f} s of power-on: check the payload's MB_IP/MB_PORT and the agent's "
-                        "mb.urls",
-                        result.broker, k_guest_broker_ip, k_guest_broker_port, seconds_between(power_on, now));
-        spdlog::warn("boot-test: {}", broker_problem);
-        result.notes.push_back(broker_problem);
-      }
-    } else if (!broker_problem.empty() && guest_reached_broker()) {
-      // Late, but there: the note would now mislead.
-      spdlog::info("boot-test: a client of the guest reached the broker after {:.1f} s",
-                   seconds_between(power_on, now));
-      std::erase(result.notes, broker_problem);
-      broker_problem.clear();
-    }
-    if (activated_at) {
-      const bool grace_over = now - *activated_at > o.login_grace;
+    watch.poll_console(now);
+    watch.collect_events();
+    watch.check_broker_reached(now);
+    if (watch.activated_at) {
+      const bool grace_over = now - *watch.activated_at > o.login_grace;
       if ((!result.hostname.empty() && result.login_seconds) || grace_over || now >= deadline) {
-        break;
+        return std::string();
       }
     } else if (now >= deadline) {
-      stop_reason = fmt::format("no {} for member {} within {} s", k_activated, result.member_id, o.timeout.count());
-      break;
+      return fmt::format("no {} for member {} within {} s", k_activated, result.member_id, o.timeout.count());
     }
     BI_TRY_ASSIGN(bool active, domain.is_active());
     if (!active) {
-      stop_reason = fmt::format("the guest stopped (powered off, rebooted or crashed) after {:.1f} s",
-                                seconds_between(power_on, now));
-      break;
+      return fmt::format("the guest stopped (powered off, rebooted or crashed) after {:.1f} s",
+                         seconds_between(power_on, now));
     }
-    if (own_broker && !own_broker->running()) {
-      stop_reason = "the MQTT broker (mosquitto) exited; see " + own_broker->log_file().string();
+    if (services.own_broker && !services.own_broker->running()) {
+      return "the MQTT broker (mosquitto) exited; see " + services.own_broker->log_file().string();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+// GET / through the host forward; with --expect-content, what is wrong with the page ("" when right).
+std::string check_web_root(const BootTestOptions& o, int host_port, int guest_port, BootTestResult& result) {
+  net::HttpRequest get;
+  get.url = fmt::format("http://127.0.0.1:{}/", host_port);
+  get.timeout = std::chrono::seconds(60);
+  auto page = net::http_send(get);
+  if (page) {
+    result.http_status = page->status;
+    result.http_body_bytes = page->body.size();
+    spdlog::info("boot-test: GET / from the guest's port {}: HTTP {}, {} bytes", guest_port, page->status,
+                 page->body.size());
+  } else {
+    result.notes.push_back("GET / from the guest's port " + std::to_string(guest_port) +
+                           " failed: " + page.error().detail);
+  }
+  if (o.expect_content && (!page || page->body.find(*o.expect_content) == std::string::npos)) {
+    return fmt::format("GET / from the guest's port {} {} does not contain '{}'", guest_port,
+                       page ? fmt::format("(HTTP {}, {} bytes)", page->status, page->body.size())
+                            : std::string("(no answer)"),
+                       *o.expect_content);
+  }
+  return {};
+}
+
+// Scale-down: boot-test (as the Autoscaler) asks for cleanup, then waits for the
+// agent's maintenance and ready-to-shutdown events, in that order. Returns what went
+// wrong ("" when right, or when no cleanup is wanted or possible).
+Expected<std::string> await_cleanup(GuestWatch& watch, LibvirtDomain& domain, HostServices& services,
+                                    const BootTestOptions& o, BootTestResult& result, Clock::time_point deadline) {
+  const auto until = o.until.value_or(o.stratos ? BootTestOptions::Until::shutdown : BootTestOptions::Until::activated);
+  if (until != BootTestOptions::Until::shutdown) {
+    return std::string();
+  }
+  bool requested_topology = false;
+  for (const auto& m : services.servers->messages()) {
+    requested_topology = requested_topology || (!m.sent && m.name == "CompleteTopologyRequestEvent");
+  }
+  if (o.stratos && !requested_topology) {
+    // An agent without the Stratos handshake never listens: a request would go unanswered.
+    result.notes.push_back("the agent never requested the topology (an agent without the Stratos handshake): "
+                           "no cleanup requested");
+    return std::string();
+  }
+  if (o.stratos) {
+    BI_TRY(services.servers->send_cleanup());
+  }
+  const auto cleanup_deadline = std::max(deadline, Clock::now() + k_cleanup_bound);
+  std::optional<double> maintenance;
+  while (!result.shutdown_seconds && Clock::now() < cleanup_deadline && !interrupted()) {
+    watch.collect_events();
+    for (const auto& e : result.events) {
+      if (e.for_member && e.name == "InstanceMaintenanceModeEvent" && !maintenance) {
+        maintenance = e.seconds;
+      }
+      if (e.for_member && e.name == "InstanceReadyToShutdownEvent" && !result.shutdown_seconds) {
+        result.shutdown_seconds = e.seconds;
+      }
+    }
+    BI_TRY_ASSIGN(bool active, domain.is_active());
+    if (!active) {
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
+  if (interrupted()) {
+    return fail("boot-test", "interrupted");
+  }
+  if (!result.shutdown_seconds) {
+    return fmt::format("no InstanceReadyToShutdownEvent for member {} after {} ({})", result.member_id,
+                       o.stratos ? "boot-test's InstanceCleanupMemberEvent" : "activation",
+                       maintenance ? "InstanceMaintenanceModeEvent seen" : "no InstanceMaintenanceModeEvent either");
+  }
+  if (!maintenance || *maintenance > *result.shutdown_seconds) {
+    return std::string("InstanceReadyToShutdownEvent came without an InstanceMaintenanceModeEvent before it");
+  }
+  return std::string();
+}
 
-  // ---- after activation: the web root through the host forward, then the cleanup handshake
-  std::string content_problem;
-  std::string cleanup_problem;
-  if (activated_at && stop_reason.empty()) {
-    cloud::HttpRequest get;
-    get.url = fmt::format("http://127.0.0.1:{}/", web_host_port);
-    get.timeout = std::chrono::seconds(60);
-    auto page = cloud::http_send(get);
-    if (page) {
-      result.http_status = page->status;
-      result.http_body_bytes = page->body.size();
-      spdlog::info("boot-test: GET / from the guest's port {}: HTTP {}, {} bytes", web_guest_port, page->status,
-                   page->body.size());
-    } else {
-      result.notes.push_back("GET / from the guest's port " + std::to_string(web_guest_port) +
-                             " failed: " + page.error().detail);
-    }
-    if (o.expect_content && (!page || page->body.find(*o.expect_content) == std::string::npos)) {
-      content_problem = fmt::format("GET / from the guest's port {} {} does not contain '{}'", web_guest_port,
-                                    page ? fmt::format("(HTTP {}, {} bytes)", page->status, page->body.size())
-                                         : std::string("(no answer)"),
-                                    *o.expect_content);
-    }
-    bool requested_topology = false;
-    for (const auto& m : servers->messages()) {
-      requested_topology = requested_topology || (!m.sent && m.name == "CompleteTopologyRequestEvent");
-    }
-    bool wait_for_cleanup = until == BootTestOptions::Until::shutdown;
-    if (wait_for_cleanup && o.stratos && !requested_topology) {
-      // Today's agent never listens: a cleanup request would go unanswered.
-      result.notes.push_back("the agent never requested the topology (an agent without the Stratos handshake): "
-                             "no cleanup requested");
-      wait_for_cleanup = false;
-    }
-    if (wait_for_cleanup) {
-      if (o.stratos) {
-        BI_TRY(servers->send_cleanup());
-      }
-      const auto cleanup_deadline = std::max(deadline, Clock::now() + k_cleanup_bound);
-      std::optional<double> maintenance;
-      while (!result.shutdown_seconds && Clock::now() < cleanup_deadline && !interrupted()) {
-        collect_events();
-        for (const auto& e : result.events) {
-          if (e.for_member && e.name == "InstanceMaintenanceModeEvent" && !maintenance) {
-            maintenance = e.seconds;
-          }
-          if (e.for_member && e.name == "InstanceReadyToShutdownEvent" && !result.shutdown_seconds) {
-            result.shutdown_seconds = e.seconds;
-          }
-        }
-        BI_TRY_ASSIGN(bool active, domain.is_active());
-        if (!active) {
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      }
-      if (interrupted()) {
-        return fail("boot-test", "interrupted");
-      }
-      if (!result.shutdown_seconds) {
-        cleanup_problem =
-            fmt::format("no InstanceReadyToShutdownEvent for member {} after {} ({})", result.member_id,
-                        o.stratos ? "boot-test's InstanceCleanupMemberEvent" : "activation",
-                        maintenance ? "InstanceMaintenanceModeEvent seen" : "no InstanceMaintenanceModeEvent either");
-      } else if (!maintenance || *maintenance > *result.shutdown_seconds) {
-        cleanup_problem = "InstanceReadyToShutdownEvent came without an InstanceMaintenanceModeEvent before it";
-      }
-    }
-  }
-  for (const auto& m : servers->messages()) {
-    result.exchange.push_back({m.sent, m.topic, m.name, seconds_between(power_on, m.at)});
-  }
-  if (git_server) {
-    spdlog::debug("git server: {} requests, {} refused", git_server->requests(), git_server->unauthorized());
-  }
-
-  // Power off before reading the log for the last time, so it is complete.
-  BI_TRY(domain.destroy());
-  console.poll();
-  if (result.hostname.empty()) {
-    if (auto h = find_chosen_hostname(console.text())) {
-      result.hostname = *h;
-    }
-  }
-  result.console_log = keep_console_log(spec.console_log, info.image);
+// The verdict: the first problem in the order a reader needs them.
+void conclude(BootTestResult& result, const GuestWatch& watch, const std::string& stop_reason,
+              const std::string& content_problem, const std::string& cleanup_problem) {
   result.hostname_ok = !result.hostname.empty() && hostname_matches(result.hostname, result.hostname_pattern);
-
-  if (!activated_at) {
+  if (!watch.activated_at) {
     result.reason = stop_reason + "; " + describe_events(result.events) +
                     (result.hostname.empty() ? "; cartridge-init never printed its hostname" : "") +
-                    (broker_problem.empty() ? "" : "; " + broker_problem);
+                    (watch.broker_problem.empty() ? "" : "; " + watch.broker_problem);
   } else if (result.hostname.empty()) {
     result.reason = "cartridge-init never printed its hostname ('cartridge-init: hostname ...' on the serial console)";
   } else if (!result.hostname_ok) {
@@ -1010,8 +1073,81 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   }
   result.passed = result.reason.empty();
   if (!result.passed) {
-    result.console_tail = last_lines(console.text(), 25);
+    result.console_tail = last_lines(watch.console_text(), 25);
   }
+}
+
+} // namespace
+
+Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
+  const auto started = Clock::now();
+  BootTestResult result;
+
+  // Inputs first: a usage problem must not cost a VM start.
+  BI_TRY_ASSIGN(BootImage info, resolve_image(o));
+  result.image = info.image;
+  const std::string uuid = random_uuid();
+  BI_TRY_ASSIGN(std::string payload, read_or_make_payload(o, info, uuid));
+  payload = complete_payload_for_guest(payload, o, result.notes);
+  const PayloadFields fields = parse_payload(payload);
+  BI_TRY(check_payload_fields(fields, o, result));
+  BI_TRY(require_host_tools());
+
+  const Accelerator accel = detect_accelerator(o.cache_dir);
+  result.accelerator = accel.kvm ? "kvm" : "tcg";
+  spdlog::info("boot-test: {} under {} ({})", info.image.string(), result.accelerator, accel.reason);
+
+  std::error_code ec;
+  const fs::path parent =
+      fs::is_directory("/var/lib/libvirt/images", ec) ? fs::path("/var/lib/libvirt/images") : fs::path("/var/tmp");
+  BI_TRY_ASSIGN(TempDir run_dir, TempDir::create(parent, "build-image-boot-"));
+  if (::chmod(run_dir.path().c_str(), 0711) != 0) {
+    return fail(run_dir.path().string(), "cannot chmod the run directory");
+  }
+  BI_TRY_ASSIGN(GuestDisk disk, prepare_guest_disk(info.image, run_dir.path()));
+  const fs::path config_drive = run_dir.path() / "config-2.iso";
+  BI_TRY(make_config_drive(config_drive, {payload, uuid, "boot-test-" + uuid.substr(0, 8)}, run_dir.path()));
+  payload.clear();
+
+  BI_TRY_ASSIGN(HostServices services, start_host_services(o, fields, run_dir.path()));
+  result.broker = services.broker.to_string();
+  BI_TRY_ASSIGN(const int web_host_port, free_loopback_port());
+  const int web_port = web_guest_port(fields);
+
+  BI_TRY(ensure_libvirtd(std::chrono::seconds(90)));
+  BI_TRY_ASSIGN(LibvirtConnection conn, LibvirtConnection::open("qemu:///system"));
+  const DomainSpec spec = make_domain_spec(
+      {uuid, accel.kvm, disk, config_drive, run_dir.path() / "console.log", &o, &services, web_host_port, web_port});
+  result.domain = spec.name;
+  const std::string xml = render_domain_xml(spec);
+  spdlog::debug("domain XML:\n{}", xml);
+  result.setup_seconds = seconds_between(started, Clock::now());
+
+  BI_TRY_ASSIGN(LibvirtDomain domain, conn.create_transient(xml, spec.name));
+  const auto power_on = Clock::now();
+  spdlog::info("boot-test: domain {} started; waiting up to {} s for {} of {}", spec.name, o.timeout.count(),
+               k_activated, result.member_id);
+  GuestWatch watch(spec.console_log, services, result, power_on);
+  BI_TRY_ASSIGN(const std::string stop_reason, watch_until_activated(watch, domain, services, o, result, power_on));
+
+  std::string content_problem;
+  std::string cleanup_problem;
+  if (watch.activated_at && stop_reason.empty()) {
+    content_problem = check_web_root(o, web_host_port, web_port, result);
+    BI_TRY_ASSIGN(cleanup_problem, await_cleanup(watch, domain, services, o, result, power_on + o.timeout));
+  }
+  for (const auto& m : services.servers->messages()) {
+    result.exchange.push_back({m.sent, m.topic, m.name, seconds_between(power_on, m.at)});
+  }
+  if (services.git) {
+    spdlog::debug("git server: {} requests, {} refused", services.git->requests(), services.git->unauthorized());
+  }
+
+  // Power off before reading the log for the last time, so it is complete.
+  BI_TRY(domain.destroy());
+  watch.final_poll();
+  result.console_log = keep_console_log(spec.console_log, info.image);
+  conclude(result, watch, stop_reason, content_problem, cleanup_problem);
   result.total_seconds = seconds_between(started, Clock::now());
   return result;
 }

@@ -17,8 +17,6 @@
 
 namespace bi {
 
-namespace {
-
 void init_mosquitto_lib() {
   static const bool done = [] {
     mosquitto_lib_init();
@@ -26,6 +24,30 @@ void init_mosquitto_lib() {
   }();
   (void)done;
 }
+
+Expected<void> mqtt_connect_and_start(struct mosquitto* mosq, const BrokerAddress& broker,
+                                      std::chrono::steady_clock::time_point deadline, const std::string& object) {
+  int rc = MOSQ_ERR_UNKNOWN;
+  while (std::chrono::steady_clock::now() < deadline && !interrupted()) {
+    rc = mosquitto_connect(mosq, broker.host.c_str(), broker.port, 30);
+    if (rc == MOSQ_ERR_SUCCESS) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (rc != MOSQ_ERR_SUCCESS) {
+    return fail(object, std::string("cannot connect: ") +
+                            (rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc)));
+  }
+  // The network thread sends CONNECT's follow-ups, reconnects and delivers messages.
+  rc = mosquitto_loop_start(mosq);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    return fail(object, std::string("cannot start the MQTT network thread: ") + mosquitto_strerror(rc));
+  }
+  return {};
+}
+
+namespace {
 
 bool loopback_port_answers(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -166,23 +188,7 @@ EventRecorder::connect(const BrokerAddress& broker, const std::string& topic_fil
   mosquitto_reconnect_delay_set(r->m_mosq, 1, 5, false);
 
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  int rc = MOSQ_ERR_UNKNOWN;
-  while (std::chrono::steady_clock::now() < deadline && !interrupted()) {
-    rc = mosquitto_connect(r->m_mosq, broker.host.c_str(), broker.port, 30);
-    if (rc == MOSQ_ERR_SUCCESS) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  if (rc != MOSQ_ERR_SUCCESS) {
-    return fail(object, std::string("cannot connect: ") +
-                            (rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc)));
-  }
-  // The network thread sends CONNECT's follow-ups, reconnects and delivers messages.
-  rc = mosquitto_loop_start(r->m_mosq);
-  if (rc != MOSQ_ERR_SUCCESS) {
-    return fail(object, std::string("cannot start the MQTT network thread: ") + mosquitto_strerror(rc));
-  }
+  BI_TRY(mqtt_connect_and_start(r->m_mosq, broker, deadline, object));
   r->m_loop_started = true;
   while (!r->m_subscribed.load() && std::chrono::steady_clock::now() < deadline && !interrupted()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -35,6 +35,15 @@ struct BrokerAddress {
 };
 Expected<BrokerAddress> parse_broker_address(const std::string& text);
 
+// libmosquitto's process-wide initialisation, once.
+void init_mosquitto_lib();
+
+// Connects `mosq` (callbacks set) to `broker`, retrying until `deadline` (a broker just
+// started may not listen yet), then starts libmosquitto's network thread. Errors name
+// `object`.
+Expected<void> mqtt_connect_and_start(struct mosquitto* mosq, const BrokerAddress& broker,
+                                      std::chrono::steady_clock::time_point deadline, const std::string& object);
+
 // A loopback TCP port nobody listens on right now.
 Expected<int> free_loopback_port();
 

@@ -11,8 +11,9 @@
 
 #include "util/expected.hpp"
 
-struct _virConnect;
-struct _virDomain;
+// libvirt's own names, declared here so callers need not include libvirt.h.
+struct _virConnect; // NOLINT(bugprone-reserved-identifier)
+struct _virDomain;  // NOLINT(bugprone-reserved-identifier)
 
 namespace bi {
 

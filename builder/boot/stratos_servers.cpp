@@ -217,8 +217,7 @@ StratosServers::connect(const BrokerAddress& broker, StratosServersOptions optio
     BI_TRY_ASSIGN(s->m_encrypted_password,
                   encrypt_repo_password(s->m_options.artifact->password, field(s->m_options.payload, "CARTRIDGE_KEY")));
   }
-  static const bool lib_ready = [] { return mosquitto_lib_init() == MOSQ_ERR_SUCCESS; }();
-  (void)lib_ready;
+  init_mosquitto_lib();
   if (s->m_options.client_id.empty()) {
     s->m_options.client_id = fmt::format("build-image-stratos-{}", ::getpid());
   }
@@ -232,22 +231,7 @@ StratosServers::connect(const BrokerAddress& broker, StratosServersOptions optio
   mosquitto_message_callback_set(s->m_mosq, &StratosServers::on_message);
   mosquitto_reconnect_delay_set(s->m_mosq, 1, 5, false);
   const auto deadline = Clock::now() + timeout;
-  int rc = MOSQ_ERR_UNKNOWN;
-  while (Clock::now() < deadline && !interrupted()) {
-    rc = mosquitto_connect(s->m_mosq, broker.host.c_str(), broker.port, 30);
-    if (rc == MOSQ_ERR_SUCCESS) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  if (rc != MOSQ_ERR_SUCCESS) {
-    return fail(object, std::string("cannot connect: ") +
-                            (rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc)));
-  }
-  rc = mosquitto_loop_start(s->m_mosq);
-  if (rc != MOSQ_ERR_SUCCESS) {
-    return fail(object, std::string("cannot start the MQTT network thread: ") + mosquitto_strerror(rc));
-  }
+  BI_TRY(mqtt_connect_and_start(s->m_mosq, broker, deadline, object));
   s->m_loop_started = true;
   // Subscribed before anything is answered: a request sent after this returns is seen.
   while (s->m_subscribed.load() < static_cast<int>(s->m_filters.size()) && Clock::now() < deadline && !interrupted()) {

@@ -9,6 +9,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "register/provider.hpp"
 #include "util/did_you_mean.hpp"
 #include "util/fs.hpp"
 
@@ -528,9 +529,10 @@ private:
       if (k.find("type") == k.end()) {
         error(t, fmt::format("{}: missing required key 'type'", where));
       } else if (auto v = string(k.at("type").second, where + ".type")) {
-        if (*v != "openstack" && *v != "ec2") {
-          error(k.at("type").second,
-                fmt::format("{}.type '{}' is not supported: expected openstack or ec2", where, *v));
+        // The clouds are the registration's provider table: a new provider is valid here at once.
+        if (registration::find_provider(*v) == nullptr) {
+          error(k.at("type").second, fmt::format("{}.type '{}' is not supported: expected {}", where, *v,
+                                                 registration::provider_names(" or ")));
         }
         target.type = *v;
       }

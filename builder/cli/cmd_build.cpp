@@ -35,7 +35,7 @@ Expected<int> cmd_build(Options& o) {
   // One remote cache for the whole run: a remote that is down is reported once.
   std::shared_ptr<RemoteCache> remote;
   if (!o.cache_url.empty()) {
-    BI_TRY_ASSIGN(remote, RemoteCache::open(o.cache_url, cloud::process_env()));
+    BI_TRY_ASSIGN(remote, RemoteCache::open(o.cache_url, net::process_env()));
   }
   const size_t jobs = std::min<size_t>(o.jobs, plans.size());
   const bool tty = !o.json && ::isatty(STDERR_FILENO);

@@ -30,7 +30,7 @@ struct Target {
 
 // --to/--region, else the cartridge's iaas entries.
 Expected<std::vector<Target>> targets_for(const BuiltImage& image, const std::string& to, const std::string& region) {
-  BI_TRY_ASSIGN(json fields, cloud::cartridge_fields(image.manifest));
+  BI_TRY_ASSIGN(json fields, registration::cartridge_fields(image.manifest));
   std::vector<Target> out;
   for (const auto& t : fields.value("iaas", json::array())) {
     const std::string type = t.value("type", "");
@@ -42,7 +42,8 @@ Expected<std::vector<Target>> targets_for(const BuiltImage& image, const std::st
     out.push_back({to, region}); // not in the YAML: region from --region or the credentials
   }
   if (out.empty()) {
-    return fail(image.manifest.name, "the cartridge has no iaas targets: give --to " + cloud::provider_names("|"),
+    return fail(image.manifest.name,
+                "the cartridge has no iaas targets: give --to " + registration::provider_names("|"),
                 ExitCode::bad_input);
   }
   // Several entries of one cloud in the YAML with an explicit --region collapse to one.
@@ -65,15 +66,15 @@ void print_id(const std::string& cloud_name, const std::string& region, const st
   std::cerr << fmt::format("build-image: {} {}: {} {}\n", cloud_name, region, what, id) << std::flush;
 }
 
-Expected<cloud::RegisterResult> register_one(const BuiltImage& image, const Target& target, bool json_output) {
-  const cloud::Env env = cloud::process_env();
-  std::unique_ptr<cloud::TransferProgress> bar;
+Expected<registration::RegisterResult> register_one(const BuiltImage& image, const Target& target, bool json_output) {
+  const net::Env env = net::process_env();
+  std::unique_ptr<registration::TransferProgress> bar;
   if (!json_output && ::isatty(STDERR_FILENO)) {
-    bar = std::make_unique<cloud::TransferProgress>(STDERR_FILENO,
-                                                    fmt::format("{} -> {}{}{}", image.manifest.name, target.cloud,
-                                                                target.region.empty() ? "" : " ", target.region));
+    bar = std::make_unique<registration::TransferProgress>(
+        STDERR_FILENO, fmt::format("{} -> {}{}{}", image.manifest.name, target.cloud, target.region.empty() ? "" : " ",
+                                   target.region));
   }
-  cloud::RegisterEvents events;
+  registration::RegisterEvents events;
   std::string region = target.region;
   events.on_id = [&](const std::string& what, const std::string& id) {
     if (bar) {
@@ -87,7 +88,7 @@ Expected<cloud::RegisterResult> register_one(const BuiltImage& image, const Targ
     }
   };
   struct BarEnd {
-    cloud::TransferProgress* bar;
+    registration::TransferProgress* bar;
     ~BarEnd() {
       if (bar) {
         bar->finish();
@@ -95,15 +96,15 @@ Expected<cloud::RegisterResult> register_one(const BuiltImage& image, const Targ
     }
   } bar_end{bar.get()};
 
-  const cloud::Provider* provider = cloud::find_provider(target.cloud);
+  const registration::Provider* provider = registration::find_provider(target.cloud);
   if (provider == nullptr) {
-    return fail(target.cloud, fmt::format("unknown cloud (expected {})", cloud::provider_names(" or ")),
+    return fail(target.cloud, fmt::format("unknown cloud (expected {})", registration::provider_names(" or ")),
                 ExitCode::bad_input);
   }
-  return provider->register_image(image, region, env, events);
+  return registration::register_image(*provider, image, region, env, events);
 }
 
-json result_json(const cloud::RegisterResult& r) {
+json result_json(const registration::RegisterResult& r) {
   json j = {{"cloud", r.cloud},
             {"region", r.region},
             {"image_id", r.image_id},
@@ -112,20 +113,21 @@ json result_json(const cloud::RegisterResult& r) {
             {"seconds", r.seconds},
             {"upload_seconds", r.upload_seconds},
             {"endpoint", r.endpoint}};
-  if (const auto* provider = cloud::find_provider(r.cloud)) {
+  if (const auto* provider = registration::find_provider(r.cloud)) {
     provider->result_fields(r, j);
   }
   return j;
 }
 
-std::string result_line(const BuiltImage& image, const cloud::RegisterResult& r) {
+std::string result_line(const BuiltImage& image, const registration::RegisterResult& r) {
   std::string how;
   if (r.reused) {
     how = "already registered, nothing uploaded";
   } else {
     const double rate = r.upload_seconds > 0 ? static_cast<double>(r.bytes_sent) / r.upload_seconds : 0;
-    how = fmt::format("sent {} in {:.1f} s, {}", human_bytes(r.bytes_sent), r.upload_seconds, cloud::format_rate(rate));
-    if (const auto* provider = cloud::find_provider(r.cloud)) {
+    how = fmt::format("sent {} in {:.1f} s, {}", human_bytes(r.bytes_sent), r.upload_seconds,
+                      registration::format_rate(rate));
+    if (const auto* provider = registration::find_provider(r.cloud)) {
       how += provider->result_detail(r);
     }
   }
@@ -139,8 +141,8 @@ Expected<json> register_image(const fs::path& manifest, const std::string& to, c
   BI_TRY_ASSIGN(std::vector<Target> targets, targets_for(image, to, region));
   json out = json::array();
   for (const auto& t : targets) {
-    BI_TRY_ASSIGN(cloud::RegisterResult r, register_one(image, t, json_output));
-    BI_TRY(cloud::record_registration(manifest, r));
+    BI_TRY_ASSIGN(registration::RegisterResult r, register_one(image, t, json_output));
+    BI_TRY(registration::record_registration(manifest, r));
     out.push_back(result_json(r));
     if (!json_output) {
       std::cout << result_line(image, r) << "\n" << std::flush;
@@ -149,9 +151,9 @@ Expected<json> register_image(const fs::path& manifest, const std::string& to, c
   // The cartridge definition beside the manifest, with every registration so far.
   BI_TRY_ASSIGN(Manifest recorded, read_manifest(manifest));
   std::vector<std::string> warnings;
-  auto def = cloud::cartridge_definition(recorded, &warnings);
+  auto def = registration::cartridge_definition(recorded, &warnings);
   if (def) {
-    BI_TRY(write_file_atomic(cloud::cartridge_json_path(manifest), def->dump(2) + "\n"));
+    BI_TRY(write_file_atomic(registration::cartridge_json_path(manifest), def->dump(2) + "\n"));
   }
   return out;
 }
@@ -162,15 +164,16 @@ Expected<int> cmd_register(const RegisterArgs& args) {
   if (args.images.empty()) {
     return Unexpected{usage("register needs an image (a path or a name from the catalog)")};
   }
-  if (!args.to.empty() && cloud::find_provider(args.to) == nullptr) {
-    return Unexpected{usage(fmt::format("invalid --to '{}': expected {}", args.to, cloud::provider_names(" or ")))};
+  if (!args.to.empty() && registration::find_provider(args.to) == nullptr) {
+    return Unexpected{
+        usage(fmt::format("invalid --to '{}': expected {}", args.to, registration::provider_names(" or ")))};
   }
   json all = json::array();
   for (const auto& image : args.images) {
     BI_TRY_ASSIGN(fs::path manifest, find_manifest(args.output_dir, image));
     BI_TRY_ASSIGN(json regs, register_image(manifest, args.to, args.region, args.json));
     all.push_back({{"manifest", manifest.string()},
-                   {"cartridge_json", cloud::cartridge_json_path(manifest).string()},
+                   {"cartridge_json", registration::cartridge_json_path(manifest).string()},
                    {"registrations", regs}});
   }
   if (args.json) {
@@ -186,7 +189,7 @@ Expected<int> cmd_cartridge_json(const RegisterArgs& args) {
   BI_TRY_ASSIGN(fs::path manifest, find_manifest(args.output_dir, args.images[0]));
   BI_TRY_ASSIGN(Manifest m, read_manifest(manifest));
   std::vector<std::string> warnings;
-  BI_TRY_ASSIGN(json def, cloud::cartridge_definition(m, &warnings));
+  BI_TRY_ASSIGN(json def, registration::cartridge_definition(m, &warnings));
   for (const auto& w : warnings) {
     std::cerr << "build-image: warning: " << w << "\n";
   }

@@ -189,7 +189,7 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
     }
   }
   if (!o.cache_url.empty()) {
-    if (auto url = cloud::parse_cache_url(o.cache_url); !url) {
+    if (auto url = net::parse_cache_url(o.cache_url); !url) {
       return Unexpected{url.error()};
     }
   }

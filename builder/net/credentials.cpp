@@ -12,7 +12,7 @@
 
 extern char** environ;
 
-namespace bi::cloud {
+namespace bi::net {
 
 namespace {
 
@@ -21,7 +21,7 @@ std::string get(const Env& env, const std::string& key) {
   return it == env.end() ? "" : it->second;
 }
 
-std::string trim(std::string s) {
+std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r\n");
   if (b == std::string::npos) {
     return "";
@@ -363,4 +363,4 @@ Expected<OpenStackAuth> load_openstack_auth(const Env& env) {
   return a;
 }
 
-} // namespace bi::cloud
+} // namespace bi::net

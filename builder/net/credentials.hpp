@@ -17,7 +17,7 @@
 #include "net/sigv4.hpp"
 #include "util/expected.hpp"
 
-namespace bi::cloud {
+namespace bi::net {
 
 // The environment as a map, so tests can pass their own.
 using Env = std::map<std::string, std::string>;
@@ -58,4 +58,4 @@ Expected<OpenStackAuth> load_openstack_auth(const Env& env);
 // Minimal INI reader for the AWS shared files: section -> key -> value.
 std::map<std::string, std::map<std::string, std::string>> parse_ini(const std::string& text);
 
-} // namespace bi::cloud
+} // namespace bi::net

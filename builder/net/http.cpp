@@ -14,7 +14,7 @@
 
 #include "util/process.hpp"
 
-namespace bi::cloud {
+namespace bi::net {
 
 namespace {
 
@@ -429,4 +429,4 @@ std::string url_decode(std::string_view text) {
   return out;
 }
 
-} // namespace bi::cloud
+} // namespace bi::net

@@ -17,7 +17,7 @@
 
 #include "util/expected.hpp"
 
-namespace bi::cloud {
+namespace bi::net {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -107,4 +107,4 @@ Error http_error(const std::string& method, const std::string& url, const HttpRe
 std::string url_encode(std::string_view text, bool keep_slash = false);
 std::string url_decode(std::string_view text);
 
-} // namespace bi::cloud
+} // namespace bi::net

@@ -9,7 +9,7 @@
 
 #include "util/hash.hpp"
 
-namespace bi::cloud {
+namespace bi::net {
 
 namespace {
 
@@ -320,4 +320,4 @@ Expected<void> ObjectStore::put_file(const std::string& name, const fs::path& fi
   return Ok{};
 }
 
-} // namespace bi::cloud
+} // namespace bi::net

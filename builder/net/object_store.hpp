@@ -16,7 +16,7 @@
 #include "net/http.hpp"
 #include "util/expected.hpp"
 
-namespace bi::cloud {
+namespace bi::net {
 
 namespace fs = std::filesystem;
 
@@ -92,4 +92,4 @@ private:
   AwsCredentials m_credentials;
 };
 
-} // namespace bi::cloud
+} // namespace bi::net

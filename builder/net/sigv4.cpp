@@ -13,7 +13,7 @@
 #include "util/text.hpp"
 #include "util/time.hpp"
 
-namespace bi::cloud {
+namespace bi::net {
 
 std::string hex(std::string_view bytes) {
   static const char* digits = "0123456789abcdef";
@@ -233,7 +233,7 @@ Expected<HttpRequest> signed_request(const std::string& method, const std::strin
   in.query = q == std::string::npos ? "" : path_and_query.substr(q + 1);
   in.headers = headers;
   in.body = body;
-  Headers out = headers;
+  Headers out = std::move(headers);
   out.emplace_back("Host", in.host);
   sigv4_sign(in, out, credentials, params);
   HttpRequest request;
@@ -244,4 +244,4 @@ Expected<HttpRequest> signed_request(const std::string& method, const std::strin
   return request;
 }
 
-} // namespace bi::cloud
+} // namespace bi::net

@@ -9,7 +9,7 @@
 
 #include "net/http.hpp"
 
-namespace bi::cloud {
+namespace bi::net {
 
 struct AwsCredentials {
   std::string access_key_id;
@@ -69,4 +69,4 @@ std::string base64(std::string_view bytes);
 std::string sha256_raw(std::string_view data);
 std::string hmac_sha256(std::string_view key, std::string_view data);
 
-} // namespace bi::cloud
+} // namespace bi::net

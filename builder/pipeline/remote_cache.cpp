@@ -34,10 +34,10 @@ const std::vector<std::string>& tar_common() {
 
 } // namespace
 
-Expected<std::shared_ptr<RemoteCache>> RemoteCache::open(const std::string& url, const cloud::Env& env,
-                                                         const cloud::ObjectStoreLimits& limits) {
-  BI_TRY_ASSIGN(cloud::CacheUrl parsed, cloud::parse_cache_url(url));
-  BI_TRY_ASSIGN(cloud::ObjectStore store, cloud::ObjectStore::open(parsed, env, limits));
+Expected<std::shared_ptr<RemoteCache>> RemoteCache::open(const std::string& url, const net::Env& env,
+                                                         const net::ObjectStoreLimits& limits) {
+  BI_TRY_ASSIGN(net::CacheUrl parsed, net::parse_cache_url(url));
+  BI_TRY_ASSIGN(net::ObjectStore store, net::ObjectStore::open(parsed, env, limits));
   return std::shared_ptr<RemoteCache>(new RemoteCache(std::move(store), parsed.text));
 }
 

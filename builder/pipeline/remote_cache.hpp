@@ -40,8 +40,8 @@ struct RemoteStats {
 class RemoteCache {
 public:
   // Parses the URL and loads credentials (s3: env / AWS profile). Exit 2 on bad input.
-  static Expected<std::shared_ptr<RemoteCache>> open(const std::string& url, const cloud::Env& env,
-                                                     const cloud::ObjectStoreLimits& limits = {});
+  static Expected<std::shared_ptr<RemoteCache>> open(const std::string& url, const net::Env& env,
+                                                     const net::ObjectStoreLimits& limits = {});
 
   static std::string index_name(const std::string& kind, const std::string& key);
   static std::string archive_name(const std::string& kind, const std::string& key, const std::string& sha256);
@@ -61,11 +61,11 @@ public:
   std::string describe() const { return m_url; }
 
 private:
-  RemoteCache(cloud::ObjectStore store, std::string url) : m_store(std::move(store)), m_url(std::move(url)) {}
+  RemoteCache(net::ObjectStore store, std::string url) : m_store(std::move(store)), m_url(std::move(url)) {}
   // Warns once (the first failure), then the remote is skipped for the rest of the run.
   void give_up(const Error& error);
 
-  cloud::ObjectStore m_store;
+  net::ObjectStore m_store;
   std::string m_url;
   std::atomic<bool> m_unavailable{false};
 };

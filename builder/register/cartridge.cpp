@@ -8,7 +8,7 @@
 #include "util/fs.hpp"
 #include "util/time.hpp"
 
-namespace bi::cloud {
+namespace bi::registration {
 
 Expected<nlohmann::json> cartridge_fields(const Manifest& manifest) {
   using nlohmann::json;
@@ -135,4 +135,4 @@ Expected<void> record_registration(const std::filesystem::path& manifest_path, c
   return Ok{};
 }
 
-} // namespace bi::cloud
+} // namespace bi::registration

@@ -12,7 +12,7 @@
 #include "register/image_info.hpp"
 #include "util/expected.hpp"
 
-namespace bi::cloud {
+namespace bi::registration {
 
 // The cartridge fields of the manifest's plan ("stratos" + "ports"); older manifests
 // without them are completed from the cartridge YAML named in the plan.
@@ -30,4 +30,4 @@ Expected<void> record_registration(const std::filesystem::path& manifest_path, c
 // <dir>/<name>.cartridge.json beside the manifest.
 std::filesystem::path cartridge_json_path(const std::filesystem::path& manifest_path);
 
-} // namespace bi::cloud
+} // namespace bi::registration

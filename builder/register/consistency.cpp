@@ -8,9 +8,9 @@
 
 #include "util/process.hpp"
 
-namespace bi::cloud {
+namespace bi::registration {
 
-bool snapshot_not_visible_yet(const HttpResponse& response) {
+bool snapshot_not_visible_yet(const net::HttpResponse& response) {
   if (response.status == 404) {
     // EBS direct APIs: x-amzn-ErrorType "ResourceNotFoundException[:<url>]", and the JSON body
     // names it as __type (or Reason SNAPSHOT_NOT_FOUND).
@@ -69,16 +69,17 @@ ConsistencyWait::ConsistencyWait(std::string what, ConsistencyPolicy policy, Sle
   }
 }
 
-Expected<HttpResponse> ConsistencyWait::run(const std::function<Expected<HttpResponse>()>& attempt) {
+Expected<net::HttpResponse> ConsistencyWait::run(const std::function<Expected<net::HttpResponse>()>& attempt) {
   std::chrono::milliseconds waited{0};
   for (int retry = 0;; ++retry) {
-    BI_TRY_ASSIGN(HttpResponse response, attempt());
+    BI_TRY_ASSIGN(net::HttpResponse response, attempt());
     if (!snapshot_not_visible_yet(response)) {
       return response;
     }
     const auto d = m_policy.delay(retry, waited);
     if (d.count() <= 0 || interrupted()) {
-      spdlog::warn("{}: still not visible after waiting {:.1f} s; giving up", m_what, waited.count() / 1000.0);
+      spdlog::warn("{}: still not visible after waiting {:.1f} s; giving up", m_what,
+                   static_cast<double>(waited.count()) / 1000.0);
       return response;
     }
     if (!m_logged.exchange(true)) {
@@ -92,4 +93,4 @@ Expected<HttpResponse> ConsistencyWait::run(const std::function<Expected<HttpRes
   }
 }
 
-} // namespace bi::cloud
+} // namespace bi::registration

@@ -15,10 +15,10 @@
 #include "net/http.hpp"
 #include "util/expected.hpp"
 
-namespace bi::cloud {
+namespace bi::registration {
 
 // Whether an answer means "this snapshot is not visible yet" (and so is worth waiting for).
-bool snapshot_not_visible_yet(const HttpResponse& response);
+bool snapshot_not_visible_yet(const net::HttpResponse& response);
 
 struct ConsistencyPolicy {
   std::chrono::milliseconds first_delay{500};
@@ -39,7 +39,7 @@ class ConsistencyWait {
 public:
   using Sleep = std::function<void(std::chrono::milliseconds)>;
   ConsistencyWait(std::string what, ConsistencyPolicy policy, Sleep sleep = {});
-  Expected<HttpResponse> run(const std::function<Expected<HttpResponse>()>& attempt);
+  Expected<net::HttpResponse> run(const std::function<Expected<net::HttpResponse>()>& attempt);
   int retries() const { return m_retries.load(); }
 
 private:
@@ -50,4 +50,4 @@ private:
   std::atomic<int> m_retries{0};
 };
 
-} // namespace bi::cloud
+} // namespace bi::registration

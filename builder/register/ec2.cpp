@@ -20,12 +20,13 @@
 
 #include "net/http.hpp"
 #include "net/sigv4.hpp"
+#include "register/provider.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
 #include "util/process.hpp"
 #include "util/text.hpp"
 
-namespace bi::cloud {
+namespace bi::registration {
 
 namespace {
 
@@ -124,8 +125,8 @@ Expected<std::vector<std::uint64_t>> DiskReader::data_blocks(std::uint64_t block
   }
   std::vector<bool> data(nblocks, false);
   struct Ctx {
-    std::vector<bool>* data;
-    std::uint64_t block_size;
+    std::vector<bool>* data = nullptr;
+    std::uint64_t block_size = 0;
     std::uint64_t next = 0; // where the server's answer ended
   } ctx{&data, block_size, 0};
   std::uint64_t offset = 0;
@@ -194,7 +195,7 @@ std::string linear_checksum(const std::map<std::uint64_t, std::string>& raw_bloc
   for (const auto& [index, digest] : raw_block_digests) {
     all += digest;
   }
-  return base64(sha256_raw(all));
+  return net::base64(net::sha256_raw(all));
 }
 
 std::vector<std::string> xml_values(const std::string& xml, const std::string& tag) {
@@ -223,7 +224,7 @@ Expected<std::vector<Ec2Image>> parse_describe_images(const std::string& xml) {
     if (ids.empty()) {
       continue;
     }
-    if (!valid_resource_id(ids.front())) {
+    if (!net::valid_resource_id(ids.front())) {
       return fail("ec2 DescribeImages", fmt::format("invalid imageId '{}' in the response", ids.front().substr(0, 64)));
     }
     const auto states = xml_values(item, "imageState");
@@ -235,7 +236,7 @@ Expected<std::vector<Ec2Image>> parse_describe_images(const std::string& xml) {
 Expected<std::vector<std::string>> parse_snapshot_ids(const std::string& xml) {
   auto ids = xml_values(xml, "snapshotId");
   for (const auto& id : ids) {
-    if (!valid_resource_id(id)) {
+    if (!net::valid_resource_id(id)) {
       return fail("ec2 DescribeSnapshots", fmt::format("invalid snapshotId '{}' in the response", id.substr(0, 64)));
     }
   }
@@ -252,14 +253,14 @@ Expected<std::string> parse_register_image(const std::string& xml) {
   if (ids.empty()) {
     return fail("ec2 RegisterImage", "no imageId in the response");
   }
-  if (!valid_resource_id(ids.front())) {
+  if (!net::valid_resource_id(ids.front())) {
     return fail("ec2 RegisterImage", fmt::format("invalid imageId '{}' in the response", ids.front().substr(0, 64)));
   }
   return ids.front();
 }
 
 std::string parse_ec2_error(const std::string& raw) {
-  const std::string xml = redact_secrets(raw);
+  const std::string xml = net::redact_secrets(raw);
   const auto codes = xml_values(xml, "Code");
   const auto messages = xml_values(xml, "Message");
   std::string out = codes.empty() ? "" : codes.front().substr(0, 200);
@@ -282,7 +283,7 @@ Expected<StartedSnapshot> parse_start_snapshot(std::string_view json) {
     return fail("ebs StartSnapshot", "no SnapshotId in the response");
   }
   out.id = id->get<std::string>();
-  if (!valid_resource_id(out.id)) {
+  if (!net::valid_resource_id(out.id)) {
     return fail("ebs StartSnapshot", fmt::format("invalid SnapshotId '{}' in the response", out.id.substr(0, 64)));
   }
   out.block_size = k_ebs_block_size;
@@ -300,44 +301,44 @@ namespace {
 std::string form(const std::vector<std::pair<std::string, std::string>>& params) {
   std::string out;
   for (const auto& [k, v] : params) {
-    append_separated(out, "&", url_encode(k) + "=" + url_encode(v));
+    append_separated(out, "&", net::url_encode(k) + "=" + net::url_encode(v));
   }
   return out;
 }
 
 class Aws {
 public:
-  Aws(AwsConfig config) : m_config(std::move(config)) {}
+  Aws(net::AwsConfig config) : m_config(std::move(config)) {}
 
   // EC2 Query API call; returns the XML body of a 200, or an error with AWS's code/message.
   Expected<std::string> ec2(const std::string& action, std::vector<std::pair<std::string, std::string>> params,
                             bool cleanup = false) const {
-    BI_TRY_ASSIGN(HttpResponse resp, ec2_response(action, std::move(params), cleanup));
+    BI_TRY_ASSIGN(net::HttpResponse resp, ec2_response(action, std::move(params), cleanup));
     return ec2_body(action, resp);
   }
 
   // The body of a 200 answer of `action`, else an error with AWS's code and message.
-  Expected<std::string> ec2_body(const std::string& action, const HttpResponse& resp) const {
+  Expected<std::string> ec2_body(const std::string& action, const net::HttpResponse& resp) const {
     if (resp.status != 200) {
-      return fail(fmt::format("ec2 {} ({})", action, redact_url(m_config.ec2_endpoint + "/")),
+      return fail(fmt::format("ec2 {} ({})", action, net::redact_url(m_config.ec2_endpoint + "/")),
                   fmt::format("HTTP {}: {}", resp.status, parse_ec2_error(resp.body)));
     }
     return resp.body;
   }
 
   // The answer of an EC2 Query API call, whatever its status.
-  Expected<HttpResponse> ec2_response(const std::string& action,
-                                      std::vector<std::pair<std::string, std::string>> params,
-                                      bool cleanup = false) const {
+  Expected<net::HttpResponse> ec2_response(const std::string& action,
+                                           std::vector<std::pair<std::string, std::string>> params,
+                                           bool cleanup = false) const {
     params.insert(params.begin(), {{"Action", action}, {"Version", "2016-11-15"}});
     const std::string body = form(params);
     const std::string url = m_config.ec2_endpoint + "/";
-    return send_with_retry([&]() -> Expected<HttpRequest> {
-      SigV4Params p;
+    return net::send_with_retry([&]() -> Expected<net::HttpRequest> {
+      net::SigV4Params p;
       p.region = m_config.region;
       p.service = "ec2";
-      auto r = signed_request("POST", url, {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}}, body,
-                              m_config.credentials, p);
+      auto r = net::signed_request("POST", url, {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}},
+                                   body, m_config.credentials, p);
       if (r) {
         r->timeout = std::chrono::seconds(60);
         r->cleanup = cleanup;
@@ -347,19 +348,19 @@ public:
   }
 
   // EBS direct API call (REST-JSON).
-  Expected<HttpResponse> ebs(const std::string& method, const std::string& path, Headers headers, std::string body,
-                             bool unsigned_payload, RetryPolicy policy = {}) const {
+  Expected<net::HttpResponse> ebs(const std::string& method, const std::string& path, net::Headers headers,
+                                  std::string body, bool unsigned_payload, net::RetryPolicy policy = {}) const {
     const std::string url = m_config.ebs_endpoint + path;
-    return send_with_retry(
-        [&]() -> Expected<HttpRequest> {
-          SigV4Params p;
+    return net::send_with_retry(
+        [&]() -> Expected<net::HttpRequest> {
+          net::SigV4Params p;
           p.region = m_config.region;
           p.service = "ebs";
           if (unsigned_payload) {
             p.payload_hash = "UNSIGNED-PAYLOAD";
             p.add_content_sha256 = true;
           }
-          auto r = signed_request(method, url, headers, body, m_config.credentials, p);
+          auto r = net::signed_request(method, url, headers, body, m_config.credentials, p);
           if (r) {
             r->timeout = std::chrono::seconds(120);
             r->stall_timeout = std::chrono::seconds(30);
@@ -369,10 +370,10 @@ public:
         policy);
   }
 
-  const AwsConfig& config() const { return m_config; }
+  const net::AwsConfig& config() const { return m_config; }
 
 private:
-  AwsConfig m_config;
+  net::AwsConfig m_config;
 };
 
 // Bounded queue of blocks between the reader and the upload workers.
@@ -433,7 +434,7 @@ bool all_zero(const std::string& data) {
   const char* p = data.data();
   size_t n = data.size();
   while (n >= 8) {
-    std::uint64_t w;
+    std::uint64_t w = 0;
     std::memcpy(&w, p, 8);
     if (w != 0) {
       return false;
@@ -486,7 +487,8 @@ std::vector<std::pair<std::string, std::string>> parse_form(const std::string& b
     const auto amp = body.find('&', pos);
     const std::string pair = body.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
     const auto eq = pair.find('=');
-    out.emplace_back(url_decode(pair.substr(0, eq)), eq == std::string::npos ? "" : url_decode(pair.substr(eq + 1)));
+    out.emplace_back(net::url_decode(pair.substr(0, eq)),
+                     eq == std::string::npos ? "" : net::url_decode(pair.substr(eq + 1)));
     if (amp == std::string::npos) {
       break;
     }
@@ -534,10 +536,10 @@ Expected<std::string> start_snapshot(const Aws& aws, const BuiltImage& image, co
                                 {{{"Key", "Name"}, {"Value", image.manifest.name}},
                                  {{"Key", "build-image:inputs-key"}, {"Value", image.manifest.inputs_key}},
                                  {{"Key", "build-image:sha256"}, {"Value", image.manifest.sha256}}}}};
-  BI_TRY_ASSIGN(HttpResponse started,
+  BI_TRY_ASSIGN(net::HttpResponse started,
                 aws.ebs("POST", "/snapshots", {{"Content-Type", "application/json"}}, start_body.dump(), false));
   if (started.status != 201 && started.status != 200) {
-    return Unexpected{http_error("POST", aws.config().ebs_endpoint + "/snapshots", started)};
+    return Unexpected{net::http_error("POST", aws.config().ebs_endpoint + "/snapshots", started)};
   }
   BI_TRY_ASSIGN(StartedSnapshot started_snapshot, parse_start_snapshot(started.body));
   if (started_snapshot.block_size != k_ebs_block_size) {
@@ -577,14 +579,15 @@ Expected<std::map<std::uint64_t, std::string>> upload_blocks(const Aws& aws, con
   ConsistencyWait block_wait("ebs PutSnapshotBlock " + snapshot_id, options.consistency);
   std::vector<std::thread> workers;
   const int nworkers = std::max(1, options.workers);
+  workers.reserve(static_cast<size_t>(nworkers));
   for (int w = 0; w < nworkers; ++w) {
     workers.emplace_back([&] {
-      RetryPolicy policy;
+      net::RetryPolicy policy;
       policy.max_attempts = 8;
       policy.first_delay = std::chrono::milliseconds(200);
       while (auto block = queue.pop()) {
         const std::string path = fmt::format("/snapshots/{}/blocks/{}", snapshot_id, block->index);
-        const std::string checksum = base64(block->digest);
+        const std::string checksum = net::base64(block->digest);
         const auto progress_pct = candidates.empty() ? 100 : (sent_blocks.load() * 100) / candidates.size();
         auto resp = block_wait.run([&] {
           return aws.ebs("PUT", path,
@@ -600,7 +603,7 @@ Expected<std::map<std::uint64_t, std::string>> upload_blocks(const Aws& aws, con
           return;
         }
         if (resp->status != 201 && resp->status != 200) {
-          set_error(http_error("PUT", aws.config().ebs_endpoint + path, *resp));
+          set_error(net::http_error("PUT", aws.config().ebs_endpoint + path, *resp));
           return;
         }
         {
@@ -630,7 +633,7 @@ Expected<std::map<std::uint64_t, std::string>> upload_blocks(const Aws& aws, con
       ++skipped;
       continue;
     }
-    b.digest = sha256_raw(b.data);
+    b.digest = net::sha256_raw(b.data);
     if (!queue.push(std::move(b))) {
       break; // aborted by a worker
     }
@@ -654,7 +657,7 @@ Expected<std::map<std::uint64_t, std::string>> upload_blocks(const Aws& aws, con
 Expected<void> complete_snapshot(const Aws& aws, const std::string& snapshot_id, const Ec2Options& options,
                                  const std::map<std::uint64_t, std::string>& digests) {
   ConsistencyWait complete_wait("ebs CompleteSnapshot " + snapshot_id, options.consistency);
-  BI_TRY_ASSIGN(HttpResponse completed, complete_wait.run([&] {
+  BI_TRY_ASSIGN(net::HttpResponse completed, complete_wait.run([&] {
     return aws.ebs("POST", "/snapshots/completion/" + snapshot_id,
                    {{"x-amz-ChangedBlocksCount", std::to_string(digests.size())},
                     {"x-amz-Checksum", linear_checksum(digests)},
@@ -664,7 +667,7 @@ Expected<void> complete_snapshot(const Aws& aws, const std::string& snapshot_id,
   }));
   if (completed.status != 202 && completed.status != 200) {
     return Unexpected{
-        http_error("POST", aws.config().ebs_endpoint + "/snapshots/completion/" + snapshot_id, completed)};
+        net::http_error("POST", aws.config().ebs_endpoint + "/snapshots/completion/" + snapshot_id, completed)};
   }
   return Ok{};
 }
@@ -675,7 +678,7 @@ Expected<void> wait_snapshot_completed(const Aws& aws, const std::string& snapsh
   auto delay = std::chrono::milliseconds(500);
   ConsistencyWait describe_wait("ec2 DescribeSnapshots " + snapshot_id, options.consistency);
   for (;;) {
-    BI_TRY_ASSIGN(HttpResponse described, describe_wait.run([&] {
+    BI_TRY_ASSIGN(net::HttpResponse described, describe_wait.run([&] {
       return aws.ec2_response("DescribeSnapshots", {{"SnapshotId.1", snapshot_id}});
     }));
     BI_TRY_ASSIGN(std::string xml, aws.ec2_body("DescribeSnapshots", described));
@@ -739,50 +742,71 @@ struct PendingSnapshot {
 
 } // namespace
 
-Expected<RegisterResult> register_ec2(const BuiltImage& image, AwsConfig config, const Ec2Options& options,
-                                      const RegisterEvents& events) {
-  const auto start = Clock::now();
-  RegisterResult result;
-  result.cloud = "ec2";
-  result.region = options.region;
-  config.resolve_endpoints(options.region);
-  register_secret(config.credentials.secret_access_key);
-  register_secret(config.credentials.session_token);
-  result.endpoint = config.ec2_endpoint;
-  Aws aws(config);
-  spdlog::info("ec2: {} in {} ({})", config.describe(), options.region, config.ec2_endpoint);
-  BI_TRY(check_self_contained(image));
-  auto finish = [&](const std::string& what, const std::string& ami) {
-    result.image_id = ami;
-    events.id(what, ami);
-    result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    return result;
-  };
+namespace {
 
-  BI_TRY_ASSIGN(std::string existing, find_registered_ami(aws, image));
-  if (!existing.empty()) {
-    result.reused = true;
-    return finish("ami (already registered)", existing);
-  }
-  BI_TRY_ASSIGN(std::string snapshot_id, find_completed_snapshot(aws, image));
+std::uint64_t volume_gib_of(const BuiltImage& image) {
   const std::uint64_t gib = 1ull << 30;
-  const std::uint64_t volume_gib = std::max<std::uint64_t>(1, (image.manifest.virtual_size + gib - 1) / gib);
-  if (!snapshot_id.empty()) {
-    result.snapshot_id = snapshot_id;
-    events.id("snapshot (already uploaded)", snapshot_id);
-  } else {
-    BI_TRY_ASSIGN(snapshot_id, start_snapshot(aws, image, options, volume_gib));
-    result.snapshot_id = snapshot_id;
-    events.id("snapshot", snapshot_id);
-    PendingSnapshot pending{aws, snapshot_id};
-    using Digests = std::map<std::uint64_t, std::string>;
-    BI_TRY_ASSIGN(Digests digests, upload_blocks(aws, image, snapshot_id, options, events, result));
-    BI_TRY(complete_snapshot(aws, snapshot_id, options, digests));
-    pending.id.clear(); // from here on the snapshot is complete (or AWS reports its error)
-    BI_TRY(wait_snapshot_completed(aws, snapshot_id, options));
-  }
-  BI_TRY_ASSIGN(std::string ami, register_ami(aws, image, snapshot_id, volume_gib, options));
-  return finish("ami", ami);
+  return std::max<std::uint64_t>(1, (image.manifest.virtual_size + gib - 1) / gib);
 }
 
-} // namespace bi::cloud
+class Ec2Session final : public CloudSession {
+public:
+  Ec2Session(const net::AwsConfig& config, Ec2Options options)
+      : m_aws(config), m_endpoint(config.ec2_endpoint), m_options(std::move(options)) {}
+
+  std::string endpoint() const override { return m_endpoint; }
+
+  Expected<std::string> find_registered(const BuiltImage& image, const RegisterEvents&) override {
+    return find_registered_ami(m_aws, image);
+  }
+
+  // The EBS snapshot of the image: a completed one of these exact bytes from an earlier
+  // run (its RegisterImage failed), else a new one, block by block; until CompleteSnapshot
+  // succeeds any failure deletes the pending snapshot.
+  Expected<std::string> upload(const BuiltImage& image, const RegisterEvents& events, RegisterResult& result) override {
+    BI_TRY_ASSIGN(std::string snapshot_id, find_completed_snapshot(m_aws, image));
+    if (!snapshot_id.empty()) {
+      result.snapshot_id = snapshot_id;
+      events.id("snapshot (already uploaded)", snapshot_id);
+      return snapshot_id;
+    }
+    BI_TRY_ASSIGN(snapshot_id, start_snapshot(m_aws, image, m_options, volume_gib_of(image)));
+    result.snapshot_id = snapshot_id;
+    events.id("snapshot", snapshot_id);
+    PendingSnapshot pending{m_aws, snapshot_id};
+    using Digests = std::map<std::uint64_t, std::string>;
+    BI_TRY_ASSIGN(Digests digests, upload_blocks(m_aws, image, snapshot_id, m_options, events, result));
+    BI_TRY(complete_snapshot(m_aws, snapshot_id, m_options, digests));
+    pending.id.clear(); // from here on the snapshot is complete (or AWS reports its error)
+    BI_TRY(wait_snapshot_completed(m_aws, snapshot_id, m_options));
+    return snapshot_id;
+  }
+
+  Expected<std::string> register_upload(const BuiltImage& image, const std::string& snapshot_id,
+                                        RegisterResult&) override {
+    return register_ami(m_aws, image, snapshot_id, volume_gib_of(image), m_options);
+  }
+
+  // A completed snapshot is the expensive part and is found again by its tags: the next
+  // run registers it without uploading (register_ami's error says so).
+  void remove_upload(const std::string& snapshot_id) override {
+    spdlog::info("ec2: keeping the completed snapshot {} for the next registration", snapshot_id);
+  }
+
+private:
+  Aws m_aws;
+  std::string m_endpoint;
+  Ec2Options m_options;
+};
+
+} // namespace
+
+Expected<std::unique_ptr<CloudSession>> open_ec2_session(net::AwsConfig config, const Ec2Options& options) {
+  config.resolve_endpoints(options.region);
+  net::register_secret(config.credentials.secret_access_key);
+  net::register_secret(config.credentials.session_token);
+  spdlog::info("ec2: {} in {} ({})", config.describe(), options.region, config.ec2_endpoint);
+  return std::unique_ptr<CloudSession>(std::make_unique<Ec2Session>(config, options));
+}
+
+} // namespace bi::registration

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,9 +20,9 @@
 #include "register/image_info.hpp"
 #include "util/expected.hpp"
 
-namespace bi::cloud {
+namespace bi::registration {
 
-inline constexpr std::uint64_t k_ebs_block_size = 512 * 1024;
+inline constexpr std::uint64_t k_ebs_block_size = std::uint64_t{512} * 1024;
 
 struct Ec2Options {
   std::string region;
@@ -89,7 +90,8 @@ struct StartedSnapshot {
 // EBS StartSnapshot (JSON): SnapshotId and BlockSize (a missing BlockSize is 512 KiB).
 Expected<StartedSnapshot> parse_start_snapshot(std::string_view json);
 
-Expected<RegisterResult> register_ec2(const BuiltImage& image, AwsConfig aws, const Ec2Options& options,
-                                      const RegisterEvents& events);
+class CloudSession;
+// The EC2 and EBS endpoints of `options.region`, with `config`'s credentials.
+Expected<std::unique_ptr<CloudSession>> open_ec2_session(net::AwsConfig config, const Ec2Options& options);
 
-} // namespace bi::cloud
+} // namespace bi::registration

@@ -7,7 +7,7 @@
 #include "util/fs.hpp"
 #include "util/process.hpp"
 
-namespace bi::cloud {
+namespace bi::registration {
 
 Expected<void> check_self_contained(const BuiltImage& image) {
   RunOptions ro;
@@ -74,4 +74,4 @@ void TransferProgress::finish() {
   m_drawn = false;
 }
 
-} // namespace bi::cloud
+} // namespace bi::registration

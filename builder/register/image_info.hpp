@@ -15,7 +15,7 @@
 #include "image/manifest.hpp"
 #include "util/expected.hpp"
 
-namespace bi::cloud {
+namespace bi::registration {
 
 namespace fs = std::filesystem;
 
@@ -79,4 +79,4 @@ private:
 
 std::string format_rate(double bytes_per_second);
 
-} // namespace bi::cloud
+} // namespace bi::registration

@@ -9,9 +9,10 @@
 #include <spdlog/spdlog.h>
 
 #include "net/http.hpp"
+#include "register/provider.hpp"
 #include "util/hash.hpp"
 
-namespace bi::cloud {
+namespace bi::registration {
 
 namespace {
 
@@ -67,7 +68,7 @@ Expected<GlanceImage> glance_image_from(const std::string& what, const nlohmann:
   }
   GlanceImage image{string_member(j, "id"), string_member(j, "status"), string_member(j, "os_hash_algo"),
                     string_member(j, "os_hash_value")};
-  if (!valid_resource_id(image.id)) {
+  if (!net::valid_resource_id(image.id)) {
     return fail(what, image.id.empty()
                           ? "Glance returned no image id"
                           : fmt::format("Glance returned an invalid image id '{}'", image.id.substr(0, 64)));
@@ -79,8 +80,8 @@ class Glance {
 public:
   Glance(std::string base, std::string token) : m_base(std::move(base)), m_token(std::move(token)) {}
 
-  HttpRequest request(const std::string& method, const std::string& path, std::string body = "") const {
-    HttpRequest r;
+  net::HttpRequest request(const std::string& method, const std::string& path, std::string body = "") const {
+    net::HttpRequest r;
     r.method = method;
     r.url = m_base + path;
     r.headers = {{"X-Auth-Token", m_token}, {"Accept", "application/json"}};
@@ -95,17 +96,17 @@ public:
   // The response body of a request answered with one of the `ok` statuses.
   Expected<std::string> call(const std::string& method, const std::string& path, std::string body,
                              std::initializer_list<long> ok, bool cleanup = false) const {
-    HttpRequest req = request(method, path, std::move(body));
+    net::HttpRequest req = request(method, path, std::move(body));
     req.cleanup = cleanup;
-    BI_TRY_ASSIGN(HttpResponse resp, send_with_retry([&]() -> Expected<HttpRequest> { return req; }));
+    BI_TRY_ASSIGN(net::HttpResponse resp, net::send_with_retry([&]() -> Expected<net::HttpRequest> { return req; }));
     if (std::find(ok.begin(), ok.end(), resp.status) == ok.end()) {
-      return Unexpected{http_error(req, resp)};
+      return Unexpected{net::http_error(req, resp)};
     }
     return std::move(resp.body);
   }
 
   std::string what(const std::string& method, const std::string& path) const {
-    return describe_request(method, m_base + path);
+    return net::describe_request(method, m_base + path);
   }
 
   // Best effort: used on the error path, so it logs instead of failing.
@@ -155,7 +156,7 @@ struct Fd {
 
 } // namespace
 
-nlohmann::json keystone_auth_body(const OpenStackAuth& a) {
+nlohmann::json keystone_auth_body(const net::OpenStackAuth& a) {
   using nlohmann::json;
   json identity;
   if (a.auth_type == "v3applicationcredential") {
@@ -190,22 +191,22 @@ nlohmann::json keystone_auth_body(const OpenStackAuth& a) {
   return body;
 }
 
-Expected<KeystoneToken> keystone_authenticate(const OpenStackAuth& auth) {
-  HttpRequest req;
+Expected<KeystoneToken> keystone_authenticate(const net::OpenStackAuth& auth) {
+  net::HttpRequest req;
   req.method = "POST";
   req.url = v3_url(auth.auth_url) + "/auth/tokens";
   req.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
   req.body = keystone_auth_body(auth).dump();
   req.timeout = std::chrono::seconds(60);
-  BI_TRY_ASSIGN(HttpResponse resp, send_with_retry([&]() -> Expected<HttpRequest> { return req; }));
+  BI_TRY_ASSIGN(net::HttpResponse resp, net::send_with_retry([&]() -> Expected<net::HttpRequest> { return req; }));
   if (resp.status == 401) {
-    return fail(describe_request(req.method, req.url),
+    return fail(net::describe_request(req.method, req.url),
                 fmt::format("HTTP 401: Keystone refused the credentials ({})", auth.describe()), ExitCode::bad_input);
   }
   if (resp.status != 201 && resp.status != 200) {
-    return Unexpected{http_error(req, resp)};
+    return Unexpected{net::http_error(req, resp)};
   }
-  return parse_keystone_token(describe_request(req.method, req.url), resp.header("X-Subject-Token"), resp.body);
+  return parse_keystone_token(net::describe_request(req.method, req.url), resp.header("X-Subject-Token"), resp.body);
 }
 
 Expected<KeystoneToken> parse_keystone_token(const std::string& what, const std::string& subject_token,
@@ -312,120 +313,132 @@ nlohmann::json glance_image_body(const BuiltImage& image, const GlanceOptions& o
   return body;
 }
 
-Expected<RegisterResult> register_openstack(const BuiltImage& image, const OpenStackAuth& auth,
-                                            const GlanceOptions& options, const RegisterEvents& events) {
-  const auto start = Clock::now();
-  RegisterResult result;
-  result.cloud = "openstack";
-  result.region = options.region;
-  BI_TRY(check_self_contained(image));
-  register_secret(auth.password);
-  register_secret(auth.application_credential_secret);
+namespace {
+
+class GlanceSession final : public CloudSession {
+public:
+  GlanceSession(Glance glance, GlanceOptions options) : m_glance(std::move(glance)), m_options(std::move(options)) {}
+
+  std::string endpoint() const override { return m_glance.base(); }
+
+  // An active image with our inputs key and the same bytes is the answer.
+  Expected<std::string> find_registered(const BuiltImage& image, const RegisterEvents&) override {
+    const std::string list_path = "/v2/images?build_image_inputs_key=" + net::url_encode(image.manifest.inputs_key);
+    BI_TRY_ASSIGN(std::string found_body, m_glance.call("GET", list_path, "", {200}));
+    BI_TRY_ASSIGN(std::vector<GlanceImage> found, parse_glance_images(m_glance.what("GET", list_path), found_body));
+    for (const auto& img : found) {
+      if (img.status == "active" && img.os_hash_algo == "sha512" && !image.manifest.sha512.empty() &&
+          img.os_hash_value == image.manifest.sha512) {
+        return img.id;
+      }
+      // Left over by an interrupted run (queued: created, never uploaded; killed: failed).
+      if (img.status == "queued" || img.status == "killed") {
+        spdlog::info("openstack: removing the unfinished image {} ({}) of an earlier run", img.id, img.status);
+        m_glance.remove(img.id);
+      }
+    }
+    return std::string();
+  }
+
+  // Creates the image and streams the file into it, hashing what is sent.
+  Expected<std::string> upload(const BuiltImage& image, const RegisterEvents& events, RegisterResult& result) override {
+    BI_TRY_ASSIGN(std::string created_body,
+                  m_glance.call("POST", "/v2/images", glance_image_body(image, m_options).dump(), {201}));
+    BI_TRY_ASSIGN(GlanceImage created, parse_glance_image(m_glance.what("POST", "/v2/images"), created_body));
+    const std::string id = created.id;
+    ImageGuard guard(m_glance, id);
+    events.id("glance image (uploading)", id);
+
+    Fd file{::open(image.image.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (file.fd < 0) {
+      return fail(image.image.string(), std::string("cannot open: ") + std::strerror(errno));
+    }
+    ::posix_fadvise(file.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    Hasher sha512(HashAlgorithm::sha512);
+    std::uint64_t sent = 0;
+    net::HttpRequest put = m_glance.request("PUT", "/v2/images/" + id + "/file");
+    put.headers.emplace_back("Content-Type", "application/octet-stream");
+    put.body_size = image.manifest.file_size;
+    put.timeout = std::chrono::seconds(0);
+    put.stall_timeout = std::chrono::seconds(120);
+    put.body_reader = [&](char* buf, std::size_t len) -> Expected<std::size_t> {
+      const ssize_t n = ::read(file.fd, buf, len);
+      if (n < 0) {
+        return fail(image.image.string(), std::string("read error: ") + std::strerror(errno));
+      }
+      sha512.update(std::string_view(buf, static_cast<std::size_t>(n)));
+      sent += static_cast<std::uint64_t>(n);
+      return static_cast<std::size_t>(n);
+    };
+    put.on_upload_progress = [&](std::uint64_t done) { events.progress(done, image.manifest.file_size); };
+    const auto upload_start = Clock::now();
+    // Not retried: a failed PUT leaves the image in a state only a new image fixes (the
+    // guard deletes it; run register again).
+    BI_TRY_ASSIGN(net::HttpResponse resp, net::http_send(put));
+    result.upload_seconds = std::chrono::duration<double>(Clock::now() - upload_start).count();
+    events.progress(sent, image.manifest.file_size);
+    if (resp.status != 204 && resp.status != 200 && resp.status != 201) {
+      return Unexpected{net::http_error(put, resp)};
+    }
+    result.bytes_sent = sent;
+    if (sent != image.manifest.file_size) {
+      return fail(image.image.string(),
+                  fmt::format("sent {} bytes but the file has {}", sent, image.manifest.file_size));
+    }
+    m_streamed_sha512 = sha512.finish();
+    guard.release();
+    return id;
+  }
+
+  // Glance registers as it stores: what is left is to check that it stored what was sent.
+  Expected<std::string> register_upload(const BuiltImage& image, const std::string& id, RegisterResult&) override {
+    BI_TRY_ASSIGN(std::string after_body, m_glance.call("GET", "/v2/images/" + id, "", {200}));
+    BI_TRY_ASSIGN(GlanceImage after, parse_glance_image(m_glance.what("GET", "/v2/images/" + id), after_body));
+    if (after.status != "active") {
+      return fail("glance image " + id,
+                  fmt::format("status is '{}' after the upload, expected 'active'", after.status));
+    }
+    if (after.os_hash_algo != "sha512") {
+      return fail("glance image " + id, fmt::format("Glance hashes with '{}', not sha512: cannot verify the upload",
+                                                    after.os_hash_algo.empty() ? "none" : after.os_hash_algo));
+    }
+    if (after.os_hash_value != m_streamed_sha512) {
+      return fail("glance image " + id,
+                  fmt::format("hash mismatch: Glance stored sha512 {}... but we sent {}...; the image was deleted",
+                              after.os_hash_value.substr(0, 16), m_streamed_sha512.substr(0, 16)));
+    }
+    if (!image.manifest.sha512.empty() && m_streamed_sha512 != image.manifest.sha512) {
+      return fail(image.image.string(),
+                  fmt::format("the file's sha512 {}... differs from the manifest's {}...: it changed after the "
+                              "build; the uploaded image was deleted",
+                              m_streamed_sha512.substr(0, 16), image.manifest.sha512.substr(0, 16)));
+    }
+    return id;
+  }
+
+  void remove_upload(const std::string& id) override { m_glance.remove(id); }
+
+private:
+  Glance m_glance;
+  GlanceOptions m_options;
+  std::string m_streamed_sha512;
+};
+
+} // namespace
+
+Expected<std::unique_ptr<CloudSession>> open_glance_session(const net::OpenStackAuth& auth,
+                                                            const GlanceOptions& options) {
+  net::register_secret(auth.password);
+  net::register_secret(auth.application_credential_secret);
   spdlog::info("openstack: authenticating as {}", auth.describe());
   BI_TRY_ASSIGN(KeystoneToken token, keystone_authenticate(auth));
-  register_secret(token.token);
+  net::register_secret(token.token);
   std::string endpoint = options.image_url;
   if (endpoint.empty()) {
     BI_TRY_ASSIGN(endpoint, catalog_endpoint(token.catalog, "image", options.region, auth.interface));
   }
-  Glance glance(glance_base(endpoint), token.token);
-  result.endpoint = glance.base();
-
-  // Idempotency: an active image with our inputs key and the same bytes is the answer.
-  const std::string list_path = "/v2/images?build_image_inputs_key=" + url_encode(image.manifest.inputs_key);
-  BI_TRY_ASSIGN(std::string found_body, glance.call("GET", list_path, "", {200}));
-  BI_TRY_ASSIGN(std::vector<GlanceImage> found, parse_glance_images(glance.what("GET", list_path), found_body));
-  for (const auto& img : found) {
-    const std::string& status = img.status;
-    const std::string& id = img.id;
-    if (status == "active" && img.os_hash_algo == "sha512" && !image.manifest.sha512.empty() &&
-        img.os_hash_value == image.manifest.sha512) {
-      result.image_id = id;
-      result.reused = true;
-      events.id("glance image (already registered)", id);
-      result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-      return result;
-    }
-    // Left over by an interrupted run (queued: created, never uploaded; killed: failed).
-    if (status == "queued" || status == "killed") {
-      spdlog::info("openstack: removing the unfinished image {} ({}) of an earlier run", id, status);
-      glance.remove(id);
-    }
-  }
-
-  BI_TRY_ASSIGN(std::string created_body,
-                glance.call("POST", "/v2/images", glance_image_body(image, options).dump(), {201}));
-  BI_TRY_ASSIGN(GlanceImage created, parse_glance_image(glance.what("POST", "/v2/images"), created_body));
-  const std::string id = created.id;
-  ImageGuard guard(glance, id);
-  events.id("glance image (uploading)", id);
-
-  // Stream the file, hashing what we send.
-  Fd file{::open(image.image.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (file.fd < 0) {
-    return fail(image.image.string(), std::string("cannot open: ") + std::strerror(errno));
-  }
-  ::posix_fadvise(file.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  Hasher sha512(HashAlgorithm::sha512);
-  std::uint64_t sent = 0;
-  HttpRequest put = glance.request("PUT", "/v2/images/" + id + "/file");
-  put.headers.emplace_back("Content-Type", "application/octet-stream");
-  put.body_size = image.manifest.file_size;
-  put.timeout = std::chrono::seconds(0);
-  put.stall_timeout = std::chrono::seconds(120);
-  put.body_reader = [&](char* buf, std::size_t len) -> Expected<std::size_t> {
-    const ssize_t n = ::read(file.fd, buf, len);
-    if (n < 0) {
-      return fail(image.image.string(), std::string("read error: ") + std::strerror(errno));
-    }
-    sha512.update(std::string_view(buf, static_cast<std::size_t>(n)));
-    sent += static_cast<std::uint64_t>(n);
-    return static_cast<std::size_t>(n);
-  };
-  put.on_upload_progress = [&](std::uint64_t done) { events.progress(done, image.manifest.file_size); };
-  const auto upload_start = Clock::now();
-  // Not retried: a failed PUT leaves the image in a state only a new image fixes (the
-  // guard deletes it; run register again).
-  BI_TRY_ASSIGN(HttpResponse resp, http_send(put));
-  result.upload_seconds = std::chrono::duration<double>(Clock::now() - upload_start).count();
-  events.progress(sent, image.manifest.file_size);
-  if (resp.status != 204 && resp.status != 200 && resp.status != 201) {
-    return Unexpected{http_error(put, resp)};
-  }
-  result.bytes_sent = sent;
-  if (sent != image.manifest.file_size) {
-    return fail(image.image.string(), fmt::format("sent {} bytes but the file has {}", sent, image.manifest.file_size));
-  }
-  const std::string streamed = sha512.finish();
-
-  BI_TRY_ASSIGN(std::string after_body, glance.call("GET", "/v2/images/" + id, "", {200}));
-  BI_TRY_ASSIGN(GlanceImage after, parse_glance_image(glance.what("GET", "/v2/images/" + id), after_body));
-  const std::string& status = after.status;
-  const std::string& algo = after.os_hash_algo;
-  const std::string& value = after.os_hash_value;
-  if (status != "active") {
-    return fail("glance image " + id, fmt::format("status is '{}' after the upload, expected 'active'", status));
-  }
-  if (algo != "sha512") {
-    return fail("glance image " + id, fmt::format("Glance hashes with '{}', not sha512: cannot verify the upload",
-                                                  algo.empty() ? "none" : algo));
-  }
-  if (value != streamed) {
-    return fail("glance image " + id,
-                fmt::format("hash mismatch: Glance stored sha512 {}... but we sent {}...; the image was deleted",
-                            value.substr(0, 16), streamed.substr(0, 16)));
-  }
-  if (!image.manifest.sha512.empty() && streamed != image.manifest.sha512) {
-    return fail(image.image.string(),
-                fmt::format("the file's sha512 {}... differs from the manifest's {}...: it changed after the build; "
-                            "the uploaded image was deleted",
-                            streamed.substr(0, 16), image.manifest.sha512.substr(0, 16)));
-  }
-  guard.release();
-  result.image_id = id;
-  events.id("glance image", id);
-  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return result;
+  return std::unique_ptr<CloudSession>(
+      std::make_unique<GlanceSession>(Glance(glance_base(endpoint), token.token), options));
 }
 
-} // namespace bi::cloud
+} // namespace bi::registration

@@ -3,6 +3,7 @@
 // upload with SHA-512 verification against Glance's os_hash_value; idempotent by the
 // build_image_inputs_key property.
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,7 +14,7 @@
 #include "register/image_info.hpp"
 #include "util/expected.hpp"
 
-namespace bi::cloud {
+namespace bi::registration {
 
 struct KeystoneToken {
   std::string token; // secret: sent as X-Auth-Token, never logged
@@ -21,10 +22,10 @@ struct KeystoneToken {
   std::string project_id;
 };
 
-Expected<KeystoneToken> keystone_authenticate(const OpenStackAuth& auth);
+Expected<KeystoneToken> keystone_authenticate(const net::OpenStackAuth& auth);
 
 // The auth request body (exposed for tests; contains the secret).
-nlohmann::json keystone_auth_body(const OpenStackAuth& auth);
+nlohmann::json keystone_auth_body(const net::OpenStackAuth& auth);
 
 // Keystone's answer to POST /v3/auth/tokens: the X-Subject-Token header and the JSON body
 // (token.catalog, token.project.id). Server responses are untrusted input: this and the
@@ -47,7 +48,7 @@ struct GlanceOptions {
 
 // The fields of a Glance v2 image we act on.
 struct GlanceImage {
-  std::string id; // checked with valid_resource_id (it goes into request paths)
+  std::string id; // checked with net::valid_resource_id (it goes into request paths)
   std::string status;
   std::string os_hash_algo;
   std::string os_hash_value;
@@ -60,7 +61,9 @@ Expected<std::vector<GlanceImage>> parse_glance_images(const std::string& what, 
 // The Glance create-image body for an image (exposed for tests).
 nlohmann::json glance_image_body(const BuiltImage& image, const GlanceOptions& options);
 
-Expected<RegisterResult> register_openstack(const BuiltImage& image, const OpenStackAuth& auth,
-                                            const GlanceOptions& options, const RegisterEvents& events);
+class CloudSession;
+// Authenticates with Keystone and finds Glance (the catalog, or GlanceOptions::image_url).
+Expected<std::unique_ptr<CloudSession>> open_glance_session(const net::OpenStackAuth& auth,
+                                                            const GlanceOptions& options);
 
-} // namespace bi::cloud
+} // namespace bi::registration

@@ -1,6 +1,7 @@
 #include "register/provider.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 #include <spdlog/fmt/fmt.h>
@@ -8,7 +9,7 @@
 #include "register/ec2.hpp"
 #include "register/openstack.hpp"
 
-namespace bi::cloud {
+namespace bi::registration {
 
 namespace {
 
@@ -25,21 +26,38 @@ Expected<void> choose_region(std::string& region, const std::string& from_creden
   return Ok{};
 }
 
-Expected<RegisterResult> register_with_openstack(const BuiltImage& image, std::string& region, const Env& env,
-                                                 const RegisterEvents& events) {
-  BI_TRY_ASSIGN(OpenStackAuth auth, load_openstack_auth(env));
+// The session's registration is deleted unless released: every failure after the upload
+// leaves nothing half-made (or, where the cloud keeps uploads reusable, says so).
+class UploadGuard {
+public:
+  UploadGuard(CloudSession& session, std::string id) : m_session(session), m_id(std::move(id)) {}
+  ~UploadGuard() {
+    if (!m_id.empty()) {
+      m_session.remove_upload(m_id);
+    }
+  }
+  void release() { m_id.clear(); }
+  UploadGuard(const UploadGuard&) = delete;
+  UploadGuard& operator=(const UploadGuard&) = delete;
+
+private:
+  CloudSession& m_session;
+  std::string m_id;
+};
+
+Expected<std::unique_ptr<CloudSession>> connect_openstack(std::string& region, const net::Env& env) {
+  BI_TRY_ASSIGN(net::OpenStackAuth auth, net::load_openstack_auth(env));
   BI_TRY(choose_region(region, auth.region, "openstack", "OS_REGION_NAME"));
   GlanceOptions go;
   go.region = region;
   if (auto it = env.find("OS_IMAGE_URL"); it != env.end()) {
     go.image_url = it->second;
   }
-  return register_openstack(image, auth, go, events);
+  return open_glance_session(auth, go);
 }
 
-Expected<RegisterResult> register_with_ec2(const BuiltImage& image, std::string& region, const Env& env,
-                                           const RegisterEvents& events) {
-  BI_TRY_ASSIGN(AwsConfig aws, load_aws_config(env));
+Expected<std::unique_ptr<CloudSession>> connect_ec2(std::string& region, const net::Env& env) {
+  BI_TRY_ASSIGN(net::AwsConfig aws, net::load_aws_config(env));
   BI_TRY(choose_region(region, aws.region, "ec2", "AWS_REGION"));
   Ec2Options eo;
   eo.region = region;
@@ -47,16 +65,16 @@ Expected<RegisterResult> register_with_ec2(const BuiltImage& image, std::string&
     eo.workers = std::clamp(std::atoi(it->second.c_str()), 1, 64);
   }
   BI_TRY_ASSIGN(eo.consistency, ConsistencyPolicy::from_env(env));
-  return register_ec2(image, aws, eo, events);
+  return open_ec2_session(std::move(aws), eo);
 }
 
 } // namespace
 
 const std::vector<Provider>& providers() {
   static const std::vector<Provider> table = {
-      {"openstack", register_with_openstack, [](const RegisterResult&, nlohmann::json&) {},
+      {"openstack", "glance image", connect_openstack, [](const RegisterResult&, nlohmann::json&) {},
        [](const RegisterResult&) { return std::string(); }},
-      {"ec2", register_with_ec2,
+      {"ec2", "ami", connect_ec2,
        [](const RegisterResult& r, nlohmann::json& j) {
          j["snapshot_id"] = r.snapshot_id;
          j["blocks_sent"] = r.blocks_sent;
@@ -78,6 +96,34 @@ const Provider* find_provider(const std::string& name) {
   return nullptr;
 }
 
+Expected<RegisterResult> register_image(const Provider& provider, const BuiltImage& image, std::string& region,
+                                        const net::Env& env, const RegisterEvents& events) {
+  const auto start = std::chrono::steady_clock::now();
+  RegisterResult result;
+  result.cloud = provider.name;
+  BI_TRY(check_self_contained(image));
+  BI_TRY_ASSIGN(std::unique_ptr<CloudSession> session, provider.connect(region, env));
+  result.region = region;
+  result.endpoint = session->endpoint();
+  const auto finish = [&](const std::string& what, const std::string& id) {
+    result.image_id = id;
+    events.id(what, id);
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+  };
+
+  BI_TRY_ASSIGN(std::string existing, session->find_registered(image, events));
+  if (!existing.empty()) {
+    result.reused = true;
+    return finish(provider.image_noun + " (already registered)", existing);
+  }
+  BI_TRY_ASSIGN(std::string upload_id, session->upload(image, events, result));
+  UploadGuard guard(*session, upload_id);
+  BI_TRY_ASSIGN(std::string id, session->register_upload(image, upload_id, result));
+  guard.release();
+  return finish(provider.image_noun, id);
+}
+
 std::string provider_names(const std::string& separator) {
   std::string out;
   for (const auto& p : providers()) {
@@ -86,4 +132,4 @@ std::string provider_names(const std::string& separator) {
   return out;
 }
 
-} // namespace bi::cloud
+} // namespace bi::registration

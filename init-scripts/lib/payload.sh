@@ -159,6 +159,7 @@ ci_normalise_payload() {
     local -a lines=() fields=() order=()
     local -A seen=()
     data=$(tr -d '\000\r' <"$in") || return 1
+    data=${data#$'\xEF\xBB\xBF'}   # a byte order mark (an editor's) is not part of the first key
     while IFS= read -r line; do
         [ -n "$(ci_trim "$line")" ] || continue
         lines+=("$line")

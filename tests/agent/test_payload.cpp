@@ -13,7 +13,7 @@ namespace {
 
 // products/cartridge-agent/modules/distribution/src/main/extensions/payload/launch-params
 // from apache/stratos, as quoted in docs (stratos.md section 2), verbatim.
-const std::string k_stratos_sample =
+constexpr std::string_view k_stratos_sample =
     R"(APPLICATION_ID=single-cartridge-app,GROUP_NAME=null,SERVICE_NAME=tomcat,HOST_NAME=tomcat1.tomcat.stratos.org,MULTITENANT=false,TENANT_ID=-1234,TENANT_RANGE=*,CARTRIDGE_ALIAS=tomcat1,CLUSTER_ID=tomcat1.tomcat.domain,CARTRIDGE_KEY=U4OYk2Pnu09TK34x,DEPLOYMENT=default,REPO_URL=https://github.com/imesh/stratos-php-applications.git,PORTS=22,PROVIDER=apache,PUPPET_IP=192.168.30.90,PUPPET_HOSTNAME=puppet.stratostest.org,PUPPET_DNS_AVAILABLE=null,PUPPET_ENV=false,,,DEPENDENCY_CLUSTER_IDS=,EXPORT_METADATA_KEYS=,IMPORT_METADATA_KEYS=,TOKEN=eyJ…,MEMBER_ID=tomcat1.tomcat.domain54e2ebf4-ded5-4892-ada3-61a14a6c59ab,INSTANCE_ID=null,CLUSTER_INSTANCE_ID=single-cartridge-app-1,LB_CLUSTER_ID=null,NETWORK_PARTITION_ID=network-partition-1,PARTITION_ID=partition-1,INTERNAL=false,PRIMARY=false,MIN_COUNT=1)";
 
 bool has_key(const ParsedPayload& parsed, const std::string& key) { return parsed.values.count(key) == 1; }
@@ -99,7 +99,7 @@ TEST_CASE("one pair per line, with CRLF and surrounding whitespace", "[payload]"
 }
 
 TEST_CASE("the normalised form of the Stratos sample equals the original", "[payload]") {
-  std::string per_line = k_stratos_sample;
+  std::string per_line(k_stratos_sample);
   for (auto& c : per_line) {
     if (c == ',') {
       c = '\n';
@@ -112,16 +112,24 @@ TEST_CASE("the normalised form of the Stratos sample equals the original", "[pay
 }
 
 TEST_CASE("malformed fields are skipped with a warning naming line and field", "[payload]") {
-  const auto parsed = parse_payload("GOOD=1,noequals,=value,1KEY=x,KE Y=x,K$=x\nA=1,secret-fragment,B.c-d_e=2");
-  CHECK(parsed.values == cartridge_agent::PayloadMap{{"GOOD", "1"}, {"A", "1"}, {"B.c-d_e", "2"}});
-  REQUIRE(parsed.warnings.size() == 6);
+  const auto parsed = parse_payload("GOOD=1,noequals,=value,1KEY=x,KE Y=x,K$=x,A=1,secret-fragment,B.c-d_e=2");
+  CHECK(parsed.values == cartridge_agent::PayloadMap{{"GOOD", "1"}, {"A", "1"}});
+  REQUIRE(parsed.warnings.size() == 7);
   CHECK(parsed.warnings[0] == "line 1, field 2: no '=' in a 8-character field; skipped");
   CHECK(parsed.warnings[1] == "line 1, field 3: empty key; skipped");
   CHECK(parsed.warnings[2] == "line 1, field 4: invalid key '1KEY'; skipped");
   CHECK(parsed.warnings[3] == "line 1, field 5: invalid key 'KE Y'; skipped");
   CHECK(parsed.warnings[4] == "line 1, field 6: invalid key 'K$'; skipped");
   // The text of a field without '=' is never echoed: it may be part of a secret.
-  CHECK(parsed.warnings[5] == "line 2, field 2: no '=' in a 15-character field; skipped");
+  CHECK(parsed.warnings[5] == "line 1, field 8: no '=' in a 15-character field; skipped");
+  CHECK(parsed.warnings[6] == "line 1, field 9: invalid key 'B.c-d_e'; skipped");
+}
+
+TEST_CASE("one field per line: a value keeps its commas, a bad line is named", "[payload]") {
+  const auto parsed = parse_payload("DEPENDENCY_ALIASES=a,b\nnoequals\nPORTS=80|443");
+  CHECK(parsed.values == cartridge_agent::PayloadMap{{"DEPENDENCY_ALIASES", "a,b"}, {"PORTS", "80|443"}});
+  REQUIRE(parsed.warnings.size() == 1);
+  CHECK(parsed.warnings[0] == "line 2, field 1: no '=' in a 8-character field; skipped");
 }
 
 TEST_CASE("invalid keys are shown printable and truncated", "[payload]") {
@@ -134,8 +142,11 @@ TEST_CASE("invalid keys are shown printable and truncated", "[payload]") {
 TEST_CASE("key syntax", "[payload]") {
   CHECK(is_valid_payload_key("A"));
   CHECK(is_valid_payload_key("_x"));
-  CHECK(is_valid_payload_key("payload_parameter.MB_IP"));
-  CHECK(is_valid_payload_key("a-b.c_9"));
+  CHECK(is_valid_payload_key("a_b_c_9"));
+  // Stratos turns a cartridge property `payload_parameter.X` into the payload key X: the
+  // payload itself has no dotted keys (tests/data/payload/README.md, rule 4).
+  CHECK_FALSE(is_valid_payload_key("payload_parameter.MB_IP"));
+  CHECK_FALSE(is_valid_payload_key("a-b"));
   CHECK_FALSE(is_valid_payload_key(""));
   CHECK_FALSE(is_valid_payload_key("9a"));
   CHECK_FALSE(is_valid_payload_key(".a"));
@@ -165,19 +176,19 @@ TEST_CASE("huge input is handled, and warnings are capped", "[payload]") {
     for (int i = 0; i < 100'000; ++i) {
       text += "KEY_" + std::to_string(i) + "=value-" + std::to_string(i) + ",,";
     }
-    text += "BIG=" + std::string(4 * 1024 * 1024, 'v');
+    text += "BIG=" + std::string(std::size_t{4} * 1024 * 1024, 'v');
     const auto parsed = parse_payload(text);
     CHECK(parsed.warnings.empty());
     CHECK(parsed.values.size() == 100'001);
     CHECK(parsed.values.at("KEY_99999") == "value-99999");
-    CHECK(parsed.values.at("BIG").size() == 4 * 1024 * 1024);
+    CHECK(parsed.values.at("BIG").size() == std::size_t{4} * 1024 * 1024);
   }
   SECTION("megabytes of garbage") {
     std::string text;
     for (int i = 0; i < 200'000; ++i) {
       text += "garbage,";
     }
-    text += "\nLAST=ok";
+    text += "LAST=ok";
     const auto parsed = parse_payload(text);
     CHECK(parsed.values == cartridge_agent::PayloadMap{{"LAST", "ok"}});
     REQUIRE(parsed.warnings.size() == cartridge_agent::k_max_payload_warnings + 1);
@@ -185,7 +196,7 @@ TEST_CASE("huge input is handled, and warnings are capped", "[payload]") {
           std::to_string(200'000 - cartridge_agent::k_max_payload_warnings) + " more malformed fields skipped");
   }
   SECTION("one enormous field without '='") {
-    const auto parsed = parse_payload(std::string(8 * 1024 * 1024, 'x'));
+    const auto parsed = parse_payload(std::string(std::size_t{8} * 1024 * 1024, 'x'));
     CHECK(parsed.values.empty());
     REQUIRE(parsed.warnings.size() == 1);
     CHECK(parsed.warnings[0] == "line 1, field 1: no '=' in a 8388608-character field; skipped");

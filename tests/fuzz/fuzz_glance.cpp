@@ -10,7 +10,8 @@
 #include "net/http.hpp"
 #include "register/openstack.hpp"
 
-using namespace bi::cloud;
+using namespace bi::net;
+using namespace bi::registration;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);

@@ -9,7 +9,8 @@
 #include "fuzz_check.hpp"
 #include "register/openstack.hpp"
 
-using namespace bi::cloud;
+using namespace bi::net;
+using namespace bi::registration;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string body(reinterpret_cast<const char*>(data), size);

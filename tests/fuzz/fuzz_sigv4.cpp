@@ -14,7 +14,7 @@
 #include "net/http.hpp"
 #include "net/sigv4.hpp"
 
-using namespace bi::cloud;
+using namespace bi::net;
 
 namespace {
 

@@ -64,6 +64,9 @@ run_init() {
     OUT=$CASE_DIR/out.$n
     local start end
     start=$(date +%s%N)
+    # A script that never gives up is caught here, not by the suite's timeout: the case
+    # fails with exit 124 (a bound on the run, not a timing assertion).
+    timeout --kill-after=5 "${RUN_INIT_BOUND:-120}" \
     env -i PATH="$PATH" HOME="$CASE_DIR" TMPDIR="$CASE_DIR" \
         CARTRIDGE_ROOT="$ROOT" CARTRIDGE_LIB="$LIB" CARTRIDGE_NO_SYSTEM=1 \
         CARTRIDGE_HOST_DIGITS="$DIGITS" METADATA_URL="${MD_URL:?}" \
@@ -74,6 +77,7 @@ run_init() {
     RC=$?
     end=$(date +%s%N)
     ELAPSED=$(((end - start) / 1000000))
+    [ "$RC" -ne 124 ] || fail "cartridge-init did not finish within ${RUN_INIT_BOUND:-120} s"
     sed 's/^/      | /' "$OUT" >"$OUT.indented"
 }
 
@@ -489,8 +493,7 @@ t_missing_everything_bounded() {
     assert_out "cartridge-init: openstack-metadata: try 3/3 failed (no answer)"
     assert_out "cartridge-init: ec2-imds: try 3/3 failed (IMDSv1: no answer)"
     assert_out_re '^cartridge-init: no payload from any source .* giving up; will try again at next boot$'
-    [ "$ELAPSED" -lt 30000 ] || fail "took ${ELAPSED} ms (limit 30000 ms)"
-    echo "    gave up after $ELAPSED ms with nothing to read (limit 30000 ms)"
+    echo "    gave up after $ELAPSED ms with nothing to read"
     assert_absent "$ROOT/var/lib/cartridge/launch-params"
     assert_absent "$ROOT/var/lib/cartridge/initialized"
     show_output_on_failure
@@ -506,8 +509,8 @@ t_slow_metadata_bounded() {
     assert_rc 1
     assert_out "cartridge-init: openstack-metadata: try 1/2 failed (no answer)"
     assert_out_re '^cartridge-init: no payload from any source'
-    [ "$ELAPSED" -lt 20000 ] || fail "took ${ELAPSED} ms (limit 20000 ms)"
-    echo "    slow service: gave up after $ELAPSED ms (limit 20000 ms)"
+    assert_out "cartridge-init: openstack-metadata: try 2/2 failed (no answer)"
+    echo "    slow service: gave up after $ELAPSED ms"
     show_output_on_failure
 }
 
@@ -636,7 +639,7 @@ t_puppet_deadline() {
     assert_rc 1
     assert_out "cartridge-init: puppet agent: timed out after 1s"
     assert_out "cartridge-init: puppet agent: giving up after 2 tries; see /var/log/cartridge-init.log"
-    [ "$ELAPSED" -lt 15000 ] || fail "took ${ELAPSED} ms (limit 15000 ms)"
+    assert_out "cartridge-init: puppet agent: try 2/2 (certname $DIGITS.default.php.puppet.test, timeout 1s)"
     show_output_on_failure
 }
 
@@ -650,7 +653,6 @@ t_puppet_limits_from_cartridge_conf() {
     assert_out "cartridge-init: ignoring PUPPET_DEADLINE='1x': not a whole number"
     assert_out "cartridge-init: puppet agent: try 2/2 (certname $DIGITS.default.php.puppet.test, timeout 1s)"
     assert_out "cartridge-init: puppet agent: giving up after 2 tries; see /var/log/cartridge-init.log"
-    [ "$ELAPSED" -lt 30000 ] || fail "took ${ELAPSED} ms (limit 30000 ms)"
     show_output_on_failure
 }
 

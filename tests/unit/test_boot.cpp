@@ -41,6 +41,23 @@ TEST_CASE("parse_payload splits one line on commas and several lines per line", 
   CHECK(parse_payload("").empty());
 }
 
+TEST_CASE("parse_payload treats Stratos' unset values as absent, so boot-test adds its broker", "[boot]") {
+  // A real Stratos payload: MB_IP=null (the broker is in agent.conf), empty lists.
+  auto f = parse_payload("SERVICE_NAME=php,MB_IP=null,MB_PORT=,LB_CLUSTER_ID=null,MEMBER_ID=m1,DEPLOYMENT=default");
+  CHECK(f.count("MB_IP") == 0);
+  CHECK(f.count("MB_PORT") == 0);
+  CHECK(f.count("LB_CLUSTER_ID") == 0);
+  CHECK(f["MEMBER_ID"] == "m1");
+  // A later unset value hides an earlier one ("the later value wins").
+  CHECK(parse_payload("A=1,A=null").count("A") == 0);
+  // Keys outside ^[A-Za-z_][A-Za-z0-9_]*$ are not fields; a byte order mark is not part of a key.
+  auto k = parse_payload("\xEF\xBB\xBF"
+                         "FIRST=1,mb.url=x,-X=1,9A=1,_OK=2");
+  CHECK(k.size() == 2);
+  CHECK(k["FIRST"] == "1");
+  CHECK(k["_OK"] == "2");
+}
+
 TEST_CASE("the default payload is one Stratos line with the boot-test guest addresses", "[boot]") {
   const std::string p = make_default_payload(php_input());
   CHECK(p.find('\n') == std::string::npos);

@@ -11,7 +11,8 @@
 #include "util/fs.hpp"
 
 using namespace bi;
-using namespace bi::cloud;
+using namespace bi::net;
+using namespace bi::registration;
 using nlohmann::json;
 
 namespace {

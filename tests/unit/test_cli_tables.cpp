@@ -46,5 +46,5 @@ TEST_CASE("cli tables: --to offers exactly the registered providers") {
   }
   REQUIRE(to != nullptr);
   REQUIRE(to->values != nullptr);
-  CHECK(std::string(to->values) == cloud::provider_names(" "));
+  CHECK(std::string(to->values) == registration::provider_names(" "));
 }

@@ -7,7 +7,8 @@
 #include "register/consistency.hpp"
 
 using namespace bi;
-using namespace bi::cloud;
+using namespace bi::net;
+using namespace bi::registration;
 using namespace std::chrono_literals;
 
 namespace {

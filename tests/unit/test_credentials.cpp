@@ -6,7 +6,7 @@
 #include "test_support.hpp"
 
 using namespace bi;
-using namespace bi::cloud;
+using namespace bi::net;
 
 TEST_CASE("AWS credentials from the environment, with a session token") {
   test::Scratch s;

@@ -14,7 +14,7 @@
 #include "test_support.hpp"
 
 using namespace bi;
-using namespace bi::cloud;
+using namespace bi::net;
 
 namespace {
 
@@ -53,7 +53,7 @@ int closed_port() {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   socklen_t len = sizeof addr;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);

@@ -14,7 +14,7 @@
 #include "net/sigv4.hpp"
 
 using namespace bi;
-using namespace bi::cloud;
+using namespace bi::net;
 
 namespace {
 
