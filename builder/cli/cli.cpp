@@ -25,12 +25,13 @@ namespace cli {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
-      {"build", "build FILE... [--mode M] [--format F]", "build images (the default command)", cmd_build},
-      {"validate", "validate FILE...", "check cartridge files; report every error", cmd_validate},
-      {"plan", "plan FILE... [--since REV] [--json]", "show layers, cache keys and what would be built", cmd_plan},
-      {"list", "list [--json]", "show the image catalog", cmd_list},
+      {"build", "build FILE... [--mode M] [--format F]", "build images (the default command)", cmd_build, "yaml"},
+      {"validate", "validate FILE...", "check cartridge files; report every error", cmd_validate, "yaml"},
+      {"plan", "plan FILE... [--since REV] [--json]", "show layers, cache keys and what would be built", cmd_plan,
+       "yaml"},
+      {"list", "list [--json]", "show the image catalog", cmd_list, ""},
       {"inspect", "inspect IMAGE [--json]", "print an image's manifest", cmd_inspect},
-      {"cache", "cache ls|verify|gc [FILE...]", "manage the layer cache", cmd_cache},
+      {"cache", "cache ls|verify|gc [FILE...]", "manage the layer cache", cmd_cache, "ls verify gc"},
       {"boot-test", "boot-test IMAGE [--payload F] [--timeout S] [--forward IP:PORT=HPORT]",
        "boot under libvirt, wait for InstanceActivatedEvent",
        [](Options& o) {
@@ -48,8 +49,10 @@ const std::vector<Command>& commands() {
        }},
       {"report", "report IMAGE [--report FILE.html]", "write an image's HTML build report (default <image>.html)",
        cmd_report},
-      {"help", "help", "show this help", cmd_help},
-      {"version", "version", "print the version", cmd_version},
+      {"init", "init [TYPE]", "write a commented starter cartridge TYPE.yaml here (default php)", cmd_init,
+       "templates"},
+      {"help", "help [COMMAND]", "show this help, or only one command's", cmd_help, "commands"},
+      {"version", "version", "print the version", cmd_version, ""},
   };
   return table;
 }
@@ -104,6 +107,14 @@ int build_image_main(int argc, char** argv) {
   if (argc > 2 && std::string(argv[1]) == "__pid1") {
     return pid1_shim(argc - 2, argv + 2);
   }
+  if (argc == 2 && std::string(argv[1]) == "__man") {
+    print_man_page(std::cout);
+    return 0;
+  }
+  if (argc == 2 && std::string(argv[1]) == "__bash-completion") {
+    print_bash_completion(std::cout);
+    return 0;
+  }
   std::vector<std::string> args(argv + 1, argv + argc);
   const Command* command = nullptr;
   if (!args.empty() && !args[0].empty() && args[0][0] != '-') {
@@ -125,6 +136,7 @@ int build_image_main(int argc, char** argv) {
                                 (hint.empty() ? " (see build-image help)" : hint)));
     }
   }
+  const bool named_command = command != nullptr;
   if (command == nullptr) {
     command = &commands().front();
   }
@@ -135,6 +147,10 @@ int build_image_main(int argc, char** argv) {
   if (options->version) {
     auto printed = cmd_version(*options);
     return printed ? *printed : 0;
+  }
+  if (options->help && named_command && std::string(command->name) != "help") {
+    print_command_help(std::cout, *command);
+    return 0;
   }
   if (options->help || (command == &commands().front() && options->args.empty() && args.empty())) {
     print_help(std::cout);

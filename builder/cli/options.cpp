@@ -14,35 +14,51 @@ namespace bi::cli {
 
 const std::vector<OptionSpec>& option_specs() {
   static const std::vector<OptionSpec> specs = {
-      {"--mode", true, "generic | full (overrides the YAML's mode)"},
-      {"--output", true, "output folder for images, manifests and catalog.json (default: images)"},
-      {"--format", true, "qcow2 (zstd-compressed, default) | raw | vmdk"},
-      {"--cache-dir", true, "layer cache (default: $BUILD_IMAGE_CACHE or ~/.cache/build-image)"},
+      {"--mode", true, "generic | full (overrides the YAML's mode)", "build validate plan", "generic full"},
+      {"--output", true, "output folder for images, manifests and catalog.json (default: images)",
+       "build list inspect boot-test register cartridge-json report", "dir"},
+      {"--format", true, "qcow2 (zstd-compressed, default) | raw | vmdk", "build plan", "qcow2 raw vmdk"},
+      {"--cache-dir", true, "layer cache (default: $BUILD_IMAGE_CACHE or ~/.cache/build-image)",
+       "build plan cache boot-test", "dir"},
       {"--cache-url", true,
        "shared remote layer cache: s3://BUCKET/PREFIX or http(s)://HOST[:PORT]/PREFIX "
-       "(default: $BUILD_IMAGE_CACHE_URL)"},
-      {"--no-cache", false, "rebuild every layer of this build"},
-      {"--since", true, "plan: only images affected by changes since this git revision (CI job matrix)"},
-      {"--jobs", true, "build up to N images at once; shared layers are still built once (default 1)"},
-      {"--payload", true, "boot-test: the instance payload file (default: generated for the image)"},
-      {"--timeout", true, "boot-test: seconds to wait for InstanceActivatedEvent (default 600)"},
-      {"--broker", true, "boot-test: use this MQTT broker HOST:PORT instead of a private mosquitto"},
-      {"--forward", true, "boot-test: GUEST_IP:PORT=HOST_PORT, guest address to a loopback port (repeatable)"},
-      {"--app-repo", true, "boot-test: a local git repository sent to the agent in an ArtifactUpdatedEvent"},
-      {"--expect-content", true, "boot-test: fail unless the guest's web root (GET /) contains this text"},
-      {"--no-stratos", false, "boot-test: do not play the Stratos servers, only watch the broker"},
+       "(default: $BUILD_IMAGE_CACHE_URL)",
+       "build"},
+      {"--no-cache", false, "rebuild every layer of this build", "build"},
+      {"--since", true, "plan: only images affected by changes since this git revision (CI job matrix)", "plan"},
+      {"--jobs", true, "build up to N images at once; shared layers are still built once (default 1)", "build"},
+      {"--payload", true, "boot-test: the instance payload file (default: generated for the image)", "boot-test",
+       "file"},
+      {"--timeout", true, "boot-test: seconds to wait for InstanceActivatedEvent (default 600)", "boot-test"},
+      {"--broker", true, "boot-test: use this MQTT broker HOST:PORT instead of a private mosquitto", "boot-test"},
+      {"--forward", true, "boot-test: GUEST_IP:PORT=HOST_PORT, guest address to a loopback port (repeatable)",
+       "boot-test"},
+      {"--app-repo", true, "boot-test: a local git repository sent to the agent in an ArtifactUpdatedEvent",
+       "boot-test", "dir"},
+      {"--expect-content", true, "boot-test: fail unless the guest's web root (GET /) contains this text", "boot-test"},
+      {"--no-stratos", false, "boot-test: do not play the Stratos servers, only watch the broker", "boot-test"},
       {"--until", true,
-       "boot-test: activated | shutdown (after the cleanup handshake; default when playing the servers)"},
-      {"--to", true, "register: openstack | ec2 (default: every iaas target of the cartridge)"},
-      {"--region", true, "register: the cloud region (default: the cartridge's iaas entry)"},
-      {"--register", false, "after building, register with every iaas target of the cartridge"},
-      {"--report", true, "build, report: write the HTML build report to this file (one image)"},
+       "boot-test: activated | shutdown (after the cleanup handshake; default when playing the servers)", "boot-test",
+       "activated shutdown"},
+      {"--to", true, "register: openstack | ec2 (default: every iaas target of the cartridge)",
+       "register cartridge-json", "openstack ec2"},
+      {"--region", true, "register: the cloud region (default: the cartridge's iaas entry)", "register cartridge-json"},
+      {"--register", false, "after building, register with every iaas target of the cartridge", "build"},
+      {"--report", true, "build, report: write the HTML build report to this file (one image)", "build report", "file"},
       {"--version", false, "print the version (also -V)"},
       {"--json", false, "print one machine-readable JSON result on stdout"},
       {"--verbose", false, "debug logs on stderr (also -v)"},
       {"--help", false, "show help (also -h)"},
   };
   return specs;
+}
+
+bool applies_to(const OptionSpec& spec, const std::string& command) {
+  if (spec.commands == nullptr) {
+    return true;
+  }
+  const std::string list = std::string(" ") + spec.commands + " ";
+  return list.find(" " + command + " ") != std::string::npos;
 }
 
 Error usage_error(const std::string& detail) { return make_error("", detail, ExitCode::bad_input); }

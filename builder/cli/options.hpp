@@ -38,11 +38,19 @@ struct Options {
   std::vector<std::string> args;
 };
 
+// Adding an option: one entry here (its commands, for per-command help, the man page and
+// completion) and its assignment in parse_options.
 struct OptionSpec {
-  const char* name;
-  bool takes_value;
-  const char* help;
+  const char* name{};
+  bool takes_value{};
+  const char* help{};
+  // The commands it applies to, space-separated; nullptr: every command.
+  const char* commands = nullptr;
+  // What completion offers for its value: "file", "dir", or the values, space-separated.
+  const char* values = nullptr;
 };
+
+bool applies_to(const OptionSpec& spec, const std::string& command);
 
 const std::vector<OptionSpec>& option_specs();
 

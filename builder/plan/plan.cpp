@@ -23,6 +23,9 @@
 #ifndef BUILD_IMAGE_AGENT_DEB
 #define BUILD_IMAGE_AGENT_DEB ""
 #endif
+#ifndef BUILD_IMAGE_AGENT_DEB_NAME
+#define BUILD_IMAGE_AGENT_DEB_NAME "cartridge-agent.deb"
+#endif
 
 namespace bi {
 
@@ -110,11 +113,30 @@ std::optional<OutputFormat> parse_output_format(const std::string& s) {
 }
 
 Resources Resources::discover() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return discover(ec ? fs::path{} : exe.parent_path());
+}
+
+Resources Resources::discover(const fs::path& exe_dir) {
   Resources r;
-  const fs::path source = env_or("BUILD_IMAGE_SOURCE_DIR", BUILD_IMAGE_SOURCE_DIR);
-  r.puppet_dir = source / "puppet";
-  r.init_scripts_dir = source / "init-scripts";
-  r.agent_deb = env_or("BUILD_IMAGE_AGENT_DEB", BUILD_IMAGE_AGENT_DEB);
+  fs::path data = BUILD_IMAGE_SOURCE_DIR;
+  fs::path agent_deb = BUILD_IMAGE_AGENT_DEB;
+  std::error_code ec;
+  // The installed layout wins over the compiled-in tree: an installed binary must never
+  // quietly use a checkout that happens to still exist on the build machine.
+  if (const fs::path installed = (exe_dir / ".." / "share" / "build-image").lexically_normal();
+      !exe_dir.empty() && fs::is_directory(installed / "puppet", ec)) {
+    data = installed;
+    agent_deb = installed / BUILD_IMAGE_AGENT_DEB_NAME;
+  }
+  if (const char* source = std::getenv("BUILD_IMAGE_SOURCE_DIR"); source != nullptr && *source != '\0') {
+    data = source;
+  }
+  r.puppet_dir = data / "puppet";
+  r.init_scripts_dir = data / "init-scripts";
+  r.templates_dir = data / "templates";
+  r.agent_deb = env_or("BUILD_IMAGE_AGENT_DEB", agent_deb.string());
   r.apt_sources = env_or("BUILD_IMAGE_APT_SOURCES", "/etc/apt/sources.list.d/debian.sources");
   r.index_cache_dir = env_or("BUILD_IMAGE_MIRROR_INDEX_DIR", "");
   const std::string ttl = env_or("BUILD_IMAGE_MIRROR_INDEX_TTL", "120");

@@ -24,6 +24,7 @@ namespace fs = std::filesystem;
 struct Resources {
   fs::path puppet_dir;       // puppet/ (modules/, manifests/)
   fs::path init_scripts_dir; // init-scripts/ (sbin/, lib/, systemd/)
+  fs::path templates_dir;    // templates/ (the starter cartridges of `init`)
   fs::path agent_deb;        // the cartridge-agent .deb built by CMake/CPack
   fs::path apt_sources;      // the host's deb822 sources, used when base.mirror is unset
   // Fetches a URL (the mirror's InRelease files); tests replace it. Default: curl.
@@ -34,9 +35,13 @@ struct Resources {
   // always ask). Saves a round trip per plan on warm rebuilds, and pins one view of the
   // mirror for a whole test run. BUILD_IMAGE_MIRROR_INDEX_TTL, seconds.
   std::chrono::seconds index_max_age{0};
-  // Finds them next to the executable (build tree) or under the install prefix;
-  // BUILD_IMAGE_SOURCE_DIR / BUILD_IMAGE_AGENT_DEB override.
+  // BUILD_IMAGE_SOURCE_DIR (a checkout) if set; else the installed data relative to the
+  // executable (<bindir>/../share/build-image, so any prefix, DESTDIR or relocated copy
+  // works); else the source and build tree this binary was compiled in (a build-tree run).
+  // BUILD_IMAGE_AGENT_DEB overrides the agent package in every case.
   static Resources discover();
+  // The same, for an executable in `exe_dir` (tests).
+  static Resources discover(const fs::path& exe_dir);
 };
 
 enum class OutputFormat { qcow2, raw, vmdk };

@@ -1,13 +1,17 @@
 // Black-box tests of the build-image binary: exact stdout, stderr and exit codes.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
+#include "cli/commands.hpp"
 #include "test_support.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
 
 using namespace bi;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -17,12 +21,14 @@ struct Outcome {
   std::string err;
 };
 
-Outcome run_cli(std::vector<std::string> args, const std::string& cwd = BI_SOURCE_DIR) {
+Outcome run_binary(const std::string& binary, std::vector<std::string> args, const std::string& cwd,
+                   const std::vector<std::string>& unset_env = {}) {
   const std::string err_file = std::filesystem::temp_directory_path() / ("bi-cli-err-" + std::to_string(::getpid()));
-  std::vector<std::string> argv = {"sh", "-c", "exec \"$0\" \"$@\" 2>\"$BI_ERR\"", BI_BINARY};
+  std::vector<std::string> argv = {"sh", "-c", "exec \"$0\" \"$@\" 2>\"$BI_ERR\"", binary};
   argv.insert(argv.end(), args.begin(), args.end());
   RunOptions o;
   o.cwd = cwd;
+  o.unset_env = unset_env;
   o.extra_env["BI_ERR"] = err_file;
   o.extra_env["BUILD_IMAGE_CACHE"] = std::filesystem::temp_directory_path() / "bi-cli-cache";
   auto r = run_process(argv, o);
@@ -31,6 +37,10 @@ Outcome run_cli(std::vector<std::string> args, const std::string& cwd = BI_SOURC
   std::string err = err_text ? *err_text : "";
   std::filesystem::remove(err_file);
   return {r->exit_code, r->output, err};
+}
+
+Outcome run_cli(std::vector<std::string> args, const std::string& cwd = BI_SOURCE_DIR) {
+  return run_binary(BI_BINARY, std::move(args), cwd);
 }
 
 } // namespace
@@ -163,7 +173,7 @@ TEST_CASE("plan --since lists exactly the images a change affects (CI job matrix
     return names;
   };
   using V = std::vector<std::string>;
-  CHECK(affected() == V{});
+  CHECK(affected().empty());
   SECTION("a Puppet module change rebuilds only the full images that use it") {
     s.write("repo/puppet/modules/php/manifests/extra.pp", "class php::extra {}\n");
     CHECK(affected() == V{"php-full"});
@@ -278,4 +288,215 @@ TEST_CASE("report writes an image's HTML page; misuse exits 2") {
   auto empty = run_cli({"report", image.string(), "--report="});
   CHECK(empty.code == 2);
   CHECK(empty.err == "build-image: error: invalid --report '': expected a file name\n");
+}
+
+// `cmake --install` into a DESTDIR with another prefix, then the tree moved elsewhere: the
+// installed binary must find its data relative to itself (../share/build-image), with no
+// BUILD_IMAGE_SOURCE_DIR and the checkout not consulted.
+TEST_CASE("a staged, relocated install validates and plans with its own data only") {
+  test::Scratch s;
+  RunOptions io;
+  io.extra_env["DESTDIR"] = (s.path() / "stage").string();
+  auto installed = run_process({BI_CMAKE_COMMAND, "--install", BI_BINARY_DIR, "--prefix", "/opt/bi"}, io);
+  REQUIRE(installed);
+  INFO(installed->output);
+  REQUIRE(installed->exit_code == 0);
+  const fs::path prefix = s.path() / "relocated" / "tool";
+  fs::create_directories(prefix.parent_path());
+  fs::rename(s.path() / "stage" / "opt" / "bi", prefix);
+  const fs::path data = prefix / "share" / "build-image";
+  CHECK(fs::is_regular_file(prefix / "bin" / "build-image"));
+  CHECK(fs::is_regular_file(data / "templates" / "php.yaml"));
+  CHECK(fs::is_directory(data / "puppet" / "modules"));
+  CHECK(fs::is_regular_file(data / "init-scripts" / "sbin" / "cartridge-init"));
+  // Only build-image's component: the agent's files (/usr/sbin, /etc) are its package's.
+  CHECK(!fs::exists(s.path() / "stage" / "etc"));
+  CHECK(!fs::exists(prefix / "sbin"));
+
+  const std::string tool = (prefix / "bin" / "build-image").string();
+  const std::vector<std::string> no_checkout = {"BUILD_IMAGE_SOURCE_DIR", "BUILD_IMAGE_AGENT_DEB"};
+  auto v = run_binary(tool, {"validate", "share/build-image/templates/php.yaml"}, prefix.string(), no_checkout);
+  CHECK(v.code == 0);
+  CHECK(v.out == "share/build-image/templates/php.yaml: ok (php, full)\n");
+  CHECK(v.err.empty());
+
+  const std::string php = (data / "templates" / "php.yaml").string();
+  auto from_install = run_binary(tool, {"plan", "--json", php}, s.path().string(), no_checkout);
+  REQUIRE(from_install.code == 0);
+  auto from_tree = run_cli({"plan", "--json", php});
+  REQUIRE(from_tree.code == 0);
+  const auto installed_plan = nlohmann::json::parse(from_install.out)["plans"][0];
+  const auto tree_plan = nlohmann::json::parse(from_tree.out)["plans"][0];
+  // The same data gives the same keys (the installed tool shares the build tree's cache)...
+  CHECK(installed_plan["layers"]["system"]["key"] == tree_plan["layers"]["system"]["key"]);
+  CHECK(installed_plan["inputs_key"] == tree_plan["inputs_key"]);
+
+  // ...and it is the installed data that is read: a change there changes the system layer's
+  // key, and without the installed agent package a full plan names the installed path.
+  std::ofstream(data / "puppet" / "modules" / "php" / "manifests" / "init.pp", std::ios::app) << "# changed\n";
+  auto changed = run_binary(tool, {"plan", "--json", php}, s.path().string(), no_checkout);
+  REQUIRE(changed.code == 0);
+  CHECK(nlohmann::json::parse(changed.out)["plans"][0]["layers"]["system"]["key"] !=
+        tree_plan["layers"]["system"]["key"]);
+  fs::path agent_deb;
+  for (const auto& e : fs::directory_iterator(data)) {
+    if (e.path().extension() == ".deb") {
+      agent_deb = e.path();
+    }
+  }
+  REQUIRE(!agent_deb.empty());
+  fs::remove(agent_deb);
+  auto no_agent = run_binary(tool, {"plan", php}, s.path().string(), no_checkout);
+  CHECK(no_agent.code == 3);
+  CHECK(no_agent.err.find("build-image: error: " + agent_deb.string() + ": ") == 0);
+}
+
+TEST_CASE("init writes a starter cartridge that validates, and never overwrites") {
+  test::Scratch s;
+  const std::string dir = s.path().string();
+  auto made = run_cli({"init"}, dir);
+  CHECK(made.code == 0);
+  CHECK(made.err.empty());
+  CHECK(made.out == "wrote php.yaml\nwrote files/motd\n");
+  auto text = read_file(s.path() / "php.yaml");
+  REQUIRE(text);
+  CHECK(text->rfind("# Starter cartridge written by `build-image init php` from ", 0) == 0);
+  CHECK(text->find("\ntype: php\n") != std::string::npos);
+  auto v = run_cli({"validate", "php.yaml"}, dir);
+  CHECK(v.code == 0);
+  CHECK(v.out == "php.yaml: ok (php, full)\n");
+
+  std::ofstream(s.path() / "php.yaml", std::ios::app) << "# mine\n";
+  auto again = run_cli({"init", "php"}, dir);
+  CHECK(again.code == 2);
+  CHECK(again.out.empty());
+  CHECK(again.err == "build-image: error: php.yaml: already exists; not overwritten (remove it or run init in "
+                     "another folder)\n");
+  auto kept = read_file(s.path() / "php.yaml");
+  REQUIRE(kept);
+  CHECK(kept->size() > 7);
+  CHECK(kept->substr(kept->size() - 7) == "# mine\n");
+
+  // A file the template names that is already here is not overwritten either, and then
+  // nothing at all is written.
+  fs::create_directories(s.path() / "other");
+  fs::create_directories(s.path() / "other" / "files");
+  std::ofstream(s.path() / "other" / "files" / "motd") << "my motd\n";
+  auto clash = run_cli({"init", "mysql"}, (s.path() / "other").string());
+  CHECK(clash.code == 2);
+  CHECK(clash.err == "build-image: error: files/motd: already exists; not overwritten (remove it or run init in "
+                     "another folder)\n");
+  CHECK(!fs::exists(s.path() / "other" / "mysql.yaml"));
+
+  auto typo = run_cli({"init", "phq"}, dir);
+  CHECK(typo.code == 2);
+  CHECK(typo.err == "build-image: error: unknown cartridge type 'phq' (did you mean 'php'?)\n");
+  auto unknown = run_cli({"init", "cobol"}, dir);
+  CHECK(unknown.code == 2);
+  CHECK(unknown.err ==
+        "build-image: error: unknown cartridge type 'cobol' (templates: mysql, php, ruby, tomcat, wordpress)\n");
+  auto two = run_cli({"init", "php", "mysql"}, dir);
+  CHECK(two.code == 2);
+  CHECK(two.err == "build-image: error: init takes at most one cartridge type (try: build-image init php)\n");
+}
+
+TEST_CASE("per-command help lists only that command's options") {
+  auto r = run_cli({"boot-test", "--help"});
+  CHECK(r.code == 0);
+  CHECK(r.err.empty());
+  CHECK(r.out.rfind("usage: build-image boot-test IMAGE ", 0) == 0);
+  CHECK(r.out.find("\noptions:\n") != std::string::npos);
+  // Its own options without the "boot-test: " of the global help.
+  CHECK(r.out.find("\n  --payload VALUE              the instance payload file (default: generated for the "
+                   "image)\n") != std::string::npos);
+  for (const char* own : {"--timeout VALUE", "--forward VALUE", "--no-stratos", "--until VALUE", "--output VALUE"}) {
+    CHECK(r.out.find(own) != std::string::npos);
+  }
+  for (const char* other : {"--mode", "--since", "--jobs", "--format", "--to ", "--register", "--no-cache"}) {
+    INFO(other);
+    CHECK(r.out.find(other) == std::string::npos);
+  }
+  CHECK(r.out.find("\ngeneral options:\n") != std::string::npos);
+  CHECK(r.out.find("--json") != std::string::npos);
+  auto same = run_cli({"help", "boot-test"});
+  CHECK(same.code == 0);
+  CHECK(same.out == r.out);
+  auto plan = run_cli({"plan", "-h"});
+  CHECK(plan.out.find("--since VALUE") != std::string::npos);
+  CHECK(plan.out.find("--payload") == std::string::npos);
+  // The global help is still the whole table.
+  auto global = run_cli({"--help"});
+  CHECK(global.out.rfind("usage: build-image [COMMAND] [OPTIONS] FILE...\n", 0) == 0);
+  CHECK(global.out.find("--payload VALUE") != std::string::npos);
+  CHECK(global.out.find("--since VALUE") != std::string::npos);
+  auto typo = run_cli({"help", "boot-tset"});
+  CHECK(typo.code == 2);
+  CHECK(typo.err == "build-image: error: unknown command 'boot-tset' (did you mean 'boot-test'?)\n");
+}
+
+TEST_CASE("the man page is generated from the tables and renders without warnings") {
+  auto r = run_cli({"__man"});
+  REQUIRE(r.code == 0);
+  const auto escaped = [](const std::string& name) {
+    std::string out;
+    for (char ch : name) {
+      out += ch == '-' ? std::string("\\-") : std::string(1, ch);
+    }
+    return out;
+  };
+  for (const auto& c : cli::commands()) {
+    INFO(c.name);
+    CHECK(r.out.find("\n.B " + escaped(c.name)) != std::string::npos);
+  }
+  for (const auto& s : cli::option_specs()) {
+    INFO(s.name);
+    CHECK(r.out.find("\n.B " + escaped(s.name)) != std::string::npos);
+  }
+  test::Scratch s;
+  const auto page = s.write("build-image.1", r.out);
+  RunOptions o;
+  auto groff = run_process({"groff", "-man", "-ww", "-z", page.string()}, o);
+  REQUIRE(groff);
+  CHECK(groff->exit_code == 0);
+  CHECK(groff->output.empty());
+  // Nothing of the build machine in it (the .deb is reproducible).
+  CHECK(r.out.find(BI_SOURCE_DIR) == std::string::npos);
+}
+
+TEST_CASE("bash completion offers commands, each command's own options and option values") {
+  auto gen = run_cli({"__bash-completion"});
+  REQUIRE(gen.code == 0);
+  test::Scratch s;
+  const auto script = s.write("build-image.bash", gen.out);
+  s.write("work/php.yaml", "type: php\n");
+  s.write("work/notes.txt", "x\n");
+  const auto complete = [&](const std::vector<std::string>& words) {
+    std::string line = "source '" + script.string() + "'; COMP_WORDS=(";
+    for (const auto& w : words) {
+      line += "'" + w + "' ";
+    }
+    line += "); COMP_CWORD=" + std::to_string(words.size() - 1) +
+            "; _build_image; ((${#COMPREPLY[@]} == 0)) || printf '%s\\n' \"${COMPREPLY[@]}\" | sort | tr '\\n' ' '";
+    RunOptions o;
+    o.cwd = (s.path() / "work").string();
+    auto r = run_process({"bash", "-c", line}, o);
+    REQUIRE(r);
+    REQUIRE(r->exit_code == 0);
+    std::string offered = r->output;
+    while (!offered.empty() && offered.back() == '\n') {
+      offered.pop_back();
+    }
+    return offered;
+  };
+  CHECK(complete({"build-image", "boot"}) == "boot-test ");
+  CHECK(complete({"build-image", "boot-test", "--p"}) == "--payload ");
+  CHECK(complete({"build-image", "boot-test", "--mo"}).empty());
+  CHECK(complete({"build-image", "validate", "--mo"}) == "--mode ");
+  CHECK(complete({"build-image", "register", "--to", ""}) == "ec2 openstack ");
+  CHECK(complete({"build-image", "--format", "q"}) == "qcow2 ");
+  CHECK(complete({"build-image", "cache", "v"}) == "verify ");
+  CHECK(complete({"build-image", "help", "reg"}) == "register ");
+  CHECK(complete({"build-image", "init", "wo"}) == "wordpress ");
+  CHECK(complete({"build-image", "validate", ""}) == "php.yaml ");
+  CHECK(complete({"build-image", "p"}) == "php.yaml plan ");
 }

@@ -2,7 +2,9 @@
 # The sanitizer and fuzz stage of scripts/run-tests (which runs it in the background, beside
 # the suite): the ASan+UBSan build runs the tests that exercise our own code paths without
 # VMs, then every libFuzzer target replays its corpus (seeds + regression inputs) and fuzzes
-# for FUZZ_SECONDS (45), printing its execution count (ctest label "fuzz"). Lint runs first.
+# for FUZZ_SECONDS (45), printing its execution count (ctest label "fuzz"). Lint runs first;
+# the Release build of the tool and its packages (what a packager or user builds first:
+# -O3, where GCC warns differently, warnings as errors) runs last.
 # Usage: tests/harness/sanitizer-stage.sh RESULTS_DIR   (from the repository's root)
 set -eu
 results=$1
@@ -25,4 +27,11 @@ CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo 
 cmake --build build-fuzz -j"$cores" --target fuzz_targets
 echo "== libFuzzer: bounded runs"
 ctest --test-dir build-fuzz -L fuzz --verbose --output-junit "$results/fuzz.xml"
+
+echo "== Release build: build-image, the agent and build-image .debs"
+launcher=""
+command -v ccache >/dev/null 2>&1 && launcher="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"
+# shellcheck disable=SC2086
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DWARNINGS_AS_ERRORS=ON -DBUILD_TESTING=OFF $launcher >/dev/null
+cmake --build build-release -j"$cores" --target deb
 [ "$lint" -eq 0 ] || { echo "sanitizer-stage: lint failed (scripts/lint all)" >&2; exit 1; }

@@ -39,7 +39,7 @@ struct Fixture {
     res.agent_deb = s.path() / "agent.deb";
     res.apt_sources = s.path() / "sources";
   }
-  Plan plan(const std::string& yaml, Mode mode) {
+  Plan plan(const std::string& yaml, Mode mode) const {
     const auto file = s.write("c.yaml", yaml);
     auto r = load_cartridge(file);
     REQUIRE(r.cartridge);
@@ -227,4 +227,26 @@ TEST_CASE("the plan holds the build as an ordered list of registered steps") {
   REQUIRE_FALSE(bare.system.needed);
   CHECK(bare.steps[2].same_as == "base-os");
   CHECK(bare.layer_keys().at("system") == bare.base.key);
+}
+
+TEST_CASE("resources: the installed data next to the executable wins over the build tree") {
+  test::Scratch s;
+  REQUIRE(std::getenv("BUILD_IMAGE_SOURCE_DIR") == nullptr);
+  REQUIRE(std::getenv("BUILD_IMAGE_AGENT_DEB") == nullptr);
+  const fs::path prefix = s.path() / "opt" / "tool";
+  fs::create_directories(prefix / "bin");
+  // A build tree (no share/ beside it): the tree the binary was compiled in.
+  const Resources tree = Resources::discover(prefix / "bin");
+  CHECK(tree.puppet_dir.parent_path() != prefix / "share" / "build-image");
+  CHECK(tree.templates_dir == tree.puppet_dir.parent_path() / "templates");
+
+  fs::create_directories(prefix / "share" / "build-image" / "puppet");
+  const Resources installed = Resources::discover(prefix / "bin");
+  const fs::path data = prefix / "share" / "build-image";
+  CHECK(installed.puppet_dir == data / "puppet");
+  CHECK(installed.init_scripts_dir == data / "init-scripts");
+  CHECK(installed.templates_dir == data / "templates");
+  CHECK(installed.agent_deb.parent_path() == data);
+  CHECK(installed.agent_deb.filename().string().rfind("cartridge-agent_", 0) == 0);
+  CHECK(installed.agent_deb.extension() == ".deb");
 }
