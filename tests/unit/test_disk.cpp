@@ -56,6 +56,58 @@ TEST_CASE("extlinux.conf boots the kernel symlinks on the serial console") {
   CHECK(conf.find("console=ttyS0,115200n8") != std::string::npos);
 }
 
+TEST_CASE("the GPT layouts put the ESP after the cached boot partition, all 1 MiB aligned") {
+  CHECK(k_esp_offset == k_boot_offset + k_boot_bytes);
+  CHECK(k_gpt_root_offset == k_esp_offset + k_esp_bytes);
+  CHECK(k_gpt_root_offset % (1u << 20) == 0);
+}
+
+TEST_CASE("the ESP's grub.cfg boots the boot partition's kernel links with extlinux's command line") {
+  const auto cfg = esp_grub_cfg();
+  CHECK(cfg.find("search --no-floppy --fs-uuid --set=root " + boot_partition_uuid() + "\n") != std::string::npos);
+  CHECK(cfg.find("  linux /vmlinuz root=LABEL=rootfs ro console=tty0 console=ttyS0,115200n8") != std::string::npos);
+  CHECK(cfg.find("  initrd /initrd.img\n") != std::string::npos);
+  CHECK(boot_partition_uuid() == "b0070000-0000-4000-8000-000000000000");
+  CHECK(uuid_from_seed("k", "disk") == uuid_from_seed("k", "disk"));
+  CHECK(uuid_from_seed("k", "disk") != uuid_from_seed("k", "p1"));
+}
+
+TEST_CASE("build_esp: FAT32 labelled ESP with the removable-path files; same inputs, same bytes", "[esp]") {
+  test::Scratch s;
+  EspFiles files{s.write("shim", "shim"), s.write("grub", "grub"), s.write("mm", "mm")};
+  REQUIRE(build_esp(files, 64u << 20, "seed", s.path() / "a.img"));
+  // mtools and mkfs.fat stamp with the clock unless told otherwise: a later second must not show.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  REQUIRE(build_esp(files, 64u << 20, "seed", s.path() / "b.img"));
+  CHECK(*sha256_file(s.path() / "a.img") == *sha256_file(s.path() / "b.img"));
+  REQUIRE(build_esp(files, 64u << 20, "other", s.path() / "c.img"));
+  CHECK(*sha256_file(s.path() / "a.img") != *sha256_file(s.path() / "c.img")); // volume ID from the key
+  auto dir = run_checked({"mdir", "-i", (s.path() / "a.img").string(), "::/EFI/BOOT"});
+  REQUIRE(dir);
+  for (const char* name : {"BOOTX64  EFI", "grubx64  efi", "mmx64    efi", "grub     cfg"}) {
+    CHECK(dir->output.find(name) != std::string::npos);
+  }
+  CHECK(dir->output.find("Volume in drive : is ESP") != std::string::npos);
+  auto shim = run_checked({"mtype", "-i", (s.path() / "a.img").string(), "::/EFI/BOOT/BOOTX64.EFI"});
+  REQUIRE(shim);
+  CHECK(shim->output.rfind("shim", 0) == 0);
+  auto fsck = run_process({"fsck.fat", "-n", (s.path() / "a.img").string()});
+  REQUIRE(fsck);
+  CHECK(fsck->exit_code == 0);
+}
+
+TEST_CASE("build_esp names a missing boot chain file") {
+  test::Scratch s;
+  EspFiles files = EspFiles::in_tree(s.path());
+  auto r = build_esp(files, 64u << 20, "seed", s.path() / "a.img");
+  REQUIRE_FALSE(r);
+  CHECK(
+      r.error().to_string() ==
+      (s.path() / "usr/lib/shim/shimx64.efi.signed").string() +
+          ": missing: the EFI boot chain comes from shim-signed and grub-efi-amd64-signed in the image (base packages "
+          "for base.firmware uefi and hybrid)");
+}
+
 TEST_CASE("used_inodes_from_dumpe2fs takes every inode not in a group's free ranges") {
   const std::string out = "Inode count:              20\n"
                           "Inodes per group:         10\n"
