@@ -24,6 +24,7 @@
 #include "image/catalog.hpp"
 #include "image/manifest.hpp"
 #include "net/http.hpp"
+#include "util/did_you_mean.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
 #include "util/text.hpp"
@@ -163,6 +164,52 @@ std::vector<int> ports_from_manifest(const Manifest& m) {
   }
   return ports;
 }
+
+} // namespace
+
+Expected<std::string> parse_boot_firmware(const std::string& text) {
+  static const std::vector<std::string> kinds = {"bios", "uefi", "uefi-secure"};
+  if (std::find(kinds.begin(), kinds.end(), text) == kinds.end()) {
+    return fail(
+        "", "invalid --firmware '" + text + "': expected bios, uefi or uefi-secure" + did_you_mean_suffix(text, kinds),
+        ExitCode::bad_input);
+  }
+  return text;
+}
+
+Expected<std::string> choose_boot_firmware(const std::optional<std::string>& requested, const std::string& firmware,
+                                           bool secure_boot, const std::string& image) {
+  if (!requested) {
+    return std::string(firmware == "uefi" ? "uefi" : "bios");
+  }
+  if (*requested == "uefi-secure" && !secure_boot) {
+    return fail(image, "--firmware uefi-secure needs an image built with base.secure_boot: true", ExitCode::bad_input);
+  }
+  if (*requested != "bios" && firmware == "bios") {
+    return fail(image,
+                "--firmware " + *requested +
+                    " cannot start an image built with base.firmware bios (no EFI "
+                    "system partition)",
+                ExitCode::bad_input);
+  }
+  if (*requested == "bios" && firmware == "uefi") {
+    return fail(image, "--firmware bios cannot start an image built with base.firmware uefi (no BIOS boot code)",
+                ExitCode::bad_input);
+  }
+  return *requested;
+}
+
+std::optional<bool> secure_boot_from_console(const std::string& console) {
+  if (console.find("secureboot: Secure boot enabled") != std::string::npos) {
+    return true;
+  }
+  if (console.find("secureboot: Secure boot disabled") != std::string::npos) {
+    return false;
+  }
+  return std::nullopt;
+}
+
+namespace {
 
 Expected<BootImage> resolve_image(const BootTestOptions& o) {
   BootImage info;
@@ -494,6 +541,8 @@ nlohmann::json BootTestResult::to_json() const {
       {"reason", reason},
       {"image", image.string()},
       {"accelerator", accelerator},
+      {"firmware", firmware},
+      {"guest_secure_boot", guest_secure_boot ? nlohmann::json(*guest_secure_boot) : nlohmann::json(nullptr)},
       {"domain", domain},
       {"broker", broker},
       {"member_id", member_id},
@@ -526,6 +575,10 @@ nlohmann::json BootTestResult::to_json() const {
 
 std::string BootTestResult::to_text() const {
   std::string out = fmt::format("boot-test {}: {} ({})\n", passed ? "PASSED" : "FAILED", image.string(), accelerator);
+  out += fmt::format("  firmware        {}{}\n", firmware,
+                     !guest_secure_boot   ? ""
+                     : *guest_secure_boot ? ", guest: Secure Boot on"
+                                          : ", guest: Secure Boot off");
   if (!passed) {
     out += fmt::format("  reason          {}\n", reason);
   }
@@ -625,6 +678,9 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   // Inputs first: a usage problem must not cost a VM start.
   BI_TRY_ASSIGN(BootImage info, resolve_image(o));
   result.image = info.image;
+  BI_TRY_ASSIGN(result.firmware,
+                choose_boot_firmware(o.firmware, info.manifest ? info.manifest->firmware() : "bios",
+                                     info.manifest && info.manifest->secure_boot(), info.image.string()));
   const std::string uuid = random_uuid();
   std::string payload;
   if (o.payload_file) {
@@ -700,7 +756,8 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   }
   const Accelerator accel = detect_accelerator(o.cache_dir);
   result.accelerator = accel.kvm ? "kvm" : "tcg";
-  spdlog::info("boot-test: {} under {} ({})", info.image.string(), result.accelerator, accel.reason);
+  spdlog::info("boot-test: {} under {} ({}), firmware {}", info.image.string(), result.accelerator, accel.reason,
+               result.firmware);
 
   // Everything qemu touches lives in one directory its unprivileged user can traverse;
   // the files are 0600 and libvirt hands them to that user for the run.
@@ -780,6 +837,8 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   spec.backing_image = backing;
   spec.config_drive = config_drive;
   spec.console_log = run_dir.path() / "console.log";
+  spec.firmware = result.firmware;
+  spec.nvram = run_dir.path() / "OVMF_VARS.fd";
   GuestForward broker_forward;
   broker_forward.guest_ip = k_guest_broker_ip;
   broker_forward.guest_port = k_guest_broker_port;
@@ -1007,6 +1066,11 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   }
   if (result.reason.empty()) {
     result.reason = !content_problem.empty() ? content_problem : cleanup_problem;
+  }
+  result.guest_secure_boot = secure_boot_from_console(console.text());
+  if (result.reason.empty() && result.firmware == "uefi-secure" && result.guest_secure_boot != true) {
+    result.reason = "booted with --firmware uefi-secure but the guest kernel did not report 'secureboot: Secure "
+                    "boot enabled'";
   }
   result.passed = result.reason.empty();
   if (!result.passed) {

@@ -33,6 +33,8 @@ const std::vector<OptionSpec>& option_specs() {
       {"--no-stratos", false, "boot-test: do not play the Stratos servers, only watch the broker"},
       {"--until", true,
        "boot-test: activated | shutdown (after the cleanup handshake; default when playing the servers)"},
+      {"--firmware", true,
+       "boot-test: bios | uefi | uefi-secure (Secure Boot enforced; default: uefi for uefi images, else bios)"},
       {"--to", true, "register: openstack | ec2 (default: every iaas target of the cartridge)"},
       {"--region", true, "register: the cloud region (default: the cartridge's iaas entry)"},
       {"--register", false, "after building, register with every iaas target of the cartridge"},
@@ -139,6 +141,8 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
       o.expect_content = *value;
     } else if (name == "--until") {
       o.until = *value;
+    } else if (name == "--firmware") {
+      o.firmware = *value;
     } else if (name == "--no-stratos") {
       o.no_stratos = true;
     } else if (name == "--no-cache") {
