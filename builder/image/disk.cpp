@@ -320,7 +320,9 @@ Expected<void> build_esp(const EspFiles& files, std::uint64_t bytes, const std::
   opts.extra_env["MTOOLS_SKIP_CHECK"] = "1";
   opts.extra_env["TZ"] = "UTC";
   // 512-byte clusters keep the 64 MiB filesystem above FAT32's minimum cluster count.
-  BI_TRY(run_checked({"mkfs.fat", "-F", "32", "-S", "512", "-s", "1", "-n", "ESP", "-i",
+  // mkfs.fat ignores SOURCE_DATE_EPOCH: --invariant fixes the label entry's timestamp (and
+  // a volume ID, which -i after it replaces).
+  BI_TRY(run_checked({"mkfs.fat", "--invariant", "-F", "32", "-S", "512", "-s", "1", "-n", "ESP", "-i",
                       sha256_hex(seed + "/esp").substr(0, 8), out.string()},
                      opts));
   const fs::path cfg = out.parent_path() / "esp-grub.cfg";

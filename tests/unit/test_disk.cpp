@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <thread>
 
@@ -76,8 +77,6 @@ TEST_CASE("build_esp: FAT32 labelled ESP with the removable-path files; same inp
   test::Scratch s;
   EspFiles files{s.write("shim", "shim"), s.write("grub", "grub"), s.write("mm", "mm")};
   REQUIRE(build_esp(files, 64u << 20, "seed", s.path() / "a.img"));
-  // mtools and mkfs.fat stamp with the clock unless told otherwise: a later second must not show.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   REQUIRE(build_esp(files, 64u << 20, "seed", s.path() / "b.img"));
   CHECK(*sha256_file(s.path() / "a.img") == *sha256_file(s.path() / "b.img"));
   REQUIRE(build_esp(files, 64u << 20, "other", s.path() / "c.img"));
@@ -88,6 +87,28 @@ TEST_CASE("build_esp: FAT32 labelled ESP with the removable-path files; same inp
     CHECK(dir->output.find(name) != std::string::npos);
   }
   CHECK(dir->output.find("Volume in drive : is ESP") != std::string::npos);
+  // mtools stamps directories and files with the clock unless given SOURCE_DATE_EPOCH (two
+  // builds within one FAT 2-second tick would not show it).
+  const std::time_t epoch = source_date_epoch();
+  std::tm tm{};
+  gmtime_r(&epoch, &tm);
+  char day[16];
+  REQUIRE(std::strftime(day, sizeof day, "%Y-%m-%d", &tm) > 0);
+  INFO(dir->output);
+  CHECK(dir->output.find(std::string("BOOTX64  EFI         4 ") + day) != std::string::npos);
+  CHECK(dir->output.find(std::string(".            <DIR>     ") + day) != std::string::npos);
+  // mkfs.fat stamps the volume label's entry with the clock unless --invariant: not today.
+  auto image = read_file(s.path() / "a.img", 128u << 20);
+  REQUIRE(image);
+  const auto label = image->find(std::string("ESP        \x08", 12));
+  REQUIRE(label != std::string::npos);
+  const std::time_t now = std::time(nullptr);
+  std::tm today{};
+  gmtime_r(&now, &today);
+  const unsigned fat_today = static_cast<unsigned>(((today.tm_year - 80) << 9) | ((today.tm_mon + 1) << 5) | today.tm_mday);
+  const unsigned label_date = static_cast<unsigned char>((*image)[label + 24]) |
+                              static_cast<unsigned>(static_cast<unsigned char>((*image)[label + 25])) << 8;
+  CHECK(label_date != fat_today);
   auto shim = run_checked({"mtype", "-i", (s.path() / "a.img").string(), "::/EFI/BOOT/BOOTX64.EFI"});
   REQUIRE(shim);
   CHECK(shim->output.rfind("shim", 0) == 0);
