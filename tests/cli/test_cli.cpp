@@ -232,13 +232,14 @@ TEST_CASE("boot-test: usage errors exit 2 before anything boots") {
   CHECK(g.err == "build-image: error: invalid --firmware 'efi': expected bios, uefi or uefi-secure (did you mean "
                  "'uefi'?)\n");
   // A hybrid image built without base.secure_boot cannot be started with Secure Boot enforced.
-  const nlohmann::json manifest = {{"schema_version", 1},
-                                   {"name", "tiny-generic-0123"},
-                                   {"file", "tiny.qcow2"},
-                                   {"format", "qcow2"},
-                                   {"inputs_key", "abc"},
-                                   {"sha256", std::string(64, 'e')},
-                                   {"plan", {{"layers", {{"base", {{"firmware", "hybrid"}, {"secure_boot", false}}}}}}}};
+  const nlohmann::json manifest = {
+      {"schema_version", 1},
+      {"name", "tiny-generic-0123"},
+      {"file", "tiny.qcow2"},
+      {"format", "qcow2"},
+      {"inputs_key", "abc"},
+      {"sha256", std::string(64, 'e')},
+      {"plan", {{"layers", {{"base", {{"firmware", "hybrid"}, {"secure_boot", false}}}}}}}};
   s.write("tiny.json", manifest.dump());
   const auto tiny = s.write("tiny.qcow2", "qcow2");
   auto h = run_cli({"boot-test", "--firmware", "uefi-secure", tiny.string()});

@@ -119,8 +119,8 @@ void check_efi_disk(const std::filesystem::path& image, bool hybrid) {
   auto dir = run_process({"mdir", "-b", "-i", esp, "::/EFI/BOOT"});
   REQUIRE(dir);
   INFO(dir->output);
-  for (const char* f : {"::/EFI/BOOT/BOOTX64.EFI", "::/EFI/BOOT/grubx64.efi", "::/EFI/BOOT/mmx64.efi",
-                        "::/EFI/BOOT/grub.cfg"}) {
+  for (const char* f :
+       {"::/EFI/BOOT/BOOTX64.EFI", "::/EFI/BOOT/grubx64.efi", "::/EFI/BOOT/mmx64.efi", "::/EFI/BOOT/grub.cfg"}) {
     CHECK(dir->output.find(f) != std::string::npos);
   }
   CHECK(dir->output.find("fbx64") == std::string::npos); // fallback would write NVRAM entries and reset

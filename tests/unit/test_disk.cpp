@@ -105,7 +105,8 @@ TEST_CASE("build_esp: FAT32 labelled ESP with the removable-path files; same inp
   const std::time_t now = std::time(nullptr);
   std::tm today{};
   gmtime_r(&now, &today);
-  const unsigned fat_today = static_cast<unsigned>(((today.tm_year - 80) << 9) | ((today.tm_mon + 1) << 5) | today.tm_mday);
+  const unsigned fat_today =
+      static_cast<unsigned>(((today.tm_year - 80) << 9) | ((today.tm_mon + 1) << 5) | today.tm_mday);
   const unsigned label_date = static_cast<unsigned char>((*image)[label + 24]) |
                               static_cast<unsigned>(static_cast<unsigned char>((*image)[label + 25])) << 8;
   CHECK(label_date != fat_today);
