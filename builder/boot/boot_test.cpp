@@ -430,7 +430,7 @@ std::string make_default_payload(const DefaultPayloadInput& in) {
   f.insert(f.end(), tail.begin(), tail.end());
   std::string out;
   for (const auto& [k, v] : f) {
-    append_separated(out, ",", k + "=" + v);
+    append_separated(out, ",", std::string(k).append("=").append(v));
   }
   return out;
 }
@@ -453,7 +453,7 @@ std::string add_payload_fields(const std::string& payload,
   const bool per_line = body.find('\n') != std::string::npos;
   std::string out = body;
   for (const auto& [k, v] : fields) {
-    out += (per_line ? "\n" : ",") + k + "=" + v;
+    out.append(per_line ? "\n" : ",").append(k).append("=").append(v);
   }
   return out + (per_line ? "\n" : "");
 }
@@ -725,7 +725,7 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
       payload = add_payload_fields(payload, added);
       std::string keys;
       for (const auto& [k, v] : added) {
-        append_separated(keys, ", ", k + (k == "CARTRIDGE_KEY" ? "" : "=" + v));
+        append_separated(keys, ", ", k == "CARTRIDGE_KEY" ? k : std::string(k).append("=").append(v));
       }
       result.notes.push_back((value_or(given, "MB_IP", "").empty() ? "the payload has no MB_IP: " : "") +
                              std::string("boot-test added ") + keys + " to the payload on the config drive");

@@ -11,8 +11,9 @@
 
 #include "util/expected.hpp"
 
-struct _virConnect;
-struct _virDomain;
+// libvirt's own type names (virConnectPtr, virDomainPtr).
+struct _virConnect; // NOLINT(bugprone-reserved-identifier)
+struct _virDomain;  // NOLINT(bugprone-reserved-identifier)
 
 namespace bi {
 

@@ -124,8 +124,8 @@ Expected<std::vector<std::uint64_t>> DiskReader::data_blocks(std::uint64_t block
   }
   std::vector<bool> data(nblocks, false);
   struct Ctx {
-    std::vector<bool>* data;
-    std::uint64_t block_size;
+    std::vector<bool>* data = nullptr;
+    std::uint64_t block_size = 0;
     std::uint64_t next = 0; // where the server's answer ended
   } ctx{&data, block_size, 0};
   std::uint64_t offset = 0;
@@ -433,7 +433,7 @@ bool all_zero(const std::string& data) {
   const char* p = data.data();
   size_t n = data.size();
   while (n >= 8) {
-    std::uint64_t w;
+    std::uint64_t w = 0;
     std::memcpy(&w, p, 8);
     if (w != 0) {
       return false;
@@ -590,6 +590,7 @@ Expected<std::map<std::uint64_t, std::string>> upload_blocks(const Aws& aws, con
   ConsistencyWait block_wait("ebs PutSnapshotBlock " + snapshot_id, options.consistency);
   std::vector<std::thread> workers;
   const int nworkers = std::max(1, options.workers);
+  workers.reserve(static_cast<size_t>(nworkers));
   for (int w = 0; w < nworkers; ++w) {
     workers.emplace_back([&] {
       RetryPolicy policy;

@@ -151,7 +151,7 @@ TEST_CASE("pin_inode_times makes mke2fs -d output independent of the tree's ctim
   std::filesystem::create_symlink("tool", tree / "usr/bin/link");
   REQUIRE(clamp_mtimes(tree, 1700000000));
   auto make_fs = [&](const std::string& name) {
-    const auto disk = scratch.path() / name;
+    auto disk = scratch.path() / name;
     std::ofstream(disk).close();
     std::filesystem::resize_file(disk, 64ull << 20);
     RunOptions o;
