@@ -24,6 +24,7 @@
 #include "image/catalog.hpp"
 #include "image/manifest.hpp"
 #include "net/http.hpp"
+#include "util/did_you_mean.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
 #include "util/text.hpp"
@@ -171,6 +172,52 @@ std::vector<int> ports_from_manifest(const Manifest& m) {
   }
   return ports;
 }
+
+} // namespace
+
+Expected<std::string> parse_boot_firmware(const std::string& text) {
+  static const std::vector<std::string> kinds = {"bios", "uefi", "uefi-secure"};
+  if (std::find(kinds.begin(), kinds.end(), text) == kinds.end()) {
+    return fail(
+        "", "invalid --firmware '" + text + "': expected bios, uefi or uefi-secure" + did_you_mean_suffix(text, kinds),
+        ExitCode::bad_input);
+  }
+  return text;
+}
+
+Expected<std::string> choose_boot_firmware(const std::optional<std::string>& requested, const std::string& firmware,
+                                           bool secure_boot, const std::string& image) {
+  if (!requested) {
+    return std::string(firmware == "uefi" ? "uefi" : "bios");
+  }
+  if (*requested == "uefi-secure" && !secure_boot) {
+    return fail(image, "--firmware uefi-secure needs an image built with base.secure_boot: true", ExitCode::bad_input);
+  }
+  if (*requested != "bios" && firmware == "bios") {
+    return fail(image,
+                "--firmware " + *requested +
+                    " cannot start an image built with base.firmware bios (no EFI "
+                    "system partition)",
+                ExitCode::bad_input);
+  }
+  if (*requested == "bios" && firmware == "uefi") {
+    return fail(image, "--firmware bios cannot start an image built with base.firmware uefi (no BIOS boot code)",
+                ExitCode::bad_input);
+  }
+  return *requested;
+}
+
+std::optional<bool> secure_boot_from_console(const std::string& console) {
+  if (console.find("secureboot: Secure boot enabled") != std::string::npos) {
+    return true;
+  }
+  if (console.find("secureboot: Secure boot disabled") != std::string::npos) {
+    return false;
+  }
+  return std::nullopt;
+}
+
+namespace {
 
 Expected<BootImage> resolve_image(const BootTestOptions& o) {
   BootImage info;
@@ -402,7 +449,7 @@ std::string make_default_payload(const DefaultPayloadInput& in) {
   f.insert(f.end(), tail.begin(), tail.end());
   std::string out;
   for (const auto& [k, v] : f) {
-    append_separated(out, ",", k + "=" + v);
+    append_separated(out, ",", std::string(k).append("=").append(v));
   }
   return out;
 }
@@ -425,7 +472,7 @@ std::string add_payload_fields(const std::string& payload,
   const bool per_line = body.find('\n') != std::string::npos;
   std::string out = body;
   for (const auto& [k, v] : fields) {
-    out += (per_line ? "\n" : ",") + k + "=" + v;
+    out.append(per_line ? "\n" : ",").append(k).append("=").append(v);
   }
   return out + (per_line ? "\n" : "");
 }
@@ -513,6 +560,8 @@ nlohmann::json BootTestResult::to_json() const {
       {"reason", reason},
       {"image", image.string()},
       {"accelerator", accelerator},
+      {"firmware", firmware},
+      {"guest_secure_boot", guest_secure_boot ? nlohmann::json(*guest_secure_boot) : nlohmann::json(nullptr)},
       {"domain", domain},
       {"broker", broker},
       {"member_id", member_id},
@@ -545,6 +594,10 @@ nlohmann::json BootTestResult::to_json() const {
 
 std::string BootTestResult::to_text() const {
   std::string out = fmt::format("boot-test {}: {} ({})\n", passed ? "PASSED" : "FAILED", image.string(), accelerator);
+  out += fmt::format("  firmware        {}{}\n", firmware,
+                     !guest_secure_boot   ? ""
+                     : *guest_secure_boot ? ", guest: Secure Boot on"
+                                          : ", guest: Secure Boot off");
   if (!passed) {
     out += fmt::format("  reason          {}\n", reason);
   }
@@ -798,6 +851,8 @@ struct DomainInputs {
   GuestDisk disk;
   fs::path config_drive;
   fs::path console_log;
+  std::string firmware; // bios | uefi | uefi-secure
+  fs::path nvram;       // the per-run copy of the UEFI variables
   const BootTestOptions* options = nullptr;
   const HostServices* services = nullptr;
   int web_host_port = 0;
@@ -815,6 +870,8 @@ DomainSpec make_domain_spec(const DomainInputs& in) {
   spec.backing_image = in.disk.backing;
   spec.config_drive = in.config_drive;
   spec.console_log = in.console_log;
+  spec.firmware = in.firmware;
+  spec.nvram = in.nvram;
   GuestForward broker_forward;
   broker_forward.guest_ip = k_guest_broker_ip;
   broker_forward.guest_port = k_guest_broker_port;
@@ -1071,6 +1128,11 @@ void conclude(BootTestResult& result, const GuestWatch& watch, const std::string
   if (result.reason.empty()) {
     result.reason = !content_problem.empty() ? content_problem : cleanup_problem;
   }
+  result.guest_secure_boot = secure_boot_from_console(watch.console_text());
+  if (result.reason.empty() && result.firmware == "uefi-secure" && result.guest_secure_boot != true) {
+    result.reason = "booted with --firmware uefi-secure but the guest kernel did not report 'secureboot: Secure "
+                    "boot enabled'";
+  }
   result.passed = result.reason.empty();
   if (!result.passed) {
     result.console_tail = last_lines(watch.console_text(), 25);
@@ -1086,6 +1148,9 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   // Inputs first: a usage problem must not cost a VM start.
   BI_TRY_ASSIGN(BootImage info, resolve_image(o));
   result.image = info.image;
+  BI_TRY_ASSIGN(result.firmware,
+                choose_boot_firmware(o.firmware, info.manifest ? info.manifest->firmware() : "bios",
+                                     info.manifest && info.manifest->secure_boot(), info.image.string()));
   const std::string uuid = random_uuid();
   BI_TRY_ASSIGN(std::string payload, read_or_make_payload(o, info, uuid));
   payload = complete_payload_for_guest(payload, o, result.notes);
@@ -1095,7 +1160,8 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
 
   const Accelerator accel = detect_accelerator(o.cache_dir);
   result.accelerator = accel.kvm ? "kvm" : "tcg";
-  spdlog::info("boot-test: {} under {} ({})", info.image.string(), result.accelerator, accel.reason);
+  spdlog::info("boot-test: {} under {} ({}), firmware {}", info.image.string(), result.accelerator, accel.reason,
+               result.firmware);
 
   std::error_code ec;
   const fs::path parent =
@@ -1116,8 +1182,9 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
 
   BI_TRY(ensure_libvirtd(std::chrono::seconds(90)));
   BI_TRY_ASSIGN(LibvirtConnection conn, LibvirtConnection::open("qemu:///system"));
-  const DomainSpec spec = make_domain_spec(
-      {uuid, accel.kvm, disk, config_drive, run_dir.path() / "console.log", &o, &services, web_host_port, web_port});
+  const DomainSpec spec =
+      make_domain_spec({uuid, accel.kvm, disk, config_drive, run_dir.path() / "console.log", result.firmware,
+                        run_dir.path() / "OVMF_VARS.fd", &o, &services, web_host_port, web_port});
   result.domain = spec.name;
   const std::string xml = render_domain_xml(spec);
   spdlog::debug("domain XML:\n{}", xml);

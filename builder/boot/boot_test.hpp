@@ -100,7 +100,20 @@ struct BootTestOptions {
   // --until: the run is complete at activation, or after the cleanup handshake.
   enum class Until { activated, shutdown };
   std::optional<Until> until; // default: shutdown when playing the servers
+  // --firmware bios | uefi | uefi-secure; default from the image's base.firmware.
+  std::optional<std::string> firmware;
 };
+
+// Parses --firmware's value.
+Expected<std::string> parse_boot_firmware(const std::string& text);
+// The firmware to boot `image` with: the requested one, checked against what the image was
+// built for (base.firmware, base.secure_boot in its manifest), else bios for bios and
+// hybrid images and uefi for uefi images. A manifest-less image is taken as BIOS-only.
+Expected<std::string> choose_boot_firmware(const std::optional<std::string>& requested, const std::string& firmware,
+                                           bool secure_boot, const std::string& image);
+// The guest kernel's verdict on the console: "secureboot: Secure boot enabled" / "disabled"
+// (printed under EFI only), else nullopt.
+std::optional<bool> secure_boot_from_console(const std::string& console);
 
 // Parses --until's value.
 Expected<BootTestOptions::Until> parse_until(const std::string& text);
@@ -122,7 +135,9 @@ struct BootTestResult {
   bool passed = false;
   std::string reason; // why it failed; empty on pass
   fs::path image;
-  std::string accelerator; // kvm | tcg
+  std::string accelerator;               // kvm | tcg
+  std::string firmware;                  // bios | uefi | uefi-secure
+  std::optional<bool> guest_secure_boot; // as the guest kernel reported it (EFI only)
   std::string domain;
   std::string broker; // host:port the guest's 10.0.2.100:1883 reaches
   std::string member_id;

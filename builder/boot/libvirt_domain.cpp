@@ -145,6 +145,16 @@ std::string xml_escape(const std::string& text) {
   return out;
 }
 
+OvmfFiles ovmf_files(const std::string& firmware) {
+  if (firmware == "uefi") {
+    return {"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"};
+  }
+  if (firmware == "uefi-secure") {
+    return {"/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"};
+  }
+  return {};
+}
+
 std::string render_domain_xml(const DomainSpec& s) {
   const auto e = [](const auto& v) { return xml_escape(std::string(v)); };
   std::string x;
@@ -155,8 +165,22 @@ std::string render_domain_xml(const DomainSpec& s) {
     x += fmt::format("  <uuid>{}</uuid>\n", e(s.uuid));
   }
   x += fmt::format("  <memory unit='MiB'>{}</memory>\n  <vcpu>{}</vcpu>\n", s.memory_mib, s.vcpus);
-  x += "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    <boot dev='hd'/>\n  </os>\n";
+  const bool efi = s.firmware != "bios";
+  const bool secure = s.firmware == "uefi-secure";
+  // Firmware files given explicitly rather than through <os firmware='efi'>: the run
+  // reports exactly which code and variable store the guest booted with.
+  x += fmt::format("  <os>\n    <type arch='x86_64' machine='{}'>hvm</type>\n", efi ? "q35" : "pc");
+  if (efi) {
+    const OvmfFiles f = ovmf_files(s.firmware);
+    x += fmt::format("    <loader readonly='yes' secure='{}' type='pflash'>{}</loader>\n", secure ? "yes" : "no",
+                     e(f.code.string()));
+    x += fmt::format("    <nvram template='{}'>{}</nvram>\n", e(f.vars_template.string()), e(s.nvram.string()));
+  }
+  x += "    <boot dev='hd'/>\n  </os>\n";
   x += "  <features>\n    <acpi/>\n    <apic/>\n";
+  if (secure) {
+    x += "    <smm state='on'/>\n"; // OVMF's secure variable store needs SMM
+  }
   if (!s.kvm) {
     // QEMU's default translation cache is 1 GiB; a quarter of that keeps TCG fast
     // without doubling the guest's footprint on a shared host.
@@ -207,7 +231,7 @@ std::string render_domain_xml(const DomainSpec& s) {
   x += "    <qemu:arg value='-netdev'/>\n";
   x += fmt::format("    <qemu:arg value='{}'/>\n", e(netdev));
   x += "    <qemu:arg value='-device'/>\n";
-  x += "    <qemu:arg value='virtio-net-pci,netdev=n0,bus=pci.0,addr=0x10'/>\n";
+  x += fmt::format("    <qemu:arg value='virtio-net-pci,netdev=n0,bus={},addr=0x10'/>\n", efi ? "pcie.0" : "pci.0");
   if (s.allow_spawn) {
     // libvirt's own -sandbox (spawn=deny) comes after these arguments and would win, so
     // its capability is dropped below and the sandbox is given here without `spawn` and

@@ -39,7 +39,20 @@ struct DomainSpec {
   // A `cmd:` guestfwd spawns a process per guest connection: qemu's seccomp sandbox
   // (libvirt passes spawn=deny) must then allow spawning.
   bool allow_spawn = false;
+  // bios (i440fx + SeaBIOS) | uefi (q35 + OVMF) | uefi-secure (q35 + SMM + OVMF with
+  // Microsoft's keys enrolled, Secure Boot enforced). EFI guests keep their variables in
+  // `nvram`, a per-run copy libvirt makes from the firmware's template.
+  std::string firmware = "bios";
+  fs::path nvram;
 };
+
+// OVMF from Debian's ovmf package: the code and variable-store template for a firmware
+// kind (empty for bios).
+struct OvmfFiles {
+  fs::path code;
+  fs::path vars_template;
+};
+OvmfFiles ovmf_files(const std::string& firmware);
 
 std::string render_domain_xml(const DomainSpec& spec);
 

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "boot/libvirt_domain.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
 
@@ -36,6 +37,22 @@ Expected<QemuBootResult> boot_and_wait(const QemuBootOptions& o) {
                                    netdev,
                                    "-device",
                                    "virtio-net-pci,netdev=n0"};
+  if (o.firmware != "bios") {
+    const OvmfFiles f = ovmf_files(o.firmware);
+    const std::string vars = o.console_log.string() + ".vars";
+    std::filesystem::copy_file(f.vars_template, vars, std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec) {
+      return fail(f.vars_template.string(), "cannot copy OVMF's variable store (install ovmf): " + ec.message(),
+                  ExitCode::host_missing);
+    }
+    const bool secure = o.firmware == "uefi-secure";
+    argv.insert(argv.end(), {"-machine", secure ? "q35,smm=on" : "q35"});
+    if (secure) {
+      argv.insert(argv.end(), {"-global", "driver=cfi.pflash01,property=secure,value=on"});
+    }
+    argv.insert(argv.end(), {"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + f.code.string(), "-drive",
+                             "if=pflash,format=raw,unit=1,file=" + vars});
+  }
   for (const auto& d : o.extra_drives) {
     argv.insert(argv.end(), {"-drive", "file=" + d.string() + ",if=virtio,format=raw,readonly=on"});
   }

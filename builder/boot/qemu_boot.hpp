@@ -21,6 +21,9 @@ struct QemuBootOptions {
   std::vector<std::filesystem::path> extra_drives; // e.g. a config drive (raw, read-only)
   bool use_kvm = false;
   int memory_mib = 1024;
+  // bios | uefi | uefi-secure (boot/libvirt_domain.hpp): OVMF's variables are copied to
+  // `console_log` + ".vars" for the run.
+  std::string firmware = "bios";
 };
 
 struct QemuBootResult {

@@ -39,6 +39,10 @@ struct BaseSpec {
   std::filesystem::path image; // an existing qcow2/raw cloud image
   std::uint64_t size_bytes = 4ull << 30;
   std::string mirror; // deb822 .sources file or a URL; empty = host's apt sources
+  // bios: MBR + extlinux. uefi: GPT + EFI system partition. hybrid: one GPT disk that boots
+  // under both (docs/image-contract.md, "Firmware").
+  std::string firmware = "hybrid";
+  bool secure_boot = false; // the image is registered as needing Secure Boot (EFI only)
 };
 
 struct Cartridge {

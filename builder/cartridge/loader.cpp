@@ -306,7 +306,7 @@ private:
       error(n, "'base' must be a mapping with 'os' or 'image'");
       return;
     }
-    auto k = keys(n, "base", {"os", "image", "size", "mirror"});
+    auto k = keys(n, "base", {"os", "image", "size", "mirror", "firmware", "secure_boot"});
     const bool has_os = k.count("os") > 0;
     const bool has_image = k.count("image") > 0;
     if (has_os && has_image) {
@@ -350,6 +350,25 @@ private:
     if (auto it = k.find("mirror"); it != k.end()) {
       if (auto v = string(it->second.second, "base.mirror")) {
         b.mirror = *v;
+      }
+    }
+    if (auto it = k.find("firmware"); it != k.end()) {
+      if (auto v = string(it->second.second, "base.firmware")) {
+        static const std::vector<std::string> kinds = {"bios", "uefi", "hybrid"};
+        if (std::find(kinds.begin(), kinds.end(), *v) == kinds.end()) {
+          error(it->second.second, fmt::format("invalid base.firmware '{}': expected bios, uefi or hybrid", *v) +
+                                       did_you_mean_suffix(*v, kinds));
+        } else {
+          b.firmware = *v;
+        }
+      }
+    }
+    if (auto it = k.find("secure_boot"); it != k.end()) {
+      if (auto v = boolean(it->second.second, "base.secure_boot")) {
+        b.secure_boot = *v;
+        if (*v && b.firmware == "bios") {
+          error(it->second.first, "base.secure_boot needs UEFI: set base.firmware to uefi or hybrid, not bios");
+        }
       }
     }
   }

@@ -32,11 +32,11 @@ const std::vector<Command>& commands() {
       {"list", "list [--json]", "show the image catalog", cmd_list, ""},
       {"inspect", "inspect IMAGE [--json]", "print an image's manifest", cmd_inspect},
       {"cache", "cache ls|verify|gc [FILE...]", "manage the layer cache", cmd_cache, "ls verify gc"},
-      {"boot-test", "boot-test IMAGE [--payload F] [--timeout S] [--forward IP:PORT=HPORT]",
+      {"boot-test", "boot-test IMAGE [--payload F] [--timeout S] [--forward IP:PORT=HPORT] [--firmware F]",
        "boot under libvirt, wait for InstanceActivatedEvent",
        [](Options& o) {
          return cmd_boot_test({o.args, o.json, o.payload, o.timeout, o.broker, o.forwards, o.output_dir, o.cache_dir,
-                               o.app_repo, o.expect_content, o.until, o.no_stratos});
+                               o.app_repo, o.expect_content, o.until, o.no_stratos, o.firmware});
        }},
       {"register", "register IMAGE... [--to CLOUD] [--region R]",
        "upload to Glance / EBS and register (openstack, ec2)",

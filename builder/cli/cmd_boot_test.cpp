@@ -62,6 +62,9 @@ Expected<BootTestOptions> make_options(const BootTestCommand& c) {
     }
     o.app_repo = repo;
   }
+  if (c.firmware) {
+    BI_TRY_ASSIGN(o.firmware, parse_boot_firmware(*c.firmware));
+  }
   if (c.expect_content) {
     if (c.expect_content->empty()) {
       return Unexpected{usage("invalid --expect-content '': expected some text")};

@@ -25,6 +25,7 @@ struct BootTestCommand {
   std::optional<std::string> expect_content; // --expect-content TEXT
   std::optional<std::string> until;          // --until activated|shutdown
   bool no_stratos = false;                   // --no-stratos
+  std::optional<std::string> firmware;       // --firmware bios|uefi|uefi-secure
 };
 
 // 0 passed, 1 failed; errors carry their own exit code (2 usage, 3 host missing).

@@ -40,6 +40,9 @@ const std::vector<OptionSpec>& option_specs() {
       {"--until", true,
        "boot-test: activated | shutdown (after the cleanup handshake; default when playing the servers)", "boot-test",
        "activated shutdown"},
+      {"--firmware", true,
+       "boot-test: bios | uefi | uefi-secure (Secure Boot enforced; default: uefi for uefi images, else bios)",
+       "boot-test", "bios uefi uefi-secure"},
       {"--to", true, "register: openstack | ec2 (default: every iaas target of the cartridge)",
        "register cartridge-json", "openstack ec2"},
       {"--region", true, "register: the cloud region (default: the cartridge's iaas entry)", "register cartridge-json"},
@@ -155,6 +158,8 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
       o.expect_content = *value;
     } else if (name == "--until") {
       o.until = *value;
+    } else if (name == "--firmware") {
+      o.firmware = *value;
     } else if (name == "--no-stratos") {
       o.no_stratos = true;
     } else if (name == "--no-cache") {

@@ -13,6 +13,7 @@
 
 #include "guest/guestfs_handle.hpp"
 #include "util/fs.hpp"
+#include "util/hash.hpp"
 #include "util/process.hpp"
 
 namespace bi {
@@ -142,6 +143,36 @@ std::vector<std::uint32_t> parse_ranges(std::string_view text) {
   return out;
 }
 
+// The GPT of a uefi or hybrid disk, with GUIDs derived from the plan (sgdisk would draw
+// random ones).
+Expected<void> write_gpt(const fs::path& disk, bool legacy_bootable, const std::string& seed, std::uint64_t root_offset,
+                         std::uint64_t root_bytes) {
+  const auto sector = [](std::uint64_t bytes) { return std::to_string(bytes / 512); };
+  std::vector<std::string> argv = {
+      "sgdisk",
+      "--clear",
+      "--disk-guid=" + uuid_from(sha256_hex(seed + "/disk").substr(0, 32)),
+      "--new=1:" + sector(k_boot_offset) + ":" + sector(k_boot_offset + k_boot_bytes - 1),
+      "--typecode=1:8300",
+      "--change-name=1:boot",
+      "--partition-guid=1:" + uuid_from(sha256_hex(seed + "/p1").substr(0, 32)),
+      "--new=2:" + sector(k_esp_offset) + ":" + sector(k_esp_offset + k_esp_bytes - 1),
+      "--typecode=2:ef00",
+      "--change-name=2:ESP",
+      "--partition-guid=2:" + uuid_from(sha256_hex(seed + "/p2").substr(0, 32)),
+      "--new=3:" + sector(root_offset) + ":" + sector(root_offset + root_bytes - 1),
+      "--typecode=3:8300",
+      "--change-name=3:rootfs",
+      "--partition-guid=3:" + uuid_from(sha256_hex(seed + "/p3").substr(0, 32)),
+  };
+  if (legacy_bootable) {
+    argv.emplace_back("--attributes=1:set:2"); // gptmbr.bin boots the partition with this bit
+  }
+  argv.push_back(disk.string());
+  BI_TRY(run_checked(argv));
+  return Ok{};
+}
+
 } // namespace
 
 std::vector<std::uint32_t> used_inodes_from_dumpe2fs(const std::string& dumpe2fs_output) {
@@ -233,13 +264,78 @@ std::string make_mbr(const std::string& boot_code, std::uint32_t disk_signature,
   return mbr;
 }
 
+namespace {
+const char* const k_kernel_cmdline =
+    "root=LABEL=rootfs ro console=tty0 console=ttyS0,115200n8 net.ifnames=0 modprobe.blacklist=floppy";
+} // namespace
+
 std::string extlinux_conf() {
-  return "# Written by build-image. /vmlinuz and /initrd.img are symlinks kept current by\n"
-         "# the kernel package (link_in_boot), so kernel upgrades keep booting.\n"
-         "DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nSERIAL 0 115200\n"
-         "LABEL linux\n  LINUX /vmlinuz\n  INITRD /initrd.img\n"
-         "  APPEND root=LABEL=rootfs ro console=tty0 console=ttyS0,115200n8 net.ifnames=0 "
-         "modprobe.blacklist=floppy\n";
+  return std::string("# Written by build-image. /vmlinuz and /initrd.img are symlinks kept current by\n"
+                     "# the kernel package (link_in_boot), so kernel upgrades keep booting.\n"
+                     "DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nSERIAL 0 115200\n"
+                     "LABEL linux\n  LINUX /vmlinuz\n  INITRD /initrd.img\n  APPEND ") +
+         k_kernel_cmdline + "\n";
+}
+
+std::string boot_partition_uuid() { return uuid_from("b007"); }
+
+std::string esp_grub_cfg() {
+  // Only commands built into Debian's signed grubx64.efi: under Secure Boot it loads no
+  // modules from disk. The kernel links are the ones extlinux boots under BIOS.
+  return fmt::format("# Written by build-image: shim -> Debian's signed GRUB -> this file.\n"
+                     "search --no-floppy --fs-uuid --set=root {}\n"
+                     "set default=0\n"
+                     "set timeout=0\n"
+                     "menuentry 'Debian' {{\n"
+                     "  linux /vmlinuz {}\n"
+                     "  initrd /initrd.img\n"
+                     "}}\n",
+                     boot_partition_uuid(), k_kernel_cmdline);
+}
+
+std::string uuid_from_seed(const std::string& seed, const std::string& what) {
+  return uuid_from(sha256_hex(seed + "/" + what).substr(0, 32));
+}
+
+EspFiles EspFiles::in_tree(const fs::path& root) {
+  return {root / "usr/lib/shim/shimx64.efi.signed", root / "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed",
+          root / "usr/lib/shim/mmx64.efi.signed"};
+}
+
+Expected<void> build_esp(const EspFiles& files, std::uint64_t bytes, const std::string& seed, const fs::path& out) {
+  for (const auto& f : {files.shim, files.grub, files.mokman}) {
+    std::error_code ec;
+    if (!fs::is_regular_file(f, ec)) {
+      return fail(f.string(), "missing: the EFI boot chain comes from shim-signed and grub-efi-amd64-signed in "
+                              "the image (base packages for base.firmware uefi and hybrid)");
+    }
+  }
+  BI_TRY(create_sparse(out, bytes));
+  const std::string epoch = std::to_string(source_date_epoch());
+  RunOptions opts;
+  opts.timeout = std::chrono::seconds(120);
+  // mkfs.fat and mtools stamp the boot sector, directories and files with the clock
+  // unless SOURCE_DATE_EPOCH is set.
+  opts.extra_env["SOURCE_DATE_EPOCH"] = epoch;
+  opts.extra_env["MTOOLS_SKIP_CHECK"] = "1";
+  opts.extra_env["TZ"] = "UTC";
+  // 512-byte clusters keep the 64 MiB filesystem above FAT32's minimum cluster count.
+  // mkfs.fat ignores SOURCE_DATE_EPOCH: --invariant fixes the label entry's timestamp (and
+  // a volume ID, which -i after it replaces).
+  BI_TRY(run_checked({"mkfs.fat", "--invariant", "-F", "32", "-S", "512", "-s", "1", "-n", "ESP", "-i",
+                      sha256_hex(seed + "/esp").substr(0, 8), out.string()},
+                     opts));
+  const fs::path cfg = out.parent_path() / "esp-grub.cfg";
+  BI_TRY(replace_file(cfg, esp_grub_cfg()));
+  BI_TRY(run_checked({"mmd", "-i", out.string(), "::/EFI", "::/EFI/BOOT"}, opts));
+  const std::pair<fs::path, std::string> copies[] = {
+      {files.shim, "BOOTX64.EFI"}, {files.grub, "grubx64.efi"}, {files.mokman, "mmx64.efi"}, {cfg, "grub.cfg"}};
+  for (const auto& [src, name] : copies) {
+    BI_TRY(run_checked({"mcopy", "-i", out.string(), src.string(), "::/EFI/BOOT/" + name}, opts));
+  }
+  std::error_code ec;
+  fs::remove(cfg, ec);
+  return Ok{};
 }
 
 Expected<void> build_bootloader_disk(const fs::path& out, bool use_tcg) {
@@ -322,7 +418,12 @@ Expected<void> install_kernel(const fs::path& disk, const fs::path& boot_dir) {
 
 Expected<void> assemble_disk(const AssembleInput& in, const fs::path& out) {
   const std::uint64_t disk_bytes = in.disk_bytes / (1u << 20) * (1u << 20);
-  if (disk_bytes < k_root_offset + (512ull << 20)) {
+  const bool gpt = in.firmware != "bios";
+  const std::uint64_t root_offset = gpt ? k_gpt_root_offset : k_root_offset;
+  // GPT keeps a backup table in the last 33 sectors: the root ends at the last usable one
+  // (growroot then sees a partition that already fills its disk).
+  const std::uint64_t root_bytes = disk_bytes - root_offset - (gpt ? 33 * 512 : 0);
+  if (disk_bytes < root_offset + (512ull << 20)) {
     return fail(out.string(), "disk size too small", ExitCode::bad_input);
   }
   BI_TRY(create_sparse(out, disk_bytes));
@@ -330,19 +431,33 @@ Expected<void> assemble_disk(const AssembleInput& in, const fs::path& out) {
   BI_TRY(copy_sparse_into(in.bootloader_disk, out, 0));
   BI_TRY(install_kernel(out, in.boot_tree));
   BI_TRY_ASSIGN(std::string code, read_file(in.mbr_code));
-  const MbrPartition parts[2] = {
-      {true, 0x83, k_boot_offset / 512, k_boot_bytes / 512},
-      {false, 0x83, k_root_offset / 512, (disk_bytes - k_root_offset) / 512},
-  };
-  std::uint32_t signature = 0;
-  for (size_t i = 0; i < 8 && i < in.uuid_seed.size(); ++i) {
-    signature = signature * 16 + static_cast<std::uint32_t>(std::stoul(in.uuid_seed.substr(i, 1), nullptr, 16));
+  if (gpt) {
+    BI_TRY(pwrite_all(out, std::string(512, '\0'), 0)); // the bootloader disk's MBR table
+    BI_TRY(write_gpt(out, in.firmware == "hybrid", in.uuid_seed, root_offset, root_bytes));
+    if (in.firmware == "hybrid") {
+      // Boot code only: the protective MBR's table stays as sgdisk wrote it.
+      BI_TRY(pwrite_all(out, code.substr(0, std::min<size_t>(440, code.size())), 0));
+    }
+    const fs::path esp = out.parent_path() / "esp.img";
+    BI_TRY(build_esp(in.esp, k_esp_bytes, in.uuid_seed, esp));
+    BI_TRY(copy_sparse_into(esp, out, k_esp_offset));
+    std::error_code ec;
+    fs::remove(esp, ec);
+  } else {
+    const MbrPartition parts[2] = {
+        {true, 0x83, k_boot_offset / 512, k_boot_bytes / 512},
+        {false, 0x83, k_root_offset / 512, root_bytes / 512},
+    };
+    std::uint32_t signature = 0;
+    for (size_t i = 0; i < 8 && i < in.uuid_seed.size(); ++i) {
+      signature = signature * 16 + static_cast<std::uint32_t>(std::stoul(in.uuid_seed.substr(i, 1), nullptr, 16));
+    }
+    BI_TRY(pwrite_all(out, make_mbr(code, signature, parts, 2), 0));
   }
-  BI_TRY(pwrite_all(out, make_mbr(code, signature, parts, 2), 0));
-  BI_TRY(run_mke2fs("rootfs", uuid_from(in.uuid_seed), k_root_offset, disk_bytes - k_root_offset, out, &in.root_tree));
+  BI_TRY(run_mke2fs("rootfs", uuid_from(in.uuid_seed), root_offset, root_bytes, out, &in.root_tree));
   // mke2fs -d copies each inode's ctime (set by the kernel when the farm was made) and
   // atime (bumped by reading the cached files) from the tree: pin both.
-  BI_TRY(pin_inode_times(out, k_root_offset, source_date_epoch()));
+  BI_TRY(pin_inode_times(out, root_offset, source_date_epoch()));
   return Ok{};
 }
 

@@ -1,10 +1,16 @@
 #pragma once
-// Disk layout and assembly. Every image has the same layout, so the bootloader partition
+// Disk layout and assembly. Every image starts with the same boot partition, so the one
 // built once by libguestfs is reused byte for byte and rebuilding the root filesystem needs
-// no appliance at all:
-//   sector 0        MBR (syslinux mbr.bin + partition table)
-//   1 MiB           partition 1, "boot", ext4, extlinux installed, kernel + initrd
-//   1 MiB + 256 MiB partition 2, "rootfs", ext4 made with mke2fs -d, to the end of the disk
+// no appliance at all. base.firmware picks the partition table around it:
+//   bios:   sector 0 MBR (syslinux mbr.bin + table)
+//           1 MiB   p1 "boot", ext4, extlinux installed, kernel + initrd
+//           257 MiB p2 "rootfs", ext4 made with mke2fs -d, to the end of the disk
+//   hybrid: sector 0 protective MBR with syslinux gptmbr.bin, GPT
+//           1 MiB   p1 "boot" as above, GPT attribute "legacy BIOS bootable" (gptmbr's choice)
+//           257 MiB p2 "ESP", FAT32: EFI/BOOT/BOOTX64.EFI (Debian's signed shim),
+//                   grubx64.efi (Debian's signed GRUB), mmx64.efi, grub.cfg (boots p1's kernel)
+//           321 MiB p3 "rootfs", to 1 MiB before the end (the backup GPT)
+//   uefi:   as hybrid without BIOS boot code or the legacy attribute
 
 #include <cstdint>
 #include <filesystem>
@@ -20,6 +26,12 @@ namespace fs = std::filesystem;
 constexpr std::uint64_t k_boot_offset = 1ull << 20;
 constexpr std::uint64_t k_boot_bytes = 256ull << 20;
 constexpr std::uint64_t k_root_offset = k_boot_offset + k_boot_bytes;
+constexpr std::uint64_t k_esp_offset = k_boot_offset + k_boot_bytes;
+constexpr std::uint64_t k_esp_bytes = 64ull << 20;
+constexpr std::uint64_t k_gpt_root_offset = k_esp_offset + k_esp_bytes;
+
+// The boot partition's UUID (the same in every image: it is built once).
+std::string boot_partition_uuid();
 
 struct MbrPartition {
   bool bootable = false;
@@ -41,12 +53,30 @@ Expected<void> build_bootloader_disk(const fs::path& out, bool use_tcg);
 Expected<void> install_kernel(const fs::path& disk, const fs::path& boot_dir);
 
 std::string extlinux_conf();
+// EFI/BOOT/grub.cfg on the ESP: Debian's signed GRUB reads it from the directory it was
+// started from ($cmdpath) when no /EFI/debian exists, as grub-install --removable does.
+std::string esp_grub_cfg();
+
+// Deterministic GUIDs/UUIDs of a disk from its plan's key.
+std::string uuid_from_seed(const std::string& seed, const std::string& what);
+
+struct EspFiles {
+  fs::path shim;   // shimx64.efi.signed -> EFI/BOOT/BOOTX64.EFI
+  fs::path grub;   // grubx64.efi.signed -> EFI/BOOT/grubx64.efi
+  fs::path mokman; // mmx64.efi.signed -> EFI/BOOT/mmx64.efi (shim starts it on a failed check)
+  static EspFiles in_tree(const fs::path& root);
+};
+// A FAT32 image of `bytes` at `out` holding `files` and esp_grub_cfg(); volume ID and
+// timestamps fixed (reproducible).
+Expected<void> build_esp(const EspFiles& files, std::uint64_t bytes, const std::string& seed, const fs::path& out);
 
 struct AssembleInput {
   fs::path root_tree;       // the final root filesystem tree (its /boot emptied)
   fs::path boot_tree;       // kernel files
   fs::path bootloader_disk; // from build_bootloader_disk
-  fs::path mbr_code;        // syslinux mbr.bin
+  fs::path mbr_code;        // syslinux mbr.bin (bios) or gptmbr.bin (hybrid)
+  std::string firmware = "bios";
+  EspFiles esp; // uefi and hybrid
   std::uint64_t disk_bytes = 0;
   std::string uuid_seed; // fixed filesystem UUIDs from the plan (reproducible)
 };

@@ -29,6 +29,33 @@ std::vector<int> Manifest::ports() const {
   return out;
 }
 
+namespace {
+// plan.layers.base.<key>, or null.
+const json& base_layer_field(const json& plan, const char* key) {
+  static const json none;
+  const auto layers = plan.find("layers");
+  if (layers == plan.end() || !layers->is_object()) {
+    return none;
+  }
+  const auto base = layers->find("base");
+  if (base == layers->end() || !base->is_object()) {
+    return none;
+  }
+  const auto v = base->find(key);
+  return v == base->end() ? none : *v;
+}
+} // namespace
+
+std::string Manifest::firmware() const {
+  const json& v = base_layer_field(plan, "firmware");
+  return v.is_string() ? v.get<std::string>() : "bios";
+}
+
+bool Manifest::secure_boot() const {
+  const json& v = base_layer_field(plan, "secure_boot");
+  return v.is_boolean() && v.get<bool>();
+}
+
 std::string Manifest::layer(const std::string& kind) const {
   const auto it = layers.find(kind);
   return it == layers.end() ? "" : it->second;

@@ -56,6 +56,10 @@ struct Manifest {
 
   // The cartridge's ports as the plan recorded them (empty for manifests that predate it).
   std::vector<int> ports() const;
+  // base.firmware (bios | uefi | hybrid) and base.secure_boot from the embedded plan;
+  // "bios" and false for manifests written before images had a choice (all were BIOS).
+  std::string firmware() const;
+  bool secure_boot() const;
   // The layer key of `kind`, or "" when the image has no such layer.
   std::string layer(const std::string& kind) const;
 

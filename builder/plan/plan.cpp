@@ -87,6 +87,17 @@ const std::vector<std::string>& base_packages() {
   return packages;
 }
 
+std::vector<std::string> base_packages(const std::string& firmware) {
+  auto packages = base_packages();
+  if (firmware != "bios") {
+    // The ESP's shimx64/mmx64 and grubx64 come from the image's own packages, so their
+    // versions move with the mirror like every other package (and are in the base key).
+    packages.emplace_back("shim-signed");
+    packages.emplace_back("grub-efi-amd64-signed");
+  }
+  return packages;
+}
+
 const char* to_string(OutputFormat f) {
   switch (f) {
   case OutputFormat::raw:
@@ -360,7 +371,9 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
     base.os = "image";
     BI_TRY_ASSIGN(base.image_sha256, sha256_file(base.image));
   }
-  base.packages = base_packages();
+  base.firmware = cartridge.base.firmware;
+  base.secure_boot = cartridge.base.secure_boot;
+  base.packages = base_packages(base.firmware);
   base.mirror = cartridge.base.mirror.empty() ? resources.apt_sources.string() : cartridge.base.mirror;
   const bool mirror_is_url = base.mirror.find("://") != std::string::npos;
   if (!mirror_is_url) {
@@ -467,8 +480,10 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
 
   Hasher h;
   // Bump when assembly changes what an image contains from the same layers and overlay
-  // (v2: inode ctimes/atimes pinned to SOURCE_DATE_EPOCH).
-  h.field("image", "v2");
+  // (v2: inode ctimes/atimes pinned to SOURCE_DATE_EPOCH; v3: base.firmware layouts).
+  h.field("image", "v3");
+  h.field("firmware", plan.base.firmware);
+  h.field("secure_boot", plan.base.secure_boot ? "true" : "false");
   h.field("system", sys.key);
   h.field("bootloader", plan.bootloader_key);
   h.field("disk", std::to_string(plan.disk_bytes));
@@ -501,7 +516,13 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
        "root filesystem with the cartridge's packages and apps",
        false,
        sys.needed ? "" : "base-os"},
-      {"assemble", "", "", {"system", "bootloader"}, "raw disk: root layer + overlay + hygiene", false, ""},
+      {"assemble",
+       "",
+       "",
+       {"system", "bootloader"},
+       "raw disk (" + base.firmware + "): root layer + overlay + hygiene",
+       false,
+       ""},
       {"convert", "", "", {"assemble"}, ext + " image under a temporary name", false, ""},
       {"finalize", "", "", {"convert"}, plan.image_name + "." + ext + ", its manifest and catalog entry", false, ""},
   };
@@ -567,7 +588,9 @@ nlohmann::json Plan::to_json() const {
           {"mirror", base.mirror},
           {"mirror_index", base.mirror_index},
           {"image", base.image.string()},
-          {"image_sha256", base.image_sha256}}},
+          {"image_sha256", base.image_sha256},
+          {"firmware", base.firmware},
+          {"secure_boot", base.secure_boot}}},
         {"bootloader", {{"key", bootloader_key}}},
         {"system",
          {{"key", system.key},

@@ -72,6 +72,10 @@ struct BaseLayerPlan {
   // Debian packages: its root filesystem becomes the base, plus the packages above.
   fs::path image;
   std::string image_sha256;
+  // base.firmware and base.secure_boot: the disk layout (image/disk.hpp) and what
+  // registration asks of the cloud. EFI firmware adds the signed boot chain's packages.
+  std::string firmware = "bios";
+  bool secure_boot = false;
 };
 
 // Base + the cartridge's packages (+ in full mode: Puppet classes and the agent).
@@ -138,6 +142,8 @@ std::vector<std::pair<std::string, std::string>> mirror_suites(const std::string
 
 // Packages every image gets (kernel, bootloader-independent boot, DHCP, Puppet agent).
 const std::vector<std::string>& base_packages();
+// base_packages() + Debian's signed EFI boot chain for base.firmware uefi and hybrid.
+std::vector<std::string> base_packages(const std::string& firmware);
 
 extern const char* const k_tool_version;
 

@@ -453,29 +453,42 @@ bool all_zero(const std::string& data) {
 
 } // namespace
 
+std::string ec2_boot_mode(const std::string& firmware, bool secure_boot) {
+  if (firmware == "uefi" || secure_boot) {
+    return "uefi"; // uefi-preferred would start a Secure Boot image under BIOS on older types
+  }
+  return firmware == "hybrid" ? "uefi-preferred" : "legacy-bios";
+}
+
 std::string register_image_form(const BuiltImage& image, const std::string& snapshot_id, std::uint64_t volume_gib,
                                 const Ec2Options& options, const std::string& client_token) {
-  return form({{"Name", image.manifest.name},
-               {"Description", fmt::format("build-image {} ({} mode), sha256 {}", image.manifest.cartridge,
-                                           image.manifest.mode, image.manifest.sha256.substr(0, 16))},
-               {"Architecture", "x86_64"},
-               {"VirtualizationType", "hvm"},
-               {"RootDeviceName", "/dev/xvda"},
-               {"BlockDeviceMapping.1.DeviceName", "/dev/xvda"},
-               {"BlockDeviceMapping.1.Ebs.SnapshotId", snapshot_id},
-               {"BlockDeviceMapping.1.Ebs.VolumeSize", std::to_string(volume_gib)},
-               {"BlockDeviceMapping.1.Ebs.VolumeType", options.volume_type},
-               {"BlockDeviceMapping.1.Ebs.DeleteOnTermination", "true"},
-               {"EnaSupport", "true"},
-               {"SriovNetSupport", "simple"},
-               {"BootMode", options.boot_mode},
-               {"ImdsSupport", "v2.0"},
-               {"ClientToken", client_token},
-               {"TagSpecification.1.ResourceType", "image"},
-               {"TagSpecification.1.Tag.1.Key", "build-image:inputs-key"},
-               {"TagSpecification.1.Tag.1.Value", image.manifest.inputs_key},
-               {"TagSpecification.1.Tag.2.Key", "build-image:sha256"},
-               {"TagSpecification.1.Tag.2.Value", image.manifest.sha256}});
+  const std::string boot_mode = ec2_boot_mode(image.manifest.firmware(), image.manifest.secure_boot());
+  std::vector<std::pair<std::string, std::string>> params = {
+      {"Name", image.manifest.name},
+      {"Description", fmt::format("build-image {} ({} mode), sha256 {}", image.manifest.cartridge, image.manifest.mode,
+                                  image.manifest.sha256.substr(0, 16))},
+      {"Architecture", "x86_64"},
+      {"VirtualizationType", "hvm"},
+      {"RootDeviceName", "/dev/xvda"},
+      {"BlockDeviceMapping.1.DeviceName", "/dev/xvda"},
+      {"BlockDeviceMapping.1.Ebs.SnapshotId", snapshot_id},
+      {"BlockDeviceMapping.1.Ebs.VolumeSize", std::to_string(volume_gib)},
+      {"BlockDeviceMapping.1.Ebs.VolumeType", options.volume_type},
+      {"BlockDeviceMapping.1.Ebs.DeleteOnTermination", "true"},
+      {"EnaSupport", "true"},
+      {"SriovNetSupport", "simple"},
+      {"BootMode", boot_mode},
+      {"ImdsSupport", "v2.0"},
+      {"ClientToken", client_token},
+      {"TagSpecification.1.ResourceType", "image"},
+      {"TagSpecification.1.Tag.1.Key", "build-image:inputs-key"},
+      {"TagSpecification.1.Tag.1.Value", image.manifest.inputs_key},
+      {"TagSpecification.1.Tag.2.Key", "build-image:sha256"},
+      {"TagSpecification.1.Tag.2.Value", image.manifest.sha256}};
+  if (boot_mode == "uefi") {
+    params.emplace_back("TpmSupport", "v2.0"); // NitroTPM, for measured boot; EC2 allows it with UEFI only
+  }
+  return form(params);
 }
 
 namespace {

@@ -26,8 +26,7 @@ inline constexpr std::uint64_t k_ebs_block_size = std::uint64_t{512} * 1024;
 
 struct Ec2Options {
   std::string region;
-  int workers = 8;                       // parallel PutSnapshotBlock requests
-  std::string boot_mode = "legacy-bios"; // our images boot extlinux from the MBR
+  int workers = 8; // parallel PutSnapshotBlock requests
   std::string volume_type = "gp3";
   int snapshot_timeout_minutes = 60;       // StartSnapshot Timeout
   std::chrono::seconds wait_timeout{3600}; // for the snapshot to become completed
@@ -58,6 +57,9 @@ private:
 // in block-index order)).
 std::string linear_checksum(const std::map<std::uint64_t, std::string>& raw_block_digests);
 
+// RegisterImage's BootMode for base.firmware: legacy-bios, uefi (uefi images and every
+// Secure Boot image), uefi-preferred (hybrid: UEFI where the instance type has it).
+std::string ec2_boot_mode(const std::string& firmware, bool secure_boot);
 // The EC2 Query API form body for RegisterImage (exposed for tests).
 std::string register_image_form(const BuiltImage& image, const std::string& snapshot_id, std::uint64_t volume_gib,
                                 const Ec2Options& options, const std::string& client_token);

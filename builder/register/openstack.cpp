@@ -238,7 +238,7 @@ Expected<std::string> catalog_endpoint(const nlohmann::json& catalog, const std:
       }
       const std::string ep_iface = string_member(ep, "interface");
       const std::string url = string_member(ep, "url");
-      seen.push_back(ep_iface + "@" + ep_region);
+      seen.push_back(std::string(ep_iface).append("@").append(ep_region));
       if (ep_iface == interface && (region.empty() || ep_region == region) && !url.empty()) {
         return url;
       }
@@ -289,6 +289,16 @@ nlohmann::json glance_image_body(const BuiltImage& image, const GlanceOptions& o
       {"build_image_inputs_key", image.manifest.inputs_key},
       {"build_image_sha256", image.manifest.sha256},
   };
+  // Hybrid images keep Nova's default (BIOS): it works on every hypervisor and flavour,
+  // while UEFI needs OVMF on the compute hosts. Secure Boot needs UEFI and q35 (Nova refuses
+  // os_secure_boot on i440fx).
+  if (image.manifest.firmware() == "uefi" || image.manifest.secure_boot()) {
+    body["hw_firmware_type"] = "uefi";
+  }
+  if (image.manifest.secure_boot()) {
+    body["os_secure_boot"] = "required";
+    body["hw_machine_type"] = "q35";
+  }
   // Only where the guest really has the agent.
   if (image.manifest.packages.count("qemu-guest-agent") != 0) {
     body["hw_qemu_guest_agent"] = "yes";

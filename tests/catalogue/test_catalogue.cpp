@@ -188,7 +188,7 @@ void check_images(const Template& t, const fs::path& image, const fs::path& gene
   REQUIRE(g.add_drive(image, "qcow2", true));
   REQUIRE(g.add_drive(generic_image, "qcow2", true));
   REQUIRE(g.launch());
-  REQUIRE(g.mount_ro("/dev/sda2", "/"));
+  REQUIRE(g.mount_ro("/dev/sda3", "/")); // hybrid: boot, ESP, rootfs
   auto read = [&](const std::string& path) {
     auto r = g.read_file(path);
     INFO(path);
@@ -260,7 +260,7 @@ void check_images(const Template& t, const fs::path& image, const fs::path& gene
   // appliance idle, for 7+ minutes) until the test's timeout; image_contents runs it on the
   // php and tiny images. Until that stall is understood the catalogue keeps its own checks.
   REQUIRE(g.umount_all());
-  REQUIRE(g.mount_ro("/dev/sdb2", "/"));
+  REQUIRE(g.mount_ro("/dev/sdb3", "/"));
   CHECK(read("/etc/cartridge/cartridge.conf").find("CARTRIDGE_MODE=generic\n") != std::string::npos);
   REQUIRE(g.shutdown());
 }

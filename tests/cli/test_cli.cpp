@@ -237,6 +237,43 @@ TEST_CASE("boot-test: usage errors exit 2 before anything boots") {
   CHECK(f.code == 2);
   CHECK(f.err == "build-image: error: " + (s.path() / "missing").string() +
                      ": cannot read: No such file or directory (--payload)\n");
+  auto g = run_cli({"boot-test", "--firmware", "efi", image.string()});
+  CHECK(g.code == 2);
+  CHECK(g.err == "build-image: error: invalid --firmware 'efi': expected bios, uefi or uefi-secure (did you mean "
+                 "'uefi'?)\n");
+  // A hybrid image built without base.secure_boot cannot be started with Secure Boot enforced.
+  const nlohmann::json manifest = {
+      {"schema_version", 1},
+      {"name", "tiny-generic-0123"},
+      {"file", "tiny.qcow2"},
+      {"format", "qcow2"},
+      {"inputs_key", "abc"},
+      {"sha256", std::string(64, 'e')},
+      {"plan", {{"layers", {{"base", {{"firmware", "hybrid"}, {"secure_boot", false}}}}}}}};
+  s.write("tiny.json", manifest.dump());
+  const auto tiny = s.write("tiny.qcow2", "qcow2");
+  auto h = run_cli({"boot-test", "--firmware", "uefi-secure", tiny.string()});
+  CHECK(h.code == 2);
+  CHECK(h.err == "build-image: error: " + tiny.string() +
+                     ": --firmware uefi-secure needs an image built with base.secure_boot: true\n");
+}
+
+TEST_CASE("validate: a bad base.firmware or Secure Boot without UEFI is named by position") {
+  test::Scratch s;
+  const auto file = s.write("fw.yaml", "type: php\nbase:\n  os: debian-12\n  firmware: efi\n");
+  auto r = run_cli({"validate", file.string()});
+  CHECK(r.code == 2);
+  CHECK(r.err == file.string() +
+                     ":4:13: invalid base.firmware 'efi': expected bios, uefi or hybrid (did you mean 'uefi'?)\n"
+                     "build-image: error: " +
+                     file.string() + ": 1 error in the cartridge definition\n");
+  const auto sb = s.write("sb.yaml", "type: php\nbase:\n  os: debian-12\n  firmware: bios\n  secure_boot: true\n");
+  auto q = run_cli({"validate", sb.string()});
+  CHECK(q.code == 2);
+  CHECK(q.err == sb.string() +
+                     ":5:3: base.secure_boot needs UEFI: set base.firmware to uefi or hybrid, not bios\n"
+                     "build-image: error: " +
+                     sb.string() + ": 1 error in the cartridge definition\n");
 }
 
 TEST_CASE("--version and -V print the version like the version command") {

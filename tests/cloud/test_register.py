@@ -178,6 +178,7 @@ class GlanceTests(unittest.TestCase):
                      "cartridge_type": m["cartridge"], "cartridge_mode": m["mode"],
                      "build_image_sha256": m["sha256"]}.items():
             self.assertEqual(g.get(k), v, k)
+        self.assertNotIn("hw_firmware_type", g)  # hybrid: Nova's default (BIOS) boots it
         # Recorded in the manifest and the catalog.
         with open(os.path.splitext(path)[0] + ".json") as f:
             self.assertEqual(json.load(f)["registrations"]["openstack"]["RegionOne"]["image_id"], g["id"])
@@ -359,8 +360,11 @@ class Ec2Tests(unittest.TestCase):
         img = st["images"][reg["image_id"]]
         for k, v in {"Name": m["name"], "RootDeviceName": "/dev/xvda", "BlockDeviceMapping.1.DeviceName": "/dev/xvda",
                      "BlockDeviceMapping.1.Ebs.SnapshotId": reg["snapshot_id"], "VirtualizationType": "hvm",
-                     "EnaSupport": "true", "ImdsSupport": "v2.0", "BootMode": "legacy-bios"}.items():
+                     "EnaSupport": "true", "ImdsSupport": "v2.0", "BootMode": "uefi-preferred"}.items():
             self.assertEqual(img["params"].get(k), v, k)
+        # The fixture's tiny is hybrid without Secure Boot: EC2 may choose UEFI, no NitroTPM asked.
+        self.assertEqual(m["plan"]["layers"]["base"]["firmware"], "hybrid")
+        self.assertNotIn("TpmSupport", img["params"])
         # Second time: found by name, nothing sent.
         p2 = run(["register", path, "--to", "ec2", "--json"], self.env, check=0)
         reg2 = json.loads(p2.stdout)["images"][0]["registrations"][0]

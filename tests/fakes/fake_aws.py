@@ -474,7 +474,9 @@ class Handler(BaseHTTPRequestHandler):
             if p.get(k) != v:
                 raise Reject(400, "InvalidParameterValue", f"{k} must be {v} (got {p.get(k)})")
         if p.get("BootMode") not in ("legacy-bios", "uefi", "uefi-preferred"):
-            raise Reject(400, "InvalidParameterValue", "bad BootMode")
+            raise Reject(400, "InvalidParameterValue", f"Value ({p.get('BootMode')}) for parameter bootMode is invalid.")
+        if "TpmSupport" in p and (p["TpmSupport"] != "v2.0" or p["BootMode"] == "legacy-bios"):
+            raise Reject(400, "InvalidParameterCombination", "TpmSupport v2.0 needs BootMode uefi or uefi-preferred")
         if p["RootDeviceName"] != p["BlockDeviceMapping.1.DeviceName"]:
             raise Reject(400, "InvalidBlockDeviceMapping", "no mapping for the root device")
         with LOCK:

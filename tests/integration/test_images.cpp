@@ -7,12 +7,14 @@
 #include <map>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/fmt/fmt.h>
 
 #include "boot/qemu_boot.hpp"
 #include "guest/accel.hpp"
 #include "guest/guestfs_handle.hpp"
 #include "hygiene.hpp"
 #include "image/catalog.hpp"
+#include "image/disk.hpp"
 #include "pipeline/layer_store.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
@@ -58,6 +60,88 @@ std::filesystem::path image_for(const std::string& cartridge, const std::string&
 }
 
 bool use_tcg() { return !detect_accelerator(default_cache_dir()).kvm; }
+
+// Whether a PE image carries an Authenticode signature (its certificate table) whose
+// certificates name `signer`. Shim refuses a grubx64.efi without Debian's, and the firmware
+// a BOOTX64.EFI without Microsoft's.
+bool pe_signed_by(const std::string& pe, const std::string& signer) {
+  const auto u32 = [&](size_t at) -> std::uint32_t {
+    if (at + 4 > pe.size()) {
+      return 0;
+    }
+    std::uint32_t v = 0;
+    for (int i = 3; i >= 0; --i) {
+      v = (v << 8) | static_cast<unsigned char>(pe[at + static_cast<size_t>(i)]);
+    }
+    return v;
+  };
+  if (pe.size() < 0x40 || pe.compare(0, 2, "MZ") != 0) {
+    return false;
+  }
+  const size_t nt = u32(0x3c);
+  const size_t optional = nt + 24;
+  if (pe.compare(nt, 4, std::string("PE\0\0", 4)) != 0 || u32(optional) % 0x10000 != 0x20b) {
+    return false; // not PE32+
+  }
+  const std::uint32_t cert_at = u32(optional + 144), cert_size = u32(optional + 148); // data directory 4
+  if (cert_size == 0 || static_cast<size_t>(cert_at) + cert_size > pe.size()) {
+    return false;
+  }
+  return pe.substr(cert_at, cert_size).find(signer) != std::string::npos;
+}
+
+// Facts of a hybrid (or uefi) disk read on the host, no appliance: the GPT, the BIOS boot
+// code, and the ESP's removable-path boot chain with its signatures.
+void check_efi_disk(const std::filesystem::path& image, bool hybrid) {
+  const auto work = images_dir() / ("efi-check-" + image.stem().string());
+  std::filesystem::remove_all(work);
+  std::filesystem::create_directories(work);
+  const auto raw = work / "disk.raw";
+  auto convert = run_process({"qemu-img", "convert", "-O", "raw", image.string(), raw.string()});
+  REQUIRE(convert);
+  REQUIRE(convert->exit_code == 0);
+  auto table = run_process({"sgdisk", "-p", raw.string()});
+  REQUIRE(table);
+  INFO(table->output);
+  CHECK(table->output.find("Partition table holds up to 128 entries") != std::string::npos);
+  CHECK(std::regex_search(table->output, std::regex(R"(\n +1 +2048 +526335 +256\.0 MiB +8300 +boot\n)")));
+  CHECK(std::regex_search(table->output, std::regex(R"(\n +2 +526336 +657407 +64\.0 MiB +EF00 +ESP\n)")));
+  CHECK(std::regex_search(table->output, std::regex(R"(\n +3 +657408 +\d+ +[0-9.]+ GiB +8300 +rootfs\n)")));
+  auto p1 = run_process({"sgdisk", "-i", "1", raw.string()});
+  REQUIRE(p1);
+  // gptmbr.bin boots the partition marked legacy BIOS bootable; a uefi disk has neither.
+  CHECK((p1->output.find("Attribute flags: 0000000000000004") != std::string::npos) == hybrid);
+  std::string sector0(440, '\0');
+  std::ifstream(raw, std::ios::binary).read(sector0.data(), 440);
+  auto gptmbr = read_file("/usr/lib/EXTLINUX/gptmbr.bin");
+  REQUIRE(gptmbr);
+  CHECK((sector0 == gptmbr->substr(0, 440)) == hybrid);
+  const std::string esp = raw.string() + "@@" + std::to_string(k_esp_offset);
+  auto dir = run_process({"mdir", "-b", "-i", esp, "::/EFI/BOOT"});
+  REQUIRE(dir);
+  INFO(dir->output);
+  for (const char* f :
+       {"::/EFI/BOOT/BOOTX64.EFI", "::/EFI/BOOT/grubx64.efi", "::/EFI/BOOT/mmx64.efi", "::/EFI/BOOT/grub.cfg"}) {
+    CHECK(dir->output.find(f) != std::string::npos);
+  }
+  CHECK(dir->output.find("fbx64") == std::string::npos); // fallback would write NVRAM entries and reset
+  const auto extract = [&](const std::string& name) {
+    const auto out = work / name;
+    auto r = run_process({"mcopy", "-n", "-i", esp, "::/EFI/BOOT/" + name, out.string()});
+    REQUIRE(r);
+    REQUIRE(r->exit_code == 0);
+    auto text = read_file(out, 64u << 20);
+    REQUIRE(text);
+    return *text;
+  };
+  CHECK(pe_signed_by(extract("BOOTX64.EFI"), "Microsoft Corporation UEFI CA"));
+  CHECK(pe_signed_by(extract("grubx64.efi"), "Debian Secure Boot"));
+  CHECK_FALSE(pe_signed_by(extract("grub.cfg"), "Debian"));
+  const auto cfg = extract("grub.cfg");
+  CHECK(cfg.find("search --no-floppy --fs-uuid --set=root " + boot_partition_uuid()) != std::string::npos);
+  CHECK(cfg.find("linux /vmlinuz root=LABEL=rootfs") != std::string::npos);
+  std::filesystem::remove_all(work);
+}
 
 // One appliance per image: open, mount root and boot, then run all checks on it.
 struct OpenImage {
@@ -148,14 +232,18 @@ void check_cloud_ready(OpenImage& img) {
 
 void check_common(OpenImage& img, const std::string& mode) {
   auto& g = img.g;
-  // The root filesystem made by mke2fs -d from a hard-link farm must be clean.
-  auto fsck_root = g.fsck("ext4", "/dev/sda2");
+  // The root filesystem made by mke2fs -d from a hard-link farm must be clean (the fixture's
+  // images are hybrid: boot, ESP, rootfs).
+  auto fsck_root = g.fsck("ext4", "/dev/sda3");
   REQUIRE(fsck_root);
   CHECK(*fsck_root == 0);
   auto fsck_boot = g.fsck("ext4", "/dev/sda1");
   REQUIRE(fsck_boot);
   CHECK(*fsck_boot == 0);
-  REQUIRE(g.mount_ro("/dev/sda2", "/"));
+  auto fsck_esp = g.fsck("vfat", "/dev/sda2");
+  REQUIRE(fsck_esp);
+  CHECK(*fsck_esp == 0);
+  REQUIRE(g.mount_ro("/dev/sda3", "/"));
   REQUIRE(g.mount_ro("/dev/sda1", "/boot"));
 
   // Bootloader and kernel.
@@ -202,6 +290,7 @@ TEST_CASE("the full php image has Apache, PHP and the cartridge agent, and is cl
   CHECK(conf.find("service.name = php\n") != std::string::npos);
   CHECK(conf.find("ports = 80\n") != std::string::npos);
   CHECK(img.read("/etc/motd") == "This instance is a Stratos cartridge built by build-image.\n");
+  check_efi_disk(image_for("php", "full"), true);
 }
 
 TEST_CASE("the generic php image has the Puppet agent and init scripts but no server apps", "[contents]") {
@@ -226,12 +315,8 @@ TEST_CASE("tiny is clean, and the hygiene check finds host keys, Puppet SSL stat
   auto convert = run_process({"qemu-img", "convert", "-O", "raw", image_for("tiny", "generic").string(), raw.string()});
   REQUIRE(convert);
   REQUIRE(convert->exit_code == 0);
-  // The root partition (2) starts at the LBA in its MBR entry (offset 446 + 16 + 8, LE).
-  unsigned char mbr[512] = {};
-  std::ifstream(raw, std::ios::binary).read(reinterpret_cast<char*>(mbr), sizeof mbr);
-  const unsigned char* lba = mbr + 446 + 16 + 8;
-  const std::uint64_t offset = 512ull * (lba[0] | lba[1] << 8 | lba[2] << 16 | std::uint64_t(lba[3]) << 24);
-  REQUIRE(offset > 0);
+  // tiny is hybrid: the root partition (3) follows the ESP.
+  const std::uint64_t offset = k_gpt_root_offset;
   std::ofstream(work / "secret") << "-----BEGIN OPENSSH PRIVATE KEY-----\nplanted\n";
   std::ofstream(work / "commands") << "mkdir /etc/ssh\n"
                                    << "write " << (work / "secret").string() << " /etc/ssh/ssh_host_ed25519_key\n"
@@ -260,10 +345,10 @@ TEST_CASE("tiny is clean, and the hygiene check finds host keys, Puppet SSL stat
   REQUIRE(g->add_drive(image_for("tiny", "generic"), "qcow2", true));
   REQUIRE(g->add_drive(raw, "raw", true));
   REQUIRE(g->launch());
-  REQUIRE(g->mount_ro("/dev/sda2", "/"));
+  REQUIRE(g->mount_ro("/dev/sda3", "/"));
   CHECK_THAT(test::hygiene_problems(*g), Catch::Matchers::Equals(std::vector<std::string>{}));
   REQUIRE(g->umount_all());
-  REQUIRE(g->mount_ro("/dev/sdb2", "/"));
+  REQUIRE(g->mount_ro("/dev/sdb3", "/"));
   const auto problems = test::hygiene_problems(*g);
   INFO(Catch::Detail::stringify(problems));
   for (const char* planted : {"/etc/ssh/ssh_host_ed25519_key", "/etc/puppetlabs/puppet/ssl/certs/web1.pem",
@@ -276,23 +361,39 @@ TEST_CASE("tiny is clean, and the hygiene check finds host keys, Puppet SSL stat
   CHECK(problems.size() == 6);
   REQUIRE(g->shutdown());
   std::filesystem::remove_all(work);
+  check_efi_disk(image_for("tiny-sb", "generic"), false); // base.firmware uefi: no BIOS boot code
 }
 
 TEST_CASE("images boot under qemu to a login prompt on the serial console", "[boot]") {
+  // The hybrid php images under BIOS, the hybrid php full image under UEFI too, and the
+  // EFI-only tiny-sb with Secure Boot enforced by OVMF holding Microsoft's keys. (tiny under
+  // BIOS gave way to tiny-sb: its disk is php generic's; image_from_cloud_image boots it.)
   const bool kvm = !use_tcg();
-  for (const auto& [cartridge, mode] :
-       std::vector<std::pair<std::string, std::string>>{{"php", "full"}, {"php", "generic"}, {"tiny", "generic"}}) {
+  struct Run {
+    std::string cartridge, mode, firmware;
+  };
+  for (const auto& [cartridge, mode, firmware] : std::vector<Run>{{"php", "full", "bios"},
+                                                                  {"php", "generic", "bios"},
+                                                                  {"php", "full", "uefi"},
+                                                                  {"tiny-sb", "generic", "uefi-secure"}}) {
     const auto image = image_for(cartridge, mode);
     QemuBootOptions o;
     o.image = image;
-    o.console_log = images_dir() / (cartridge + "-" + mode + "-boot.log");
+    o.console_log = images_dir() / fmt::format("{}-{}-{}-boot.log", cartridge, mode, firmware);
     o.use_kvm = kvm;
     o.timeout = std::chrono::seconds(240);
+    o.firmware = firmware;
     auto r = boot_and_wait(o);
     REQUIRE(r);
-    INFO(r->console_tail);
+    INFO(firmware << ": " << r->console_tail);
     CHECK(r->found);
-    std::printf("boot to login: %s %s %.1f s\n", cartridge.c_str(), mode.c_str(), r->seconds);
+    const auto console = read_file(o.console_log, 64u << 20);
+    REQUIRE(console);
+    // The kernel's own verdict: EFI boots say whether Secure Boot is on, BIOS boots nothing.
+    const auto secure = console->find("secureboot: Secure boot enabled") != std::string::npos;
+    CHECK(secure == (firmware == "uefi-secure"));
+    CHECK((console->find("secureboot: Secure boot disabled") != std::string::npos) == (firmware == "uefi"));
+    std::printf("boot to login: %s %s %s %.1f s\n", cartridge.c_str(), mode.c_str(), firmware.c_str(), r->seconds);
   }
 }
 
@@ -602,7 +703,7 @@ TEST_CASE("base.image: a cartridge built from an existing cloud image boots and 
   const std::filesystem::path image = built["image"].get<std::string>();
   {
     auto img = OpenImage::open(image);
-    REQUIRE(img.g.mount_ro("/dev/sda2", "/"));
+    REQUIRE(img.g.mount_ro("/dev/sda3", "/"));
     REQUIRE(img.g.mount_ro("/dev/sda1", "/boot"));
     CHECK(img.read("/etc/cartridge/cartridge.conf").find("SERVICE_NAME=fromimage\n") != std::string::npos);
     CHECK_THAT(test::hygiene_problems(img.g), Catch::Matchers::Equals(std::vector<std::string>{}));

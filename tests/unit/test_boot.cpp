@@ -191,6 +191,55 @@ TEST_CASE("domain XML: TCG guest, overlay on an untouched image, config drive, s
   CHECK(k.find("vdb") == std::string::npos);
 }
 
+TEST_CASE("domain XML: UEFI on q35 with a per-run variable store; Secure Boot adds SMM and the secure code", "[boot]") {
+  DomainSpec s;
+  s.name = "b";
+  s.disk = "/run/overlay.qcow2";
+  s.console_log = "/run/console.log";
+  s.nvram = "/run/OVMF_VARS.fd";
+  const std::string bios = render_domain_xml(s);
+  CHECK(bios.find("machine='pc'") != std::string::npos);
+  CHECK(bios.find("<loader") == std::string::npos);
+  s.firmware = "uefi";
+  const std::string uefi = render_domain_xml(s);
+  CHECK(uefi.find("<type arch='x86_64' machine='q35'>hvm</type>\n"
+                  "    <loader readonly='yes' secure='no' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>\n"
+                  "    <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/run/OVMF_VARS.fd</nvram>\n") !=
+        std::string::npos);
+  CHECK(uefi.find("<smm") == std::string::npos);
+  CHECK(uefi.find("virtio-net-pci,netdev=n0,bus=pcie.0,addr=0x10") != std::string::npos); // q35's root bus
+  s.firmware = "uefi-secure";
+  const std::string sb = render_domain_xml(s);
+  CHECK(sb.find("<loader readonly='yes' secure='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>\n"
+                "    <nvram template='/usr/share/OVMF/OVMF_VARS_4M.ms.fd'>") != std::string::npos);
+  CHECK(sb.find("<smm state='on'/>") != std::string::npos);
+}
+
+TEST_CASE("--firmware: the default follows the image, and what the image cannot boot is refused", "[boot]") {
+  CHECK(*parse_boot_firmware("uefi-secure") == "uefi-secure");
+  CHECK(parse_boot_firmware("efi").error().to_string() ==
+        "invalid --firmware 'efi': expected bios, uefi or uefi-secure (did you mean 'uefi'?)");
+  CHECK(parse_boot_firmware("efi").error().code == ExitCode::bad_input);
+  CHECK(*choose_boot_firmware(std::nullopt, "hybrid", false, "i") == "bios");
+  CHECK(*choose_boot_firmware(std::nullopt, "bios", false, "i") == "bios");
+  CHECK(*choose_boot_firmware(std::nullopt, "uefi", true, "i") == "uefi");
+  CHECK(*choose_boot_firmware(std::string("uefi"), "hybrid", false, "i") == "uefi");
+  CHECK(*choose_boot_firmware(std::string("uefi-secure"), "hybrid", true, "i") == "uefi-secure");
+  const auto sb = choose_boot_firmware(std::string("uefi-secure"), "hybrid", false, "x.qcow2");
+  CHECK(sb.error().to_string() == "x.qcow2: --firmware uefi-secure needs an image built with base.secure_boot: true");
+  CHECK(sb.error().code == ExitCode::bad_input);
+  CHECK(choose_boot_firmware(std::string("uefi"), "bios", false, "x").error().to_string() ==
+        "x: --firmware uefi cannot start an image built with base.firmware bios (no EFI system partition)");
+  CHECK(choose_boot_firmware(std::string("bios"), "uefi", false, "x").error().to_string() ==
+        "x: --firmware bios cannot start an image built with base.firmware uefi (no BIOS boot code)");
+}
+
+TEST_CASE("the guest's Secure Boot state is read from its kernel's console lines", "[boot]") {
+  CHECK(secure_boot_from_console("[    0.000000] secureboot: Secure boot enabled\n") == std::optional<bool>(true));
+  CHECK(secure_boot_from_console("[    0.000000] secureboot: Secure boot disabled\n") == std::optional<bool>(false));
+  CHECK_FALSE(secure_boot_from_console("localhost login:").has_value()); // BIOS: the kernel says nothing
+}
+
 TEST_CASE("parse_broker_address takes HOST:PORT", "[boot]") {
   auto a = parse_broker_address("127.0.0.1:1883");
   REQUIRE(a);

@@ -142,6 +142,20 @@ TEST_CASE("Glance image body and Keystone auth body") {
   CHECK(b["build_image_inputs_key"] == "key");
   CHECK(b["cartridge_type"] == "php");
   CHECK(b["cartridge_mode"] == "full");
+  for (const char* key : {"hw_firmware_type", "os_secure_boot", "hw_machine_type"}) {
+    CHECK_FALSE(b.contains(key)); // BIOS (a manifest from before base.firmware)
+  }
+  info.manifest.plan["layers"]["base"] = {{"firmware", "hybrid"}, {"secure_boot", false}};
+  CHECK_FALSE(glance_image_body(info, GlanceOptions{}).contains("hw_firmware_type")); // Nova's default: BIOS
+  info.manifest.plan["layers"]["base"]["firmware"] = "uefi";
+  const auto u = glance_image_body(info, GlanceOptions{});
+  CHECK(u["hw_firmware_type"] == "uefi");
+  CHECK_FALSE(u.contains("os_secure_boot"));
+  info.manifest.plan["layers"]["base"]["secure_boot"] = true;
+  const auto sb = glance_image_body(info, GlanceOptions{});
+  CHECK(sb["hw_firmware_type"] == "uefi");
+  CHECK(sb["os_secure_boot"] == "required");
+  CHECK(sb["hw_machine_type"] == "q35");
 
   OpenStackAuth a;
   a.auth_type = "v3applicationcredential";
@@ -192,6 +206,19 @@ TEST_CASE("EBS LINEAR checksum, RegisterImage form and XML values") {
         "BlockDeviceMapping.1.Ebs.VolumeSize=4"}) {
     CHECK(f.find(part) != std::string::npos);
   }
+  CHECK(f.find("TpmSupport") == std::string::npos); // a manifest without base.firmware: BIOS
+  CHECK(ec2_boot_mode("hybrid", false) == "uefi-preferred");
+  CHECK(ec2_boot_mode("uefi", false) == "uefi");
+  CHECK(ec2_boot_mode("hybrid", true) == "uefi");
+  CHECK(ec2_boot_mode("bios", false) == "legacy-bios");
+  info.manifest.plan["layers"]["base"] = {{"firmware", "uefi"}, {"secure_boot", false}};
+  const std::string u = register_image_form(info, "snap-1", 4, Ec2Options{}, "tok");
+  CHECK(u.find("BootMode=uefi&") != std::string::npos);
+  CHECK(u.find("TpmSupport=v2.0") != std::string::npos);
+  info.manifest.plan["layers"]["base"]["firmware"] = "hybrid";
+  const std::string h = register_image_form(info, "snap-1", 4, Ec2Options{}, "tok");
+  CHECK(h.find("BootMode=uefi-preferred") != std::string::npos);
+  CHECK(h.find("TpmSupport") == std::string::npos);
   CHECK(xml_values("<a><imageId>ami-1</imageId><x/><imageId>ami-2</imageId></a>", "imageId") ==
         std::vector<std::string>{"ami-1", "ami-2"});
 }

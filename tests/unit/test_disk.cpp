@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <thread>
 
@@ -56,6 +57,79 @@ TEST_CASE("extlinux.conf boots the kernel symlinks on the serial console") {
   CHECK(conf.find("console=ttyS0,115200n8") != std::string::npos);
 }
 
+TEST_CASE("the GPT layouts put the ESP after the cached boot partition, all 1 MiB aligned") {
+  CHECK(k_esp_offset == k_boot_offset + k_boot_bytes);
+  CHECK(k_gpt_root_offset == k_esp_offset + k_esp_bytes);
+  CHECK(k_gpt_root_offset % (1u << 20) == 0);
+}
+
+TEST_CASE("the ESP's grub.cfg boots the boot partition's kernel links with extlinux's command line") {
+  const auto cfg = esp_grub_cfg();
+  CHECK(cfg.find("search --no-floppy --fs-uuid --set=root " + boot_partition_uuid() + "\n") != std::string::npos);
+  CHECK(cfg.find("  linux /vmlinuz root=LABEL=rootfs ro console=tty0 console=ttyS0,115200n8") != std::string::npos);
+  CHECK(cfg.find("  initrd /initrd.img\n") != std::string::npos);
+  CHECK(boot_partition_uuid() == "b0070000-0000-4000-8000-000000000000");
+  CHECK(uuid_from_seed("k", "disk") == uuid_from_seed("k", "disk"));
+  CHECK(uuid_from_seed("k", "disk") != uuid_from_seed("k", "p1"));
+}
+
+TEST_CASE("build_esp: FAT32 labelled ESP with the removable-path files; same inputs, same bytes", "[esp]") {
+  test::Scratch s;
+  EspFiles files{s.write("shim", "shim"), s.write("grub", "grub"), s.write("mm", "mm")};
+  REQUIRE(build_esp(files, 64u << 20, "seed", s.path() / "a.img"));
+  REQUIRE(build_esp(files, 64u << 20, "seed", s.path() / "b.img"));
+  CHECK(*sha256_file(s.path() / "a.img") == *sha256_file(s.path() / "b.img"));
+  REQUIRE(build_esp(files, 64u << 20, "other", s.path() / "c.img"));
+  CHECK(*sha256_file(s.path() / "a.img") != *sha256_file(s.path() / "c.img")); // volume ID from the key
+  auto dir = run_checked({"mdir", "-i", (s.path() / "a.img").string(), "::/EFI/BOOT"});
+  REQUIRE(dir);
+  for (const char* name : {"BOOTX64  EFI", "grubx64  efi", "mmx64    efi", "grub     cfg"}) {
+    CHECK(dir->output.find(name) != std::string::npos);
+  }
+  CHECK(dir->output.find("Volume in drive : is ESP") != std::string::npos);
+  // mtools stamps directories and files with the clock unless given SOURCE_DATE_EPOCH (two
+  // builds within one FAT 2-second tick would not show it).
+  const std::time_t epoch = source_date_epoch();
+  std::tm tm{};
+  gmtime_r(&epoch, &tm);
+  char day[16];
+  REQUIRE(std::strftime(day, sizeof day, "%Y-%m-%d", &tm) > 0);
+  INFO(dir->output);
+  CHECK(dir->output.find(std::string("BOOTX64  EFI         4 ") + day) != std::string::npos);
+  CHECK(dir->output.find(std::string(".            <DIR>     ") + day) != std::string::npos);
+  // mkfs.fat stamps the volume label's entry with the clock unless --invariant: not today.
+  auto image = read_file(s.path() / "a.img", 128u << 20);
+  REQUIRE(image);
+  const auto label = image->find(std::string("ESP        \x08", 12));
+  REQUIRE(label != std::string::npos);
+  const std::time_t now = std::time(nullptr);
+  std::tm today{};
+  gmtime_r(&now, &today);
+  const unsigned fat_today =
+      static_cast<unsigned>(((today.tm_year - 80) << 9) | ((today.tm_mon + 1) << 5) | today.tm_mday);
+  const unsigned label_date = static_cast<unsigned char>((*image)[label + 24]) |
+                              static_cast<unsigned>(static_cast<unsigned char>((*image)[label + 25])) << 8;
+  CHECK(label_date != fat_today);
+  auto shim = run_checked({"mtype", "-i", (s.path() / "a.img").string(), "::/EFI/BOOT/BOOTX64.EFI"});
+  REQUIRE(shim);
+  CHECK(shim->output.rfind("shim", 0) == 0);
+  auto fsck = run_process({"fsck.fat", "-n", (s.path() / "a.img").string()});
+  REQUIRE(fsck);
+  CHECK(fsck->exit_code == 0);
+}
+
+TEST_CASE("build_esp names a missing boot chain file") {
+  test::Scratch s;
+  EspFiles files = EspFiles::in_tree(s.path());
+  auto r = build_esp(files, 64u << 20, "seed", s.path() / "a.img");
+  REQUIRE_FALSE(r);
+  CHECK(
+      r.error().to_string() ==
+      (s.path() / "usr/lib/shim/shimx64.efi.signed").string() +
+          ": missing: the EFI boot chain comes from shim-signed and grub-efi-amd64-signed in the image (base packages "
+          "for base.firmware uefi and hybrid)");
+}
+
 TEST_CASE("used_inodes_from_dumpe2fs takes every inode not in a group's free ranges") {
   const std::string out = "Inode count:              20\n"
                           "Inodes per group:         10\n"
@@ -77,7 +151,7 @@ TEST_CASE("pin_inode_times makes mke2fs -d output independent of the tree's ctim
   std::filesystem::create_symlink("tool", tree / "usr/bin/link");
   REQUIRE(clamp_mtimes(tree, 1700000000));
   auto make_fs = [&](const std::string& name) {
-    const auto disk = scratch.path() / name;
+    auto disk = scratch.path() / name;
     std::ofstream(disk).close();
     std::filesystem::resize_file(disk, 64ull << 20);
     RunOptions o;

@@ -122,6 +122,30 @@ TEST_CASE("base needs exactly one of os and image") {
         "c.yaml:2:15: base.image 'missing.qcow2' does not exist\n");
 }
 
+TEST_CASE("base.firmware and base.secure_boot: hybrid without Secure Boot by default, checked by position") {
+  test::Scratch s;
+  CHECK(errors_for("type: php\nbase: {os: debian-12, firmware: efi}\n", s) ==
+        "c.yaml:2:33: invalid base.firmware 'efi': expected bios, uefi or hybrid (did you mean 'uefi'?)\n");
+  CHECK(errors_for("type: php\nbase: {os: debian-12, firmware: hybird}\n", s) ==
+        "c.yaml:2:33: invalid base.firmware 'hybird': expected bios, uefi or hybrid (did you mean 'hybrid'?)\n");
+  CHECK(errors_for("type: php\nbase: {os: debian-12, firmware: bios, secure_boot: true}\n", s) ==
+        "c.yaml:2:39: base.secure_boot needs UEFI: set base.firmware to uefi or hybrid, not bios\n");
+  CHECK(errors_for("type: php\nbase: {os: debian-12, secure_boot: yes please}\n", s) ==
+        "c.yaml:2:36: 'base.secure_boot' must be true or false\n");
+  CHECK(errors_for("type: php\nbase: {os: debian-12, firmwear: uefi}\n", s) ==
+        "c.yaml:2:23: unknown key 'base.firmwear' (did you mean 'base.firmware'?)\n");
+  s.write("d.yaml", "type: php\n");
+  auto plain = load_cartridge(s.path() / "d.yaml").cartridge;
+  REQUIRE(plain);
+  CHECK(plain->base.firmware == "hybrid");
+  CHECK_FALSE(plain->base.secure_boot);
+  s.write("e.yaml", "type: php\nbase: {os: debian-12, firmware: uefi, secure_boot: true}\n");
+  auto sb = load_cartridge(s.path() / "e.yaml").cartridge;
+  REQUIRE(sb);
+  CHECK(sb->base.firmware == "uefi");
+  CHECK(sb->base.secure_boot);
+}
+
 TEST_CASE("files must stay inside the cartridge folder and have absolute destinations") {
   test::Scratch s;
   s.write("files/motd", "hi");

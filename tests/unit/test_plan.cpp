@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "cartridge/loader.hpp"
+#include "image/manifest.hpp"
 #include "pipeline/steps/step.hpp"
 #include "plan/plan.hpp"
 #include "test_support.hpp"
@@ -249,4 +251,41 @@ TEST_CASE("resources: the installed data next to the executable wins over the bu
   CHECK(installed.agent_deb.parent_path() == data);
   CHECK(installed.agent_deb.filename().string().rfind("cartridge-agent_", 0) == 0);
   CHECK(installed.agent_deb.extension() == ".deb");
+}
+
+TEST_CASE("base.firmware picks the packages and the image key; plan --json and the manifest carry it") {
+  Fixture f;
+  auto hybrid = f.plan("type: tiny\n", Mode::generic);
+  auto uefi = f.plan("type: tiny\nbase: {os: debian-12, firmware: uefi}\n", Mode::generic);
+  auto sb = f.plan("type: tiny\nbase: {os: debian-12, firmware: uefi, secure_boot: true}\n", Mode::generic);
+  auto bios = f.plan("type: tiny\nbase: {os: debian-12, firmware: bios}\n", Mode::generic);
+  CHECK(hybrid.base.firmware == "hybrid");
+  const auto has = [](const Plan& p, const char* pkg) {
+    return std::find(p.base.packages.begin(), p.base.packages.end(), pkg) != p.base.packages.end();
+  };
+  CHECK(has(hybrid, "shim-signed"));
+  CHECK(has(hybrid, "grub-efi-amd64-signed"));
+  CHECK_FALSE(has(bios, "shim-signed"));
+  // The EFI layouts share one base layer (same packages); BIOS has its own.
+  CHECK(hybrid.base.key == uefi.base.key);
+  CHECK(uefi.base.key == sb.base.key);
+  CHECK(bios.base.key != hybrid.base.key);
+  CHECK(hybrid.bootloader_key == bios.bootloader_key);
+  // Every choice is a different image.
+  const std::set<std::string> keys = {hybrid.inputs_key, uefi.inputs_key, sb.inputs_key, bios.inputs_key};
+  CHECK(keys.size() == 4);
+  const auto j = sb.to_json();
+  CHECK(j["layers"]["base"]["firmware"] == "uefi");
+  CHECK(j["layers"]["base"]["secure_boot"] == true);
+  CHECK(hybrid.to_json()["layers"]["base"]["secure_boot"] == false);
+  CHECK(j["steps"][3]["produces"] == "raw disk (uefi): root layer + overlay + hygiene");
+  Manifest m;
+  m.plan = j;
+  CHECK(m.firmware() == "uefi");
+  CHECK(m.secure_boot());
+  Manifest old; // written before base.firmware existed: those images were BIOS-only
+  old.plan = nlohmann::json::parse(R"({"layers": {"base": {"key": "k"}}})");
+  CHECK(old.firmware() == "bios");
+  CHECK_FALSE(old.secure_boot());
+  CHECK(Manifest{}.firmware() == "bios");
 }

@@ -1,6 +1,7 @@
 // assemble: the image's root filesystem as a hard-link farm of its root layer + the overlay
-// (init scripts, configs, the cartridge's files) + hygiene, then the raw disk: MBR, the
-// cached boot partition, the kernel, and the root ext4 made with `mke2fs -d` (no appliance).
+// (init scripts, configs, the cartridge's files) + hygiene, then the raw disk: MBR or GPT, the
+// cached boot partition, the kernel, the ESP (uefi, hybrid: mkfs.fat + mtools) and the root
+// ext4 made with `mke2fs -d` (no appliance).
 #include <sys/stat.h>
 
 #include <sstream>
@@ -174,7 +175,9 @@ StepKind assemble_step() {
       in.root_tree = farm;
       in.boot_tree = root_tree / "boot";
       in.bootloader_disk = ctx.input(step, 1);
-      in.mbr_code = "/usr/lib/EXTLINUX/mbr.bin";
+      in.firmware = ctx.plan.base.firmware;
+      in.mbr_code = in.firmware == "hybrid" ? "/usr/lib/EXTLINUX/gptmbr.bin" : "/usr/lib/EXTLINUX/mbr.bin";
+      in.esp = EspFiles::in_tree(root_tree);
       in.disk_bytes = ctx.plan.disk_bytes;
       in.uuid_seed = ctx.plan.inputs_key;
       BI_TRY(assemble_disk(in, raw));
