@@ -41,6 +41,13 @@ struct BaseSpec {
   std::string mirror; // deb822 .sources file or a URL; empty = host's apt sources
 };
 
+// Who logs in with the cloud's key pair, and whether sshd runs (docs/image-contract.md,
+// "Login, disk and time").
+struct LoginSpec {
+  std::string user = "root"; // not root: created in the image, password locked, sudo without password
+  bool ssh = true;
+};
+
 struct Cartridge {
   std::filesystem::path file; // the YAML file
   std::string type;
@@ -62,6 +69,8 @@ struct Cartridge {
   std::vector<PortMapping> ports;
   std::vector<ExtraFile> files;
   std::vector<IaasTarget> iaas;
+  LoginSpec login;
+  std::vector<std::string> ntp_servers; // time.ntp_servers; empty: DHCP's, else Debian's pool
 };
 
 } // namespace bi

@@ -82,6 +82,29 @@ TEST_CASE("validate accepts the templates and reports every error of a bad file"
         "nope.yaml:1:1: no such file\nbuild-image: error: nope.yaml: 1 error in the cartridge definition\n");
 }
 
+TEST_CASE("validate: login and time errors at their place, exit 2; plan --json carries them") {
+  auto bad = run_cli({"validate", "tests/data/bad-login.yaml"});
+  CHECK(bad.code == 2);
+  CHECK(bad.out.empty());
+  CHECK(bad.err ==
+        "tests/data/bad-login.yaml:3:9: invalid login.user 'Admin': expected root or a user name "
+        "^[a-z_][a-z0-9_-]{0,31}$\n"
+        "tests/data/bad-login.yaml:4:8: 'login.ssh' must be true or false\n"
+        "tests/data/bad-login.yaml:6:34: time.ntp_servers[1] 'ntp.example.org:123' is not a valid host name or IP "
+        "address\n"
+        "build-image: error: tests/data/bad-login.yaml: 3 errors in the cartridge definition\n");
+
+  test::Scratch s;
+  const auto yaml =
+      s.write("c.yaml", "type: tiny\nlogin: {user: admin, ssh: false}\ntime: {ntp_servers: [192.0.2.1]}\n");
+  auto plan = run_cli({"plan", "--json", yaml.string()});
+  REQUIRE(plan.code == 0);
+  const auto p = nlohmann::json::parse(plan.out)["plans"][0];
+  CHECK(p["login"] == nlohmann::json{{"user", "admin"}, {"ssh", false}});
+  CHECK(p["time"] == nlohmann::json{{"ntp_servers", {"192.0.2.1"}}});
+  CHECK(p["layers"]["system"]["packages"] == nlohmann::json::array({"sudo"}));
+}
+
 TEST_CASE("a bad file fails the build before anything is built, exit 2") {
   test::Scratch s;
   auto r = run_cli({"build", "--output", s.path().string(), "tests/data/bad.yaml"});
