@@ -30,12 +30,12 @@ Expected<QemuBootResult> boot_and_wait(const QemuBootOptions& o) {
                                    "-serial",
                                    "file:" + o.console_log.string(),
                                    "-snapshot",
-                                   "-drive",
-                                   "file=" + o.image.string() + ",if=virtio",
                                    "-netdev",
                                    netdev,
                                    "-device",
                                    "virtio-net-pci,netdev=n0"};
+  const auto disk = qemu_disk_args(o.disk_bus, "file=" + o.image.string());
+  argv.insert(argv.end(), disk.begin(), disk.end());
   for (const auto& d : o.extra_drives) {
     argv.insert(argv.end(), {"-drive", "file=" + d.string() + ",if=virtio,format=raw,readonly=on"});
   }

@@ -32,7 +32,10 @@ const std::vector<OptionSpec>& option_specs() {
       {"--expect-content", true, "boot-test: fail unless the guest's web root (GET /) contains this text"},
       {"--no-stratos", false, "boot-test: do not play the Stratos servers, only watch the broker"},
       {"--until", true,
-       "boot-test: activated | shutdown (after the cleanup handshake; default when playing the servers)"},
+       "boot-test: login | activated | shutdown (after the cleanup handshake; default when playing the servers)"},
+      {"--disk-bus", true, "boot-test: virtio (default) | scsi | nvme, the bus of the guest's disk"},
+      {"--disk-size", true, "boot-test: the guest's disk size, e.g. 6G (default: the image's); / must grow to it"},
+      {"--ssh-key", true, "boot-test: FILE.pub as the key pair on the config drive; logs in with FILE over SSH"},
       {"--to", true, "register: openstack | ec2 (default: every iaas target of the cartridge)"},
       {"--region", true, "register: the cloud region (default: the cartridge's iaas entry)"},
       {"--register", false, "after building, register with every iaas target of the cartridge"},
@@ -139,6 +142,12 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
       o.expect_content = *value;
     } else if (name == "--until") {
       o.until = *value;
+    } else if (name == "--disk-bus") {
+      o.disk_bus = *value;
+    } else if (name == "--disk-size") {
+      o.disk_size = *value;
+    } else if (name == "--ssh-key") {
+      o.ssh_key = *value;
     } else if (name == "--no-stratos") {
       o.no_stratos = true;
     } else if (name == "--no-cache") {

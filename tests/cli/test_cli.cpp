@@ -252,6 +252,41 @@ TEST_CASE("boot-test: usage errors exit 2 before anything boots") {
                      ": cannot read: No such file or directory (--payload)\n");
 }
 
+TEST_CASE("boot-test: disk and SSH options are checked before anything boots, exit 2") {
+  test::Scratch s;
+  auto bus = run_cli({"boot-test", "--disk-bus", "ide", "x.qcow2"});
+  CHECK(bus.code == 2);
+  CHECK(bus.err == "build-image: error: invalid --disk-bus 'ide': expected virtio, scsi or nvme\n");
+  auto size = run_cli({"boot-test", "--disk-size", "6X", "x.qcow2"});
+  CHECK(size.code == 2);
+  CHECK(size.err == "build-image: error: invalid --disk-size '6X': expected a size like 6G or 8GiB\n");
+  auto small = run_cli({"boot-test", "--disk-size", "512M", "x.qcow2"});
+  CHECK(small.code == 2);
+  CHECK(small.err == "build-image: error: invalid --disk-size '512M': expected 1G to 2T\n");
+  auto until = run_cli({"boot-test", "--until", "ssh", "x.qcow2"});
+  CHECK(until.code == 2);
+  CHECK(until.err == "build-image: error: invalid --until 'ssh': expected login, activated or shutdown\n");
+  const auto missing = s.path() / "id.pub";
+  auto nokey = run_cli({"boot-test", "--ssh-key", missing.string(), "x.qcow2"});
+  CHECK(nokey.code == 2);
+  CHECK(nokey.err ==
+        "build-image: error: " + missing.string() + ": cannot read: No such file or directory (--ssh-key)\n");
+  // The private key given by mistake: refused, and its text never echoed.
+  const auto priv = s.write("id", "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n-----END OPENSSH PRIVATE KEY-----\n");
+  auto wrong = run_cli({"boot-test", "--ssh-key", priv.string(), "x.qcow2"});
+  CHECK(wrong.code == 2);
+  CHECK(wrong.err ==
+        "build-image: error: " + priv.string() + ": not one OpenSSH public key line (--ssh-key takes the .pub file)\n");
+  // A disk smaller than the image would cut its root filesystem off.
+  const auto image = s.path() / "two.qcow2";
+  REQUIRE(run_process({"qemu-img", "create", "-q", "-f", "qcow2", image.string(), "2G"})->ok());
+  const auto payload = s.write("payload", "MEMBER_ID=m1\n");
+  auto smaller = run_cli({"boot-test", "--payload", payload.string(), "--disk-size", "1G", image.string()});
+  CHECK(smaller.code == 2);
+  CHECK(smaller.err == "build-image: error: " + image.string() +
+                           ": --disk-size 1073741824 is smaller than the image (2147483648 bytes)\n");
+}
+
 TEST_CASE("--version and -V print the version like the version command") {
   auto command = run_cli({"version"});
   CHECK(command.code == 0);
