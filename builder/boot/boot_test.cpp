@@ -648,6 +648,18 @@ std::optional<std::string> find_chosen_hostname(std::string_view console) {
   return found;
 }
 
+// The line that says the kernel or initramfs gave up ("" while booting goes on).
+std::string find_boot_failure(std::string_view console) {
+  for (const char* marker : {"ALERT! ", "Kernel panic - not syncing"}) {
+    const auto at = console.find(marker);
+    const auto end = at == std::string::npos ? at : console.find('\n', at);
+    if (end != std::string::npos) {
+      return trim(console.substr(at, end - at));
+    }
+  }
+  return {};
+}
+
 StatusEvent decode_status_event(const BrokerMessage& message, const std::string& member_id,
                                 std::chrono::steady_clock::time_point power_on) {
   StatusEvent e;
@@ -1133,6 +1145,12 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
       if (auto h = find_chosen_hostname(console.text())) {
         result.hostname = *h;
       }
+    }
+    // A guest that cannot mount / waits forever in the initramfs shell (or has panicked): no
+    // use waiting out the timeout (e.g. a disk bus whose driver the initramfs lacks).
+    if (const std::string stuck = find_boot_failure(console.text()); !stuck.empty()) {
+      stop_reason = "the guest gave up booting: " + stuck;
+      break;
     }
     if (o.disk_bytes && result.root_growth.empty()) {
       result.root_growth = find_growth_line(console.text());

@@ -53,6 +53,10 @@ bool hostname_matches(const std::string& hostname, const std::string& pattern);
 // The hostname from the last "cartridge-init: hostname <name>" line of a serial log.
 std::optional<std::string> find_chosen_hostname(std::string_view console);
 
+// The console line saying the boot gave up (initramfs-tools' "ALERT! ..." before its
+// rescue shell, a kernel panic); "" while the boot goes on.
+std::string find_boot_failure(std::string_view console);
+
 // An instance/status message, decoded.
 struct StatusEvent {
   std::string topic;

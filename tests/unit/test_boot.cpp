@@ -88,6 +88,16 @@ TEST_CASE("the hostname must be <digits>.<DEPLOYMENT>.<SERVICE_NAME>.<PUPPET_HOS
   CHECK(hostname_pattern(parse_payload("SERVICE_NAME=php,PUPPET_HOSTNAME=null")) == by_ip);
 }
 
+TEST_CASE("find_boot_failure sees an initramfs that cannot find / and a kernel panic", "[boot]") {
+  CHECK(find_boot_failure("Begin: Running /scripts/local-block ... done.\r\nlogin: ").empty());
+  CHECK(find_boot_failure("Gave up waiting for root file system device.\r\n"
+                          "ALERT!  LABEL=rootfs does not exist.  Dropping to a shell!\r\n(initramfs) ") ==
+        "ALERT!  LABEL=rootfs does not exist.  Dropping to a shell!");
+  CHECK(find_boot_failure("[ 1.0] Kernel panic - not syncing: VFS: Unable to mount root fs\n") ==
+        "Kernel panic - not syncing: VFS: Unable to mount root fs");
+  CHECK(find_boot_failure("ALERT!  half a line").empty()); // still being written
+}
+
 TEST_CASE("find_chosen_hostname reads cartridge-init's line from the serial log", "[boot]") {
   const std::string console =
       "[   41.18] cartridge-init[277]: cartridge-init: starting (full mode)\n"
