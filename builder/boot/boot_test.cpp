@@ -531,7 +531,10 @@ std::string make_default_payload(const DefaultPayloadInput& in) {
   f.insert(f.end(), tail.begin(), tail.end());
   std::string out;
   for (const auto& [k, v] : f) {
-    append_separated(out, ",", k + "=" + v);
+    std::string field = k;
+    field += "=";
+    field += v;
+    append_separated(out, ",", field);
   }
   return out;
 }
@@ -603,7 +606,10 @@ std::string add_payload_fields(const std::string& payload,
   const bool per_line = body.find('\n') != std::string::npos;
   std::string out = body;
   for (const auto& [k, v] : fields) {
-    out += (per_line ? "\n" : ",") + k + "=" + v;
+    out += per_line ? "\n" : ",";
+    out += k;
+    out += "=";
+    out += v;
   }
   return out + (per_line ? "\n" : "");
 }
@@ -913,7 +919,12 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
       payload = add_payload_fields(payload, added);
       std::string keys;
       for (const auto& [k, v] : added) {
-        append_separated(keys, ", ", k + (k == "CARTRIDGE_KEY" ? "" : "=" + v));
+        std::string shown = k;
+        if (k != "CARTRIDGE_KEY") {
+          shown += "=";
+          shown += v;
+        }
+        append_separated(keys, ", ", shown);
       }
       result.notes.push_back((value_or(given, "MB_IP", "").empty() ? "the payload has no MB_IP: " : "") +
                              std::string("boot-test added ") + keys + " to the payload on the config drive");

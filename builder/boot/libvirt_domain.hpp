@@ -12,8 +12,9 @@
 #include "boot/disk_bus.hpp"
 #include "util/expected.hpp"
 
-struct _virConnect;
-struct _virDomain;
+// libvirt's own type names (virConnectPtr, virDomainPtr), declared to keep its header out.
+struct _virConnect; // NOLINT(bugprone-reserved-identifier)
+struct _virDomain;  // NOLINT(bugprone-reserved-identifier)
 
 namespace bi {
 

@@ -141,7 +141,7 @@ public:
         error(key, fmt::format("{}keys must be strings", where.empty() ? "" : where + ": "));
         continue;
       }
-      const std::string name = key.Scalar();
+      const std::string& name = key.Scalar();
       if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
         const std::string prefix = where.empty() ? "" : where + ".";
         error(key, fmt::format("unknown key '{}{}'", prefix, name) + did_you_mean_suffix(name, allowed, prefix));

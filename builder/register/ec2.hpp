@@ -21,7 +21,7 @@
 
 namespace bi::cloud {
 
-inline constexpr std::uint64_t k_ebs_block_size = 512 * 1024;
+inline constexpr std::uint64_t k_ebs_block_size = std::uint64_t{512} * 1024;
 
 struct Ec2Options {
   std::string region;

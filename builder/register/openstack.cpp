@@ -254,7 +254,9 @@ Expected<std::string> catalog_endpoint(const nlohmann::json& catalog, const std:
       }
       const std::string ep_iface = string_member(ep, "interface");
       const std::string url = string_member(ep, "url");
-      seen.push_back(ep_iface + "@" + ep_region);
+      seen.push_back(ep_iface);
+      seen.back() += "@";
+      seen.back() += ep_region;
       if (ep_iface == interface && (region.empty() || ep_region == region) && !url.empty()) {
         return url;
       }

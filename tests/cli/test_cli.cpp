@@ -186,7 +186,7 @@ TEST_CASE("plan --since lists exactly the images a change affects (CI job matrix
     return names;
   };
   using V = std::vector<std::string>;
-  CHECK(affected() == V{});
+  CHECK(affected().empty());
   SECTION("a Puppet module change rebuilds only the full images that use it") {
     s.write("repo/puppet/modules/php/manifests/extra.pp", "class php::extra {}\n");
     CHECK(affected() == V{"php-full"});

@@ -127,7 +127,9 @@ void check_disk_drivers(OpenImage& img, const std::filesystem::path& work) {
   REQUIRE(listing);
   REQUIRE(listing->ok());
   INFO(initrd_name);
-  CHECK(missing_disk_drivers(img.read("/boot/" + config_name), listing->output) == std::vector<std::string>{});
+  const auto missing = missing_disk_drivers(img.read("/boot/" + config_name), listing->output);
+  INFO("missing: " << Catch::Detail::stringify(missing));
+  CHECK(missing.empty());
   std::filesystem::remove_all(work);
 }
 
@@ -204,7 +206,9 @@ void check_common(OpenImage& img, const std::string& mode) {
   CHECK(img.read("/etc/fstab").find("LABEL=boot /boot ext4") != std::string::npos);
 
   // Hygiene, over the whole tree (tests/integration/hygiene.hpp).
-  CHECK(test::hygiene_problems(g) == std::vector<std::string>{});
+  const auto problems = test::hygiene_problems(g);
+  INFO("hygiene: " << Catch::Detail::stringify(problems));
+  CHECK(problems.empty());
 
   // Puppet agent present, daemon off, pointed at the YAML's master.
   auto pkgs = img.packages();
@@ -316,7 +320,9 @@ TEST_CASE("tiny is clean, and the hygiene check finds host keys, Puppet SSL stat
   REQUIRE(g->add_drive(raw, "raw", true));
   REQUIRE(g->launch());
   REQUIRE(g->mount_ro("/dev/sda2", "/"));
-  CHECK(test::hygiene_problems(*g) == std::vector<std::string>{});
+  const auto clean = test::hygiene_problems(*g);
+  INFO("hygiene: " << Catch::Detail::stringify(clean));
+  CHECK(clean.empty());
   REQUIRE(g->umount_all());
   REQUIRE(g->mount_ro("/dev/sdb2", "/"));
   const auto problems = test::hygiene_problems(*g);
@@ -340,7 +346,11 @@ TEST_CASE("images boot under qemu to a login prompt on the serial console", "[bo
     const auto image = image_for(cartridge, mode);
     QemuBootOptions o;
     o.image = image;
-    o.console_log = images_dir() / (cartridge + "-" + mode + "-boot.log");
+    std::string log_name = cartridge;
+    log_name += "-";
+    log_name += mode;
+    log_name += "-boot.log";
+    o.console_log = images_dir() / log_name;
     o.use_kvm = kvm;
     o.timeout = std::chrono::seconds(240);
     auto r = boot_and_wait(o);
@@ -435,7 +445,8 @@ void kill_at(const std::vector<std::string>& args, const std::map<std::string, s
       std::ifstream f(log);
       text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
     }
-    for (size_t end; next < marks.size() && (end = text.find('\n', read_to)) != std::string::npos; read_to = end + 1) {
+    for (size_t end = 0; next < marks.size() && (end = text.find('\n', read_to)) != std::string::npos;
+         read_to = end + 1) {
       const auto current = text.substr(read_to, end - read_to);
       if (std::regex_search(current, std::regex(marks[next]))) {
         ++next;
@@ -491,7 +502,7 @@ void check_after_kill(const std::filesystem::path& work, const std::filesystem::
   while (!left().empty() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  CHECK(left() == std::vector<int>{});
+  CHECK(left().empty());
   if (std::filesystem::exists(out / "catalog.json")) {
     auto catalog = catalog_read(out);
     REQUIRE(catalog);
@@ -639,7 +650,9 @@ TEST_CASE("base.image: a cartridge built from an existing cloud image boots and 
     REQUIRE(img.g.mount_ro("/dev/sda2", "/"));
     REQUIRE(img.g.mount_ro("/dev/sda1", "/boot"));
     CHECK(img.read("/etc/cartridge/cartridge.conf").find("SERVICE_NAME=fromimage\n") != std::string::npos);
-    CHECK(test::hygiene_problems(img.g) == std::vector<std::string>{});
+    const auto problems = test::hygiene_problems(img.g);
+    INFO("hygiene: " << Catch::Detail::stringify(problems));
+    CHECK(problems.empty());
     CHECK(img.packages().count("puppet-agent") == 1);
     CHECK(img.g.is_symlink("/boot/vmlinuz"));
     CHECK(img.g.is_symlink("/etc/systemd/system/multi-user.target.wants/cartridge-init.service"));

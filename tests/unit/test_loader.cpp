@@ -9,7 +9,7 @@ using namespace bi;
 
 namespace {
 
-std::string errors_for(const std::string& yaml, const test::Scratch& s, LoadOptions opts = {}) {
+std::string errors_for(const std::string& yaml, const test::Scratch& s, const LoadOptions& opts = {}) {
   const auto file = s.write("c.yaml", yaml);
   auto r = load_cartridge(file, opts);
   return format_diagnostics("c.yaml", r.diagnostics);

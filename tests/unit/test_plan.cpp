@@ -41,7 +41,7 @@ struct Fixture {
     res.agent_deb = s.path() / "agent.deb";
     res.apt_sources = s.path() / "sources";
   }
-  Plan plan(const std::string& yaml, Mode mode) {
+  Plan plan(const std::string& yaml, Mode mode) const {
     const auto file = s.write("c.yaml", yaml);
     auto r = load_cartridge(file);
     REQUIRE(r.cartridge);

@@ -68,7 +68,7 @@ std::string status_body(const std::string& member, const std::string& cluster = 
 }
 
 fs::path make_repo(const test::Scratch& s, const std::string& marker) {
-  const fs::path repo = s.path() / "app";
+  fs::path repo = s.path() / "app";
   fs::create_directories(repo);
   std::ofstream(repo / "index.php") << "<?php echo '" << marker << "'; ?>\n";
   RunOptions ro;
@@ -114,7 +114,7 @@ TEST_CASE("repoPassword: AES-128-ECB, PKCS#7, base64 with the CARTRIDGE_KEY", "[
 }
 
 TEST_CASE("base64 and HTTP Basic auth", "[stratos]") {
-  CHECK(base64_encode("") == "");
+  CHECK(base64_encode("").empty());
   CHECK(base64_encode("user:pass") == "dXNlcjpwYXNz");
   CHECK(base64_decode("dXNlcjpwYXNz") == std::optional<std::string>("user:pass"));
   CHECK(base64_decode("YQ==") == std::optional<std::string>("a"));
@@ -192,11 +192,11 @@ TEST_CASE("the member's state follows the agent's status events as the CC allows
   CHECK(member_state_after("Initialized", "InstanceStartedEvent") == "Starting");
   CHECK(member_state_after("Active", "InstanceStartedEvent") == "Starting"); // a restarted agent
   CHECK(member_state_after("Starting", "InstanceActivatedEvent") == "Active");
-  CHECK(member_state_after("Initialized", "InstanceActivatedEvent") == "");
+  CHECK(member_state_after("Initialized", "InstanceActivatedEvent").empty());
   CHECK(member_state_after("Active", "InstanceMaintenanceModeEvent") == "In_Maintenance");
-  CHECK(member_state_after("Starting", "InstanceMaintenanceModeEvent") == "");
+  CHECK(member_state_after("Starting", "InstanceMaintenanceModeEvent").empty());
   CHECK(member_state_after("In_Maintenance", "InstanceReadyToShutdownEvent") == "ReadyToShutDown");
-  CHECK(member_state_after("Active", "InstanceReadyToShutdownEvent") == "");
+  CHECK(member_state_after("Active", "InstanceReadyToShutdownEvent").empty());
 }
 
 TEST_CASE("mosquitto's log tells whether a client other than boot-test's connected", "[stratos]") {
