@@ -2,6 +2,7 @@
 
 #include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <random>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -280,17 +282,151 @@ bool readable_by_qemu(const fs::path& path) {
   return r && r->exit_code == 0;
 }
 
-Expected<std::string> image_format(const fs::path& image) {
+struct ImageInfo {
+  std::string format;
+  std::uint64_t virtual_size = 0;
+};
+
+Expected<ImageInfo> image_info(const fs::path& image) {
   RunOptions ro;
   ro.timeout = std::chrono::seconds(60);
   // -U: the image may be open elsewhere (another test booting it); we only read the header.
   BI_TRY_ASSIGN(RunResult r, run_checked({"qemu-img", "info", "-U", "--output=json", image.string()}, ro));
   try {
     auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
-    return j.at("format").get<std::string>();
+    return ImageInfo{j.at("format").get<std::string>(), j.at("virtual-size").get<std::uint64_t>()};
   } catch (const std::exception& e) {
     return fail(image.string(), std::string("cannot read the image format from qemu-img info: ") + e.what());
   }
+}
+
+// ---- SSH through the host forward
+
+constexpr const char* k_ssh_command =
+    "id -un; df -B1 --output=size / | tail -n 1; stat -c '%a %U' ~/.ssh/authorized_keys";
+constexpr auto k_ssh_bound = std::chrono::seconds(120);
+
+std::vector<std::string> ssh_argv(int port, const std::vector<std::string>& extra) {
+  // -F /dev/null: the caller's ssh config must not change what is tested; the guest's host
+  // key is new on every boot, so it is neither checked nor remembered.
+  std::vector<std::string> argv = {"ssh",
+                                   "-F",
+                                   "/dev/null",
+                                   "-p",
+                                   std::to_string(port),
+                                   "-o",
+                                   "BatchMode=yes",
+                                   "-o",
+                                   "StrictHostKeyChecking=no",
+                                   "-o",
+                                   "UserKnownHostsFile=/dev/null",
+                                   "-o",
+                                   "ConnectTimeout=15",
+                                   "-o",
+                                   "LogLevel=ERROR"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+// Host keys, login with the key pair, and a password attempt; sshd may still be starting
+// after the login prompt, so each is retried until `until`.
+SshReport check_ssh(const fs::path& public_key, const std::string& user, int port, const fs::path& work,
+                    Clock::time_point until) {
+  SshReport r;
+  r.user = user;
+  r.port = port;
+  RunOptions ro;
+  ro.timeout = std::chrono::seconds(30);
+  const fs::path scanned = work / "host-keys";
+  const auto scan = [&](const std::string& type) -> std::vector<std::string> {
+    RunOptions to_file = ro;
+    to_file.stdout_file = scanned.string();
+    auto keys = run_process({"ssh-keyscan", "-T", "20", "-t", type, "-p", std::to_string(port), "127.0.0.1"}, to_file);
+    if (!keys || !keys->ok()) {
+      return {};
+    }
+    auto listed = run_process({"ssh-keygen", "-l", "-f", scanned.string()}, ro);
+    return listed && listed->ok() ? parse_fingerprints(listed->output) : std::vector<std::string>{};
+  };
+  // One type at a time: asked for all at once, ssh-keyscan's parallel connections to a
+  // guest under TCG sometimes lost one (an ed25519 key missing from one run of two).
+  std::set<std::string> missing = {"rsa", "ecdsa", "ed25519"};
+  int rounds_with_keys = 0;
+  while (!missing.empty() && Clock::now() < until && !interrupted() && rounds_with_keys < 3) {
+    for (auto it = missing.begin(); it != missing.end();) {
+      auto found = scan(*it);
+      r.host_keys.insert(r.host_keys.end(), found.begin(), found.end());
+      it = found.empty() ? std::next(it) : missing.erase(it);
+    }
+    rounds_with_keys += r.host_keys.empty() ? 0 : 1;
+    if (!missing.empty()) {
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
+  }
+  std::sort(r.host_keys.begin(), r.host_keys.end());
+  const std::string pub = public_key.string();
+  const fs::path private_key = pub.size() > 4 && pub.compare(pub.size() - 4, 4, ".pub") == 0
+                                   ? fs::path(pub.substr(0, pub.size() - 4))
+                                   : fs::path();
+  std::error_code ec;
+  r.login_tried = !private_key.empty() && fs::is_regular_file(private_key, ec);
+  if (r.login_tried) {
+    r.command = k_ssh_command;
+    for (;;) {
+      auto login = run_process(
+          ssh_argv(port, {"-o", "IdentitiesOnly=yes", "-i", private_key.string(), user + "@127.0.0.1", r.command}), ro);
+      r.output = login ? login->output : login.error().to_string();
+      r.logged_in = login && login->ok();
+      if (r.logged_in || Clock::now() >= until || interrupted()) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
+    if (r.logged_in) {
+      std::istringstream lines(r.output);
+      std::string who;
+      std::string size;
+      std::getline(lines, who);
+      std::getline(lines, size);
+      std::getline(lines, r.authorized_keys);
+      size = trim(size);
+      if (!size.empty() && size.size() < 20 && size.find_first_not_of("0123456789") == std::string::npos) {
+        r.root_fs_bytes = std::stoull(size);
+      }
+      r.authorized_keys = trim(r.authorized_keys);
+    }
+  }
+  if (!r.host_keys.empty()) {
+    auto password = run_process(ssh_argv(port, {"-o", "PreferredAuthentications=password,keyboard-interactive", "-o",
+                                                "PubkeyAuthentication=no", user + "@127.0.0.1", "true"}),
+                                ro);
+    static const std::regex denied(R"(Permission denied \(([^)]*)\))");
+    std::smatch m;
+    if (password && std::regex_search(password->output, m, denied)) {
+      r.auth_methods = m[1].str();
+      r.password_refused = r.auth_methods.find("password") == std::string::npos &&
+                           r.auth_methods.find("keyboard-interactive") == std::string::npos;
+    } else if (password) {
+      r.password_refused = false; // it let us in without a password, or said something else
+      r.auth_methods = trim(last_lines(password->output, 2));
+    }
+  }
+  return r;
+}
+
+// Why the SSH report fails the test ("" when it does not).
+std::string ssh_problem(const SshReport& r) {
+  if (r.host_keys.empty()) {
+    return fmt::format("no SSH host key from the guest's port 22 (ssh-keyscan 127.0.0.1:{})", r.port);
+  }
+  if (r.login_tried && !r.logged_in) {
+    return fmt::format("SSH login as {} with the key pair through 127.0.0.1:{} failed: {}", r.user, r.port,
+                       trim(last_lines(r.output, 3)));
+  }
+  if (r.password_refused && !*r.password_refused) {
+    return "sshd did not refuse password login (" + r.auth_methods + ")";
+  }
+  return {};
 }
 
 // Accumulates the serial log as the guest writes it.
@@ -335,6 +471,18 @@ fs::path keep_console_log(const fs::path& console, const fs::path& image) {
       return dest;
     }
     spdlog::warn("cannot keep the console log as {}: {}", dest.string(), ec.message());
+  }
+  return {};
+}
+
+// cartridge-init's growth outcome: "cartridge-init: grew / from ..." or a growroot: line.
+std::string find_growth_line(const std::string& console) {
+  for (const char* marker : {"cartridge-init: grew / from ", "cartridge-init: growroot: "}) {
+    const auto at = console.find(marker);
+    const auto end = at == std::string::npos ? at : console.find('\n', at);
+    if (end != std::string::npos) {
+      return trim(console.substr(at, end - at));
+    }
   }
   return {};
 }
@@ -455,6 +603,9 @@ std::string make_default_payload(const DefaultPayloadInput& in) {
 }
 
 Expected<BootTestOptions::Until> parse_until(const std::string& text) {
+  if (text == "login") {
+    return BootTestOptions::Until::login;
+  }
   if (text == "activated") {
     return BootTestOptions::Until::activated;
   }
@@ -462,7 +613,53 @@ Expected<BootTestOptions::Until> parse_until(const std::string& text) {
     return BootTestOptions::Until::shutdown;
   }
   return Unexpected{
-      make_error("", "invalid --until '" + text + "': expected activated or shutdown", ExitCode::bad_input)};
+      make_error("", "invalid --until '" + text + "': expected login, activated or shutdown", ExitCode::bad_input)};
+}
+
+Expected<std::uint64_t> parse_disk_size(const std::string& text) {
+  const std::uint64_t bytes = parse_size(text);
+  if (bytes == 0) {
+    return Unexpected{
+        make_error("", "invalid --disk-size '" + text + "': expected a size like 6G or 8GiB", ExitCode::bad_input)};
+  }
+  if (bytes < (1ull << 30) || bytes > (2048ull << 30)) {
+    return Unexpected{make_error("", "invalid --disk-size '" + text + "': expected 1G to 2T", ExitCode::bad_input)};
+  }
+  return bytes;
+}
+
+Expected<std::string> read_public_key(const fs::path& file) {
+  auto text = read_file(file, 16u << 10);
+  if (!text) {
+    return fail(file.string(), text.error().detail + " (--ssh-key)", ExitCode::bad_input);
+  }
+  const std::string key = trim(*text);
+  // The same shape cartridge-init accepts (CI_SSH_KEY_RE): a type, base64, an optional comment.
+  static const std::regex re(
+      R"(^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,3}( [ -~]*)?$)");
+  if (key.find('\n') != std::string::npos || !std::regex_match(key, re)) {
+    return fail(file.string(), "not one OpenSSH public key line (--ssh-key takes the .pub file)", ExitCode::bad_input);
+  }
+  return key;
+}
+
+std::vector<std::string> parse_fingerprints(const std::string& keygen_output) {
+  std::vector<std::string> out;
+  std::istringstream in(keygen_output);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string bits;
+    std::string fingerprint;
+    words >> bits >> fingerprint;
+    const auto open = line.rfind(" (");
+    if (fingerprint.rfind("SHA256:", 0) != 0 || open == std::string::npos || line.back() != ')') {
+      continue;
+    }
+    out.push_back(fingerprint + line.substr(open));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 std::string add_payload_fields(const std::string& payload,
@@ -515,6 +712,18 @@ std::optional<std::string> find_chosen_hostname(std::string_view console) {
     pos = end;
   }
   return found;
+}
+
+// The line that says the kernel or initramfs gave up ("" while booting goes on).
+std::string find_boot_failure(std::string_view console) {
+  for (const char* marker : {"ALERT! ", "Kernel panic - not syncing"}) {
+    const auto at = console.find(marker);
+    const auto end = at == std::string::npos ? at : console.find('\n', at);
+    if (end != std::string::npos) {
+      return trim(console.substr(at, end - at));
+    }
+  }
+  return {};
 }
 
 StatusEvent decode_status_event(const BrokerMessage& message, const std::string& member_id,
@@ -586,6 +795,23 @@ nlohmann::json BootTestResult::to_json() const {
   j["http_status"] = http_status ? nlohmann::json(*http_status) : nlohmann::json(nullptr);
   j["http_body_bytes"] = http_body_bytes ? nlohmann::json(*http_body_bytes) : nlohmann::json(nullptr);
   j["boot_to_shutdown_ready_seconds"] = opt(shutdown_seconds);
+  j["disk"] = {{"bus", disk_bus}, {"bytes", disk_bytes}, {"image_bytes", image_bytes}, {"root_growth", root_growth}};
+  if (ssh) {
+    j["ssh"] = {
+        {"user", ssh->user},
+        {"port", ssh->port},
+        {"host_keys", ssh->host_keys},
+        {"login_tried", ssh->login_tried},
+        {"logged_in", ssh->logged_in},
+        {"command", ssh->command},
+        {"output", ssh->output},
+        {"root_fs_bytes", ssh->root_fs_bytes ? nlohmann::json(*ssh->root_fs_bytes) : nlohmann::json(nullptr)},
+        {"authorized_keys", ssh->authorized_keys},
+        {"password_refused", ssh->password_refused ? nlohmann::json(*ssh->password_refused) : nlohmann::json(nullptr)},
+        {"auth_methods", ssh->auth_methods}};
+  } else {
+    j["ssh"] = nullptr;
+  }
   if (!passed) {
     j["console_tail"] = console_tail;
   }
@@ -628,6 +854,24 @@ std::string BootTestResult::to_text() const {
   }
   if (shutdown_seconds) {
     out += fmt::format("  boot to ready-to-shutdown {}\n", secs(shutdown_seconds));
+  }
+  out += fmt::format("  disk            {}, {} bytes (image {}){}\n", disk_bus, disk_bytes, image_bytes,
+                     root_growth.empty() ? "" : "; " + root_growth);
+  if (ssh) {
+    out += fmt::format("  ssh             {}@127.0.0.1:{}: {}\n", ssh->user, ssh->port,
+                       !ssh->login_tried ? "login not tried (no private key beside the .pub)"
+                       : ssh->logged_in  ? "logged in, ran a command"
+                                         : "login FAILED");
+    if (ssh->root_fs_bytes) {
+      out += fmt::format("  root fs         {} bytes\n", *ssh->root_fs_bytes);
+    }
+    if (ssh->password_refused) {
+      out += fmt::format("  password login  {} (server offers: {})\n",
+                         *ssh->password_refused ? "refused" : "NOT refused", ssh->auth_methods);
+    }
+    for (const auto& k : ssh->host_keys) {
+      out += "  host key        " + k + "\n";
+    }
   }
   for (const auto& n : notes) {
     out += "  note            " + n + "\n";
@@ -691,6 +935,19 @@ Expected<GuestForward> parse_guest_forward(const std::string& text) {
 // ---- running it: named phases, in the order run_boot_test calls them
 
 namespace {
+
+// --until, or its default: after the cleanup handshake when playing the Stratos servers.
+BootTestOptions::Until effective_until(const BootTestOptions& o) {
+  return o.until.value_or(o.stratos ? BootTestOptions::Until::shutdown : BootTestOptions::Until::activated);
+}
+
+// The image's login user (cartridge YAML `login.user`), for the SSH check.
+std::string login_user_of(const BootImage& info) {
+  if (info.manifest && info.manifest->plan.contains("login")) {
+    return info.manifest->plan["login"].value("user", "root");
+  }
+  return "root";
+}
 
 // The payload the guest gets: the user's file or one made for the image's cartridge.
 Expected<std::string> read_or_make_payload(const BootTestOptions& o, const BootImage& info, const std::string& uuid) {
@@ -782,8 +1039,10 @@ struct GuestDisk {
 };
 
 // Everything qemu touches lives in `run_dir`, which its unprivileged user can traverse;
-// the files are 0600 and libvirt hands them to that user for the run.
-Expected<GuestDisk> prepare_guest_disk(const fs::path& image, const fs::path& run_dir) {
+// the files are 0600 and libvirt hands them to that user for the run. With --disk-size the
+// overlay is that larger disk (a flavour's or a volume's): / must grow into it.
+Expected<GuestDisk> prepare_guest_disk(const fs::path& image, const fs::path& run_dir, const BootTestOptions& o,
+                                       BootTestResult& result) {
   GuestDisk disk{image, run_dir / "overlay.qcow2"};
   if (!readable_by_qemu(image)) {
     // Relabelling the user's image would change its owner for good; a private copy is safer.
@@ -792,10 +1051,29 @@ Expected<GuestDisk> prepare_guest_disk(const fs::path& image, const fs::path& ru
     BI_TRY(run_checked({"cp", "--sparse=always", "--reflink=auto", image.string(), disk.backing.string()}));
     ::chmod(disk.backing.c_str(), 0644);
   }
-  BI_TRY_ASSIGN(std::string format, image_format(disk.backing));
-  BI_TRY(run_checked(
-      {"qemu-img", "create", "-q", "-f", "qcow2", "-b", disk.backing.string(), "-F", format, disk.overlay.string()}));
+  BI_TRY_ASSIGN(ImageInfo info, image_info(disk.backing));
+  result.image_bytes = info.virtual_size;
+  result.disk_bytes = o.disk_bytes.value_or(info.virtual_size);
+  result.disk_bus = to_string(o.disk_bus);
+  if (result.disk_bytes < info.virtual_size) {
+    return fail(
+        image.string(),
+        fmt::format("--disk-size {} is smaller than the image ({} bytes)", result.disk_bytes, info.virtual_size),
+        ExitCode::bad_input);
+  }
+  BI_TRY(run_checked({"qemu-img", "create", "-q", "-f", "qcow2", "-b", disk.backing.string(), "-F", info.format,
+                      disk.overlay.string(), std::to_string(result.disk_bytes)}));
   ::chmod(disk.overlay.c_str(), 0600);
+  if (o.disk_bus == DiskBus::nvme) {
+    // Passed to qemu behind libvirt's back (libvirt 9.0 has no NVMe disk), so libvirt does
+    // not hand it to its qemu user: done here.
+    const auto [qemu_user, qemu_group] = qemu_identity();
+    if (const passwd* pw = ::getpwnam(qemu_user.c_str()); pw != nullptr) {
+      if (::chown(disk.overlay.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+        return fail(disk.overlay.string(), "cannot hand the NVMe disk to " + qemu_user);
+      }
+    }
+  }
   return disk;
 }
 
@@ -857,6 +1135,7 @@ struct DomainInputs {
   const HostServices* services = nullptr;
   int web_host_port = 0;
   int web_guest_port = 80;
+  int ssh_host_port = 0; // with --ssh-key: the host's forward to the guest's port 22
 };
 
 // The domain: the overlay and config drive, the guest's forwards to the broker, the git
@@ -867,6 +1146,7 @@ DomainSpec make_domain_spec(const DomainInputs& in) {
   spec.uuid = in.uuid;
   spec.kvm = in.kvm;
   spec.disk = in.disk.overlay;
+  spec.disk_bus = in.options->disk_bus;
   spec.backing_image = in.disk.backing;
   spec.config_drive = in.config_drive;
   spec.console_log = in.console_log;
@@ -889,6 +1169,9 @@ DomainSpec make_domain_spec(const DomainInputs& in) {
     spec.guestfwd.push_back(git_forward.to_guestfwd());
   }
   spec.hostfwd = {fmt::format("tcp:127.0.0.1:{}-:{}", in.web_host_port, in.web_guest_port)};
+  if (in.ssh_host_port > 0) {
+    spec.hostfwd.push_back(fmt::format("tcp:127.0.0.1:{}-:22", in.ssh_host_port));
+  }
   spec.allow_spawn = true;
   return spec;
 }
@@ -896,8 +1179,10 @@ DomainSpec make_domain_spec(const DomainInputs& in) {
 // Watches one running guest: its serial console and the status events on the broker.
 class GuestWatch {
 public:
-  GuestWatch(const fs::path& console_log, HostServices& services, BootTestResult& result, Clock::time_point power_on)
-      : m_console(console_log), m_services(services), m_result(result), m_power_on(power_on) {}
+  GuestWatch(const fs::path& console_log, HostServices& services, BootTestResult& result, Clock::time_point power_on,
+             bool watch_growth)
+      : m_console(console_log), m_services(services), m_result(result), m_power_on(power_on),
+        m_watch_growth(watch_growth) {}
 
   // New status events into the result; remembers the first activation of the member.
   void collect_events() {
@@ -930,6 +1215,14 @@ public:
     }
     if (!m_payload_read_at && !m_result.hostname.empty()) {
       m_payload_read_at = now;
+    }
+    // A guest that cannot mount / waits forever in the initramfs shell (or has panicked):
+    // no use waiting out the timeout (e.g. a disk bus whose driver the initramfs lacks).
+    if (boot_failure.empty()) {
+      boot_failure = find_boot_failure(m_console.text());
+    }
+    if (m_watch_growth && m_result.root_growth.empty()) {
+      m_result.root_growth = find_growth_line(m_console.text());
     }
   }
 
@@ -970,6 +1263,7 @@ public:
 
   std::optional<Clock::time_point> activated_at;
   std::string broker_problem;
+  std::string boot_failure; // the initramfs shell or a panic, from the console
 
 private:
   // A message from the guest, or (our own mosquitto) a client in its log that is not
@@ -997,6 +1291,7 @@ private:
   size_t m_seen_messages = 0;
   bool m_broker_checked = false;
   std::optional<Clock::time_point> m_payload_read_at;
+  bool m_watch_growth = false;
 };
 
 // Until the member's activation (plus a grace for the login prompt and hostname), the
@@ -1012,9 +1307,21 @@ Expected<std::string> watch_until_activated(GuestWatch& watch, LibvirtDomain& do
     }
     const auto now = Clock::now();
     watch.poll_console(now);
+    if (!watch.boot_failure.empty()) {
+      return "the guest gave up booting: " + watch.boot_failure;
+    }
     watch.collect_events();
     watch.check_broker_reached(now);
-    if (watch.activated_at) {
+    if (effective_until(o) == BootTestOptions::Until::login) {
+      // With --disk-size the growth's outcome is part of what is checked.
+      if (result.login_seconds && (!o.disk_bytes || !result.root_growth.empty())) {
+        return std::string();
+      }
+      if (now >= deadline) {
+        return fmt::format("no {} on the serial console within {} s",
+                           result.login_seconds ? "cartridge-init growroot line" : "login prompt", o.timeout.count());
+      }
+    } else if (watch.activated_at) {
       const bool grace_over = now - *watch.activated_at > o.login_grace;
       if ((!result.hostname.empty() && result.login_seconds) || grace_over || now >= deadline) {
         return std::string();
@@ -1063,8 +1370,7 @@ std::string check_web_root(const BootTestOptions& o, int host_port, int guest_po
 // wrong ("" when right, or when no cleanup is wanted or possible).
 Expected<std::string> await_cleanup(GuestWatch& watch, LibvirtDomain& domain, HostServices& services,
                                     const BootTestOptions& o, BootTestResult& result, Clock::time_point deadline) {
-  const auto until = o.until.value_or(o.stratos ? BootTestOptions::Until::shutdown : BootTestOptions::Until::activated);
-  if (until != BootTestOptions::Until::shutdown) {
+  if (effective_until(o) != BootTestOptions::Until::shutdown) {
     return std::string();
   }
   bool requested_topology = false;
@@ -1113,10 +1419,16 @@ Expected<std::string> await_cleanup(GuestWatch& watch, LibvirtDomain& domain, Ho
 }
 
 // The verdict: the first problem in the order a reader needs them.
-void conclude(BootTestResult& result, const GuestWatch& watch, const std::string& stop_reason,
+void conclude(BootTestResult& result, const BootTestOptions& o, const GuestWatch& watch, const std::string& stop_reason,
               const std::string& content_problem, const std::string& cleanup_problem) {
   result.hostname_ok = !result.hostname.empty() && hostname_matches(result.hostname, result.hostname_pattern);
-  if (!watch.activated_at) {
+  if (effective_until(o) == BootTestOptions::Until::login) {
+    result.reason = stop_reason;
+    if (stop_reason.empty() && o.disk_bytes && result.root_growth.find(" grew / from ") == std::string::npos) {
+      result.reason =
+          "/ did not grow to the " + std::to_string(result.disk_bytes) + "-byte disk: " + result.root_growth;
+    }
+  } else if (!watch.activated_at) {
     result.reason = stop_reason + "; " + describe_events(result.events) +
                     (result.hostname.empty() ? "; cartridge-init never printed its hostname" : "") +
                     (watch.broker_problem.empty() ? "" : "; " + watch.broker_problem);
@@ -1124,6 +1436,9 @@ void conclude(BootTestResult& result, const GuestWatch& watch, const std::string
     result.reason = "cartridge-init never printed its hostname ('cartridge-init: hostname ...' on the serial console)";
   } else if (!result.hostname_ok) {
     result.reason = "hostname " + result.hostname + " does not match " + result.hostname_pattern;
+  }
+  if (result.reason.empty() && result.ssh) {
+    result.reason = ssh_problem(*result.ssh);
   }
   if (result.reason.empty()) {
     result.reason = !content_problem.empty() ? content_problem : cleanup_problem;
@@ -1156,6 +1471,10 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   payload = complete_payload_for_guest(payload, o, result.notes);
   const PayloadFields fields = parse_payload(payload);
   BI_TRY(check_payload_fields(fields, o, result));
+  std::string public_key;
+  if (o.ssh_key) {
+    BI_TRY_ASSIGN(public_key, read_public_key(*o.ssh_key));
+  }
   BI_TRY(require_host_tools());
 
   const Accelerator accel = detect_accelerator(o.cache_dir);
@@ -1170,21 +1489,29 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   if (::chmod(run_dir.path().c_str(), 0711) != 0) {
     return fail(run_dir.path().string(), "cannot chmod the run directory");
   }
-  BI_TRY_ASSIGN(GuestDisk disk, prepare_guest_disk(info.image, run_dir.path()));
+  BI_TRY_ASSIGN(GuestDisk disk, prepare_guest_disk(info.image, run_dir.path(), o, result));
   const fs::path config_drive = run_dir.path() / "config-2.iso";
-  BI_TRY(make_config_drive(config_drive, {payload, uuid, "boot-test-" + uuid.substr(0, 8)}, run_dir.path()));
+  ConfigDriveContent drive{payload, uuid, "boot-test-" + uuid.substr(0, 8), {}};
+  if (!public_key.empty()) {
+    drive.public_keys["boot-test"] = public_key;
+  }
+  BI_TRY(make_config_drive(config_drive, drive, run_dir.path()));
   payload.clear();
 
   BI_TRY_ASSIGN(HostServices services, start_host_services(o, fields, run_dir.path()));
   result.broker = services.broker.to_string();
   BI_TRY_ASSIGN(const int web_host_port, free_loopback_port());
   const int web_port = web_guest_port(fields);
+  int ssh_host_port = 0;
+  if (o.ssh_key) {
+    BI_TRY_ASSIGN(ssh_host_port, free_loopback_port());
+  }
 
   BI_TRY(ensure_libvirtd(std::chrono::seconds(90)));
   BI_TRY_ASSIGN(LibvirtConnection conn, LibvirtConnection::open("qemu:///system"));
   const DomainSpec spec =
       make_domain_spec({uuid, accel.kvm, disk, config_drive, run_dir.path() / "console.log", result.firmware,
-                        run_dir.path() / "OVMF_VARS.fd", &o, &services, web_host_port, web_port});
+                        run_dir.path() / "OVMF_VARS.fd", &o, &services, web_host_port, web_port, ssh_host_port});
   result.domain = spec.name;
   const std::string xml = render_domain_xml(spec);
   spdlog::debug("domain XML:\n{}", xml);
@@ -1194,11 +1521,16 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   const auto power_on = Clock::now();
   spdlog::info("boot-test: domain {} started; waiting up to {} s for {} of {}", spec.name, o.timeout.count(),
                k_activated, result.member_id);
-  GuestWatch watch(spec.console_log, services, result, power_on);
+  GuestWatch watch(spec.console_log, services, result, power_on, o.disk_bytes.has_value());
   BI_TRY_ASSIGN(const std::string stop_reason, watch_until_activated(watch, domain, services, o, result, power_on));
 
   std::string content_problem;
   std::string cleanup_problem;
+  if (o.ssh_key && stop_reason.empty() && (watch.activated_at || effective_until(o) == BootTestOptions::Until::login)) {
+    spdlog::info("boot-test: SSH to the guest through 127.0.0.1:{}", ssh_host_port);
+    result.ssh = check_ssh(*o.ssh_key, login_user_of(info), ssh_host_port, run_dir.path(),
+                           std::max(power_on + o.timeout, Clock::now() + k_ssh_bound));
+  }
   if (watch.activated_at && stop_reason.empty()) {
     content_problem = check_web_root(o, web_host_port, web_port, result);
     BI_TRY_ASSIGN(cleanup_problem, await_cleanup(watch, domain, services, o, result, power_on + o.timeout));
@@ -1214,7 +1546,7 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   BI_TRY(domain.destroy());
   watch.final_poll();
   result.console_log = keep_console_log(spec.console_log, info.image);
-  conclude(result, watch, stop_reason, content_problem, cleanup_problem);
+  conclude(result, o, watch, stop_reason, content_problem, cleanup_problem);
   result.total_seconds = seconds_between(started, Clock::now());
   return result;
 }

@@ -5,6 +5,7 @@
 // the guest runs on a throwaway overlay.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "boot/broker.hpp"
+#include "boot/disk_bus.hpp"
 #include "util/expected.hpp"
 
 namespace bi {
@@ -50,6 +52,10 @@ bool hostname_matches(const std::string& hostname, const std::string& pattern);
 
 // The hostname from the last "cartridge-init: hostname <name>" line of a serial log.
 std::optional<std::string> find_chosen_hostname(std::string_view console);
+
+// The console line saying the boot gave up (initramfs-tools' "ALERT! ..." before its
+// rescue shell, a kernel panic); "" while the boot goes on.
+std::string find_boot_failure(std::string_view console);
 
 // An instance/status message, decoded.
 struct StatusEvent {
@@ -97,11 +103,19 @@ struct BootTestOptions {
   bool stratos = true;                       // false (--no-stratos): answer nothing, only watch
   std::optional<fs::path> app_repo;          // --app-repo DIR: served by git over HTTP to the guest
   std::optional<std::string> expect_content; // --expect-content TEXT in the body of the guest's /
-  // --until: the run is complete at activation, or after the cleanup handshake.
-  enum class Until { activated, shutdown };
+  // --until: the run is complete at the login prompt (no agent needed), at activation, or
+  // after the cleanup handshake.
+  enum class Until { login, activated, shutdown };
   std::optional<Until> until; // default: shutdown when playing the servers
   // --firmware bios | uefi | uefi-secure; default from the image's base.firmware.
   std::optional<std::string> firmware;
+  // ---- the instance's disk and login (docs/image-contract.md, "Login, disk and time")
+  DiskBus disk_bus = DiskBus::virtio;      // --disk-bus
+  std::optional<std::uint64_t> disk_bytes; // --disk-size: the overlay's size; / must grow to it
+  // --ssh-key FILE.pub: the config drive's key pair. Port 22 is forwarded to a loopback
+  // port; the host keys are read with ssh-keyscan and, with the private key FILE beside
+  // it, boot-test logs in, runs a command and checks that password login is refused.
+  std::optional<fs::path> ssh_key;
 };
 
 // Parses --firmware's value.
@@ -114,6 +128,15 @@ Expected<std::string> choose_boot_firmware(const std::optional<std::string>& req
 // The guest kernel's verdict on the console: "secureboot: Secure boot enabled" / "disabled"
 // (printed under EFI only), else nullopt.
 std::optional<bool> secure_boot_from_console(const std::string& console);
+
+// Parses --disk-size (4G, 6GiB, 512M ...; at least 1G).
+Expected<std::uint64_t> parse_disk_size(const std::string& text);
+
+// One OpenSSH public key line from --ssh-key's file (trimmed), or exit 2 saying why not.
+Expected<std::string> read_public_key(const fs::path& file);
+
+// `ssh-keygen -l` lines ("256 SHA256:x [127.0.0.1]:2222 (ED25519)") as "SHA256:x (ED25519)".
+std::vector<std::string> parse_fingerprints(const std::string& keygen_output);
 
 // Parses --until's value.
 Expected<BootTestOptions::Until> parse_until(const std::string& text);
@@ -129,6 +152,21 @@ struct ExchangedEvent {
   std::string topic;
   std::string name;
   double seconds = 0; // since power-on
+};
+
+// What boot-test saw over SSH through the host forward to the guest's port 22.
+struct SshReport {
+  std::string user;                   // the image's login user (manifest plan "login", default root)
+  int port = 0;                       // 127.0.0.1:port -> guest :22
+  std::vector<std::string> host_keys; // "SHA256:... (ED25519)", from ssh-keyscan
+  bool login_tried = false;           // false: no private key beside the .pub
+  bool logged_in = false;
+  std::string command;
+  std::string output; // the command's output, or ssh's last words
+  std::optional<std::uint64_t> root_fs_bytes;
+  std::string authorized_keys; // "600 root": mode and owner of the user's authorized_keys
+  std::optional<bool> password_refused;
+  std::string auth_methods; // what the server offers ("publickey")
 };
 
 struct BootTestResult {
@@ -158,6 +196,12 @@ struct BootTestResult {
   std::optional<size_t> http_body_bytes;
   std::optional<double> shutdown_seconds; // power-on to InstanceReadyToShutdownEvent
   std::string console_tail;               // last lines, on failure
+  // ---- disk and login
+  std::string disk_bus = "virtio";
+  std::uint64_t disk_bytes = 0;  // the guest's disk
+  std::uint64_t image_bytes = 0; // the image's virtual size
+  std::string root_growth;       // cartridge-init's growth line (with --disk-size)
+  std::optional<SshReport> ssh;  // with --ssh-key
 
   nlohmann::json to_json() const;
   std::string to_text() const;

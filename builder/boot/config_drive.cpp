@@ -14,6 +14,12 @@ std::string render_meta_data(const ConfigDriveContent& c) {
       {"uuid", c.uuid},    {"name", c.hostname},          {"hostname", c.hostname},
       {"launch_index", 0}, {"availability_zone", "nova"},
   };
+  if (!c.public_keys.empty()) {
+    j["public_keys"] = nlohmann::json::object();
+    for (const auto& [name, key] : c.public_keys) {
+      j["public_keys"][name] = key + "\n"; // Nova's values end in a newline
+    }
+  }
   return j.dump(2) + "\n";
 }
 

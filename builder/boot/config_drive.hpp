@@ -4,6 +4,7 @@
 // cartridge-init finds it with `blkid -L config-2`.
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "util/expected.hpp"
@@ -16,6 +17,8 @@ struct ConfigDriveContent {
   std::string user_data; // the payload; may hold secrets, so it is written 0600 and never logged
   std::string uuid;      // meta_data.json "uuid": the instance id cartridge-init records
   std::string hostname;  // meta_data.json "hostname" / "name"
+  // meta_data.json "public_keys": key pair name -> OpenSSH public key (Nova's layout).
+  std::map<std::string, std::string> public_keys;
 };
 
 // The meta_data.json Nova would write for this instance.

@@ -197,9 +197,15 @@ std::string render_domain_xml(const DomainSpec& s) {
   // cache='unsafe': the disk is a throwaway overlay deleted after the test, so the guest's
   // flushes need not reach the host's disk (dpkg fsyncs every file it unpacks; each flush
   // costs several host fsyncs of ~7 ms here).
-  x += "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2' cache='unsafe'/>\n";
-  x += fmt::format("      <source file='{}'/>\n", e(s.disk.string()));
-  if (!s.backing_image.empty()) {
+  if (s.disk_bus == DiskBus::scsi) {
+    x += "    <controller type='scsi' index='0' model='virtio-scsi'/>\n";
+  }
+  // libvirt 9.0 has no NVMe disk bus: that disk is passed to qemu below.
+  if (s.disk_bus != DiskBus::nvme) {
+    x += "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2' cache='unsafe'/>\n";
+    x += fmt::format("      <source file='{}'/>\n", e(s.disk.string()));
+  }
+  if (!s.backing_image.empty() && s.disk_bus != DiskBus::nvme) {
     // Given explicitly so the DAC driver leaves the user's image alone: libvirt chowns
     // backing files to the qemu user and never restores them.
     x += "      <backingStore type='file'>\n        <format type='qcow2'/>\n";
@@ -207,7 +213,10 @@ std::string render_domain_xml(const DomainSpec& s) {
                      e(s.backing_image.string()));
     x += "        <backingStore/>\n      </backingStore>\n";
   }
-  x += "      <target dev='vda' bus='virtio'/>\n    </disk>\n";
+  if (s.disk_bus != DiskBus::nvme) {
+    x += s.disk_bus == DiskBus::scsi ? "      <target dev='sda' bus='scsi'/>\n    </disk>\n"
+                                     : "      <target dev='vda' bus='virtio'/>\n    </disk>\n";
+  }
   if (!s.config_drive.empty()) {
     x += "    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n";
     x += fmt::format("      <source file='{}'/>\n", e(s.config_drive.string()));
@@ -232,6 +241,14 @@ std::string render_domain_xml(const DomainSpec& s) {
   x += fmt::format("    <qemu:arg value='{}'/>\n", e(netdev));
   x += "    <qemu:arg value='-device'/>\n";
   x += fmt::format("    <qemu:arg value='virtio-net-pci,netdev=n0,bus={},addr=0x10'/>\n", efi ? "pcie.0" : "pci.0");
+  if (s.disk_bus == DiskBus::nvme) {
+    // qemu opens the overlay (and through it the backing image) itself: the caller makes
+    // both accessible to libvirt's qemu user, which libvirt does only for its own disks.
+    for (const auto& a : qemu_disk_args(DiskBus::nvme, "file=" + s.disk.string() + ",format=qcow2,cache=unsafe",
+                                        efi ? ",bus=pcie.0,addr=0x11" : ",bus=pci.0,addr=0x11")) {
+      x += fmt::format("    <qemu:arg value='{}'/>\n", e(a));
+    }
+  }
   if (s.allow_spawn) {
     // libvirt's own -sandbox (spawn=deny) comes after these arguments and would win, so
     // its capability is dropped below and the sandbox is given here without `spawn` and

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "boot/disk_bus.hpp"
 #include "util/expected.hpp"
 
 // libvirt's own names, declared here so callers need not include libvirt.h.
@@ -33,6 +34,8 @@ struct DomainSpec {
   // qemu user networking with restrict=on: the guest reaches only these forwards,
   // e.g. "tcp:10.0.2.100:1883-tcp:127.0.0.1:18830".
   std::vector<std::string> guestfwd;
+  // virtio-blk (vda), virtio-scsi (sda) or NVMe (a qemu device beside libvirt's disks).
+  DiskBus disk_bus = DiskBus::virtio;
   // Host-side ports into the guest, e.g. "tcp:127.0.0.1:18080-:80" (boot-test fetches the
   // cartridge's web root); restrict=on still allows them, they are host-initiated.
   std::vector<std::string> hostfwd;

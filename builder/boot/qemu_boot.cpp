@@ -31,8 +31,6 @@ Expected<QemuBootResult> boot_and_wait(const QemuBootOptions& o) {
                                    "-serial",
                                    "file:" + o.console_log.string(),
                                    "-snapshot",
-                                   "-drive",
-                                   "file=" + o.image.string() + ",if=virtio",
                                    "-netdev",
                                    netdev,
                                    "-device",
@@ -53,6 +51,8 @@ Expected<QemuBootResult> boot_and_wait(const QemuBootOptions& o) {
     argv.insert(argv.end(), {"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + f.code.string(), "-drive",
                              "if=pflash,format=raw,unit=1,file=" + vars});
   }
+  const auto disk = qemu_disk_args(o.disk_bus, "file=" + o.image.string());
+  argv.insert(argv.end(), disk.begin(), disk.end());
   for (const auto& d : o.extra_drives) {
     argv.insert(argv.end(), {"-drive", "file=" + d.string() + ",if=virtio,format=raw,readonly=on"});
   }

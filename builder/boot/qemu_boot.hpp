@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "boot/disk_bus.hpp"
 #include "util/expected.hpp"
 
 namespace bi {
@@ -19,6 +20,7 @@ struct QemuBootOptions {
   std::chrono::seconds timeout{300};
   std::vector<std::string> guestfwd;               // "tcp:10.0.2.100:1883-tcp:127.0.0.1:18830"
   std::vector<std::filesystem::path> extra_drives; // e.g. a config drive (raw, read-only)
+  DiskBus disk_bus = DiskBus::virtio;
   bool use_kvm = false;
   int memory_mib = 1024;
   // bios | uefi | uefi-secure (boot/libvirt_domain.hpp): OVMF's variables are copied to

@@ -45,6 +45,13 @@ struct BaseSpec {
   bool secure_boot = false; // the image is registered as needing Secure Boot (EFI only)
 };
 
+// Who logs in with the cloud's key pair, and whether sshd runs (docs/image-contract.md,
+// "Login, disk and time").
+struct LoginSpec {
+  std::string user = "root"; // not root: created in the image, password locked, sudo without password
+  bool ssh = true;
+};
+
 struct Cartridge {
   std::filesystem::path file; // the YAML file
   std::string type;
@@ -66,6 +73,8 @@ struct Cartridge {
   std::vector<PortMapping> ports;
   std::vector<ExtraFile> files;
   std::vector<IaasTarget> iaas;
+  LoginSpec login;
+  std::vector<std::string> ntp_servers; // time.ntp_servers; empty: DHCP's, else Debian's pool
 };
 
 } // namespace bi

@@ -86,6 +86,30 @@ bool valid_host_port(std::string_view s) {
   return all_chars(host, [](char c) { return alnum(c) || c == '.' || c == '-'; }) && !port.empty() &&
          port.size() <= 5 && all_chars(port, [](char c) { return c >= '0' && c <= '9'; });
 }
+// ^[a-z_][a-z0-9_-]{0,31}$ (what cartridge-init accepts for LOGIN_USER)
+bool valid_user(std::string_view s) {
+  return !s.empty() && s.size() <= 32 && ((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_') &&
+         all_chars(s, [](char c) { return lower_alnum(c) || c == '_' || c == '-'; });
+}
+// An account Debian or a base package already has: making it the login user would hand the
+// cloud's key pair to a daemon's identity.
+bool system_account(std::string_view s) {
+  static const std::set<std::string_view> names = {
+      "daemon",  "bin",  "sys",        "sync",     "games",  "man",    "lp",       "mail",
+      "news",    "uucp", "proxy",      "www-data", "backup", "list",   "irc",      "gnats",
+      "nobody",  "sshd", "messagebus", "puppet",   "mysql",  "tomcat", "tomcat10", "cartridge-agent",
+      "polkitd", "tss"};
+  return names.count(s) > 0 || s.rfind("systemd-", 0) == 0 || s.rfind('_', 0) == 0;
+}
+// An NTP server: a host name or an IPv4/IPv6 address (no port: timesyncd takes none).
+bool valid_ntp_server(std::string_view s) {
+  if (valid_host(s)) {
+    return true;
+  }
+  return s.size() >= 2 && s.size() <= 45 && s.find(':') != std::string_view::npos && all_chars(s, [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.';
+         });
+}
 // ^0?[0-7]{3}$
 bool valid_mode(std::string_view s) {
   if (s.size() == 4 && s[0] == '0') {
@@ -213,7 +237,7 @@ public:
     static const std::vector<std::string> top = {"type",     "display_name",   "description",  "version", "category",
                                                  "provider", "host",           "multi_tenant", "mode",    "base",
                                                  "packages", "dependent_apps", "server_apps",  "puppet",  "agent",
-                                                 "ports",    "files",          "iaas"};
+                                                 "ports",    "files",          "iaas",         "login",   "time"};
     auto k = keys(root, "", top);
     Cartridge c;
     c.file = m_file;
@@ -293,6 +317,12 @@ public:
     }
     if (auto it = k.find("iaas"); it != k.end()) {
       iaas(it->second.second, c.iaas);
+    }
+    if (auto it = k.find("login"); it != k.end()) {
+      login(it->second.second, c.login);
+    }
+    if (auto it = k.find("time"); it != k.end()) {
+      time(it->second.second, c.ntp_servers);
     }
     if (!diags.empty()) {
       return std::nullopt;
@@ -405,6 +435,49 @@ private:
     auto k = keys(n, "agent", {"mb_urls"});
     if (auto it = k.find("mb_urls"); it != k.end()) {
       c.mb_urls = string_list(it->second.second, "agent.mb_urls", valid_host_port, "host:port");
+    }
+  }
+
+  void login(const YAML::Node& n, LoginSpec& out) {
+    if (!n.IsMap()) {
+      error(n, "'login' must be a mapping with user and ssh");
+      return;
+    }
+    auto k = keys(n, "login", {"user", "ssh"});
+    if (auto it = k.find("user"); it != k.end()) {
+      if (auto v = string(it->second.second, "login.user")) {
+        if (!valid_user(*v)) {
+          error(it->second.second,
+                fmt::format("invalid login.user '{}': expected root or a user name ^[a-z_][a-z0-9_-]{{0,31}}$", *v));
+        } else if (system_account(*v)) {
+          error(it->second.second,
+                fmt::format("login.user '{}' is a system account: use root or a name of its own", *v));
+        }
+        out.user = *v;
+      }
+    }
+    if (auto it = k.find("ssh"); it != k.end()) {
+      if (auto v = boolean(it->second.second, "login.ssh")) {
+        out.ssh = *v;
+      }
+    }
+  }
+
+  void time(const YAML::Node& n, std::vector<std::string>& out) {
+    if (!n.IsMap()) {
+      error(n, "'time' must be a mapping with ntp_servers");
+      return;
+    }
+    auto k = keys(n, "time", {"ntp_servers"});
+    if (auto it = k.find("ntp_servers"); it != k.end()) {
+      out = string_list(it->second.second, "time.ntp_servers", valid_ntp_server, "host name or IP address");
+      const YAML::Node list = it->second.second;
+      std::set<std::string> seen;
+      for (size_t i = 0; list.IsSequence() && i < list.size(); ++i) {
+        if (list[i].IsScalar() && valid_ntp_server(list[i].Scalar()) && !seen.insert(list[i].Scalar()).second) {
+          error(list[i], fmt::format("time.ntp_servers[{}] '{}' is listed twice", i, list[i].Scalar()));
+        }
+      }
     }
   }
 

@@ -36,7 +36,8 @@ const std::vector<Command>& commands() {
        "boot under libvirt, wait for InstanceActivatedEvent",
        [](Options& o) {
          return cmd_boot_test({o.args, o.json, o.payload, o.timeout, o.broker, o.forwards, o.output_dir, o.cache_dir,
-                               o.app_repo, o.expect_content, o.until, o.no_stratos, o.firmware});
+                               o.app_repo, o.expect_content, o.until, o.no_stratos, o.firmware, o.disk_bus, o.disk_size,
+                               o.ssh_key});
        }},
       {"register", "register IMAGE... [--to CLOUD] [--region R]",
        "upload to Glance / EBS and register (openstack, ec2)",

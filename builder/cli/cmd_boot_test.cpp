@@ -65,6 +65,20 @@ Expected<BootTestOptions> make_options(const BootTestCommand& c) {
   if (c.firmware) {
     BI_TRY_ASSIGN(o.firmware, parse_boot_firmware(*c.firmware));
   }
+  if (c.disk_bus) {
+    auto bus = parse_disk_bus(*c.disk_bus);
+    if (!bus) {
+      return Unexpected{usage("invalid --disk-bus '" + *c.disk_bus + "': expected virtio, scsi or nvme")};
+    }
+    o.disk_bus = *bus;
+  }
+  if (c.disk_size) {
+    BI_TRY_ASSIGN(o.disk_bytes, parse_disk_size(*c.disk_size));
+  }
+  if (c.ssh_key) {
+    BI_TRY(read_public_key(*c.ssh_key));
+    o.ssh_key = std::filesystem::path(*c.ssh_key);
+  }
   if (c.expect_content) {
     if (c.expect_content->empty()) {
       return Unexpected{usage("invalid --expect-content '': expected some text")};

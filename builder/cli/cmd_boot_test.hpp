@@ -23,9 +23,12 @@ struct BootTestCommand {
   // Playing the Stratos servers (boot/stratos_servers.hpp).
   std::optional<std::string> app_repo;       // --app-repo DIR
   std::optional<std::string> expect_content; // --expect-content TEXT
-  std::optional<std::string> until;          // --until activated|shutdown
+  std::optional<std::string> until;          // --until login|activated|shutdown
   bool no_stratos = false;                   // --no-stratos
   std::optional<std::string> firmware;       // --firmware bios|uefi|uefi-secure
+
+  // The instance's disk and login: --disk-bus, --disk-size, --ssh-key FILE.pub.
+  std::optional<std::string> disk_bus, disk_size, ssh_key;
 };
 
 // 0 passed, 1 failed; errors carry their own exit code (2 usage, 3 host missing).

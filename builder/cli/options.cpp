@@ -38,11 +38,17 @@ const std::vector<OptionSpec>& option_specs() {
       {"--expect-content", true, "boot-test: fail unless the guest's web root (GET /) contains this text", "boot-test"},
       {"--no-stratos", false, "boot-test: do not play the Stratos servers, only watch the broker", "boot-test"},
       {"--until", true,
-       "boot-test: activated | shutdown (after the cleanup handshake; default when playing the servers)", "boot-test",
-       "activated shutdown"},
+       "boot-test: login | activated | shutdown (after the cleanup handshake; default when playing the servers)",
+       "boot-test", "login activated shutdown"},
       {"--firmware", true,
        "boot-test: bios | uefi | uefi-secure (Secure Boot enforced; default: uefi for uefi images, else bios)",
        "boot-test", "bios uefi uefi-secure"},
+      {"--disk-bus", true, "boot-test: virtio (default) | scsi | nvme, the bus of the guest's disk", "boot-test",
+       "virtio scsi nvme"},
+      {"--disk-size", true, "boot-test: the guest's disk size, e.g. 6G (default: the image's); / must grow to it",
+       "boot-test"},
+      {"--ssh-key", true, "boot-test: FILE.pub as the key pair on the config drive; logs in with FILE over SSH",
+       "boot-test", "file"},
       {"--to", true, "register: openstack | ec2 (default: every iaas target of the cartridge)",
        "register cartridge-json", "openstack ec2"},
       {"--region", true, "register: the cloud region (default: the cartridge's iaas entry)", "register cartridge-json"},
@@ -160,6 +166,12 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
       o.until = *value;
     } else if (name == "--firmware") {
       o.firmware = *value;
+    } else if (name == "--disk-bus") {
+      o.disk_bus = *value;
+    } else if (name == "--disk-size") {
+      o.disk_size = *value;
+    } else if (name == "--ssh-key") {
+      o.ssh_key = *value;
     } else if (name == "--no-stratos") {
       o.no_stratos = true;
     } else if (name == "--no-cache") {

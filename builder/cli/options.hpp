@@ -36,6 +36,7 @@ struct Options {
   std::optional<std::string> app_repo, expect_content, until; // boot-test (Stratos servers)
   bool no_stratos = false;                                    // boot-test --no-stratos
   std::optional<std::string> firmware;                        // boot-test --firmware
+  std::optional<std::string> disk_bus, disk_size, ssh_key;    // boot-test: the instance's disk and login
   std::vector<std::string> args;
 };
 

@@ -42,4 +42,11 @@ Expected<BuildResult> build_image(const Plan& plan, const BuildOptions& options)
 // Files removed or emptied in every image (exposed for tests and `inspect`).
 const std::vector<std::string>& hygiene_paths();
 
+// Creates the cartridge's login user (login.user, not root) in the root tree `root` as
+// `useradd --create-home` would, but by unlinking and rewriting passwd, shadow, group and
+// gshadow (the tree is a hard-link farm of a cached layer): the first free uid/gid from
+// 1000, a group of its own, password locked ("!": key login only), a home with /etc/skel.
+// A user that already exists is an error naming its uid.
+Expected<void> add_login_user(const fs::path& root, const std::string& user);
+
 } // namespace bi

@@ -172,10 +172,22 @@ Resources Resources::discover(const fs::path& exe_dir) {
 }
 
 std::string render_cartridge_conf(const Cartridge& c, Mode mode) {
-  return fmt::format("# Written by build-image; read by cartridge-init at boot.\n"
-                     "SERVICE_NAME={}\nCARTRIDGE_MODE={}\nPUPPET_SERVER={}\n"
-                     "PUPPET_ENVIRONMENT={}\nPORTS={}\n",
-                     c.type, to_string(mode), c.puppet_server, c.puppet_environment, ports_text(c));
+  std::string out = fmt::format("# Written by build-image; read by cartridge-init at boot.\n"
+                                "SERVICE_NAME={}\nCARTRIDGE_MODE={}\nPUPPET_SERVER={}\n"
+                                "PUPPET_ENVIRONMENT={}\nPORTS={}\nLOGIN_USER={}\nSSH={}\n",
+                                c.type, to_string(mode), c.puppet_server, c.puppet_environment, ports_text(c),
+                                c.login.user, c.login.ssh ? "on" : "off");
+  if (!c.ntp_servers.empty()) {
+    out += "NTP_SERVERS=" + join(c.ntp_servers, " ") + "\n";
+  }
+  return out;
+}
+
+std::string render_login_sudoers(const Cartridge& c) {
+  // What Debian's cloud images give their default user: root has no password to type.
+  return fmt::format("# Written by build-image: the cartridge's login user (login.user) administers the instance.\n"
+                     "{} ALL=(ALL:ALL) NOPASSWD: ALL\n",
+                     c.login.user);
 }
 
 std::string render_puppet_conf(const Cartridge& c) {
@@ -412,6 +424,9 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   auto& sys = plan.system;
   sys.mode = mode;
   sys.packages = cartridge.packages;
+  if (cartridge.login.user != "root") {
+    sys.packages.push_back("sudo"); // the login user's way to root (render_login_sudoers)
+  }
   std::sort(sys.packages.begin(), sys.packages.end());
   sys.packages.erase(std::unique(sys.packages.begin(), sys.packages.end()), sys.packages.end());
   if (mode == Mode::full) {
@@ -455,6 +470,9 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   ov.push_back(inline_file("/etc/fstab", k_fstab));
   ov.push_back(inline_file("/etc/hosts", k_hosts));
   ov.push_back(inline_file("/etc/hostname", "localhost\n"));
+  if (cartridge.login.user != "root") {
+    ov.push_back(inline_file("/etc/sudoers.d/90-cartridge-login", render_login_sudoers(cartridge), 0440));
+  }
   if (mode == Mode::full) {
     ov.push_back(inline_file("/etc/cartridge-agent/agent.conf", render_agent_conf(cartridge)));
   }
@@ -488,6 +506,8 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   h.field("bootloader", plan.bootloader_key);
   h.field("disk", std::to_string(plan.disk_bytes));
   h.field("type", cartridge.type);
+  // Assembly creates the account (its passwd, shadow, group lines and home).
+  h.field("login_user", cartridge.login.user);
   for (const auto& o : ov) {
     h.field("overlay", fmt::format("{} {:o} {}", o.dest, o.mode, o.sha256));
   }
@@ -600,6 +620,8 @@ nlohmann::json Plan::to_json() const {
           {"puppet_tree_sha256", system.puppet_tree_sha256},
           {"agent_deb_sha256", system.agent_deb_sha256}}}}},
       {"ports", ports_json},
+      {"login", {{"user", cartridge.login.user}, {"ssh", cartridge.login.ssh}}},
+      {"time", {{"ntp_servers", cartridge.ntp_servers}}},
       {"stratos", stratos_json()},
       {"overlay", overlay_json},
       {"enable_units", enable_units},

@@ -133,6 +133,7 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
 // The image content rendered from the cartridge (exposed for tests).
 std::string render_cartridge_conf(const Cartridge& c, Mode mode);
 std::string render_puppet_conf(const Cartridge& c);
+std::string render_login_sudoers(const Cartridge& c); // only for a login user other than root
 std::string render_agent_conf(const Cartridge& c);
 std::string render_puppet_apply_manifest(const std::vector<std::string>& classes);
 

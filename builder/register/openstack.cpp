@@ -282,7 +282,6 @@ nlohmann::json glance_image_body(const BuiltImage& image, const GlanceOptions& o
       {"os_distro", "debian"},
       {"os_version", "12"},
       {"architecture", "x86_64"},
-      {"hw_disk_bus", "virtio"},
       {"hw_vif_model", "virtio"},
       {"cartridge_type", image.manifest.cartridge},
       {"cartridge_mode", image.manifest.mode},

@@ -92,6 +92,29 @@ TEST_CASE("validate accepts the templates and reports every error of a bad file"
         "nope.yaml:1:1: no such file\nbuild-image: error: nope.yaml: 1 error in the cartridge definition\n");
 }
 
+TEST_CASE("validate: login and time errors at their place, exit 2; plan --json carries them") {
+  auto bad = run_cli({"validate", "tests/data/bad-login.yaml"});
+  CHECK(bad.code == 2);
+  CHECK(bad.out.empty());
+  CHECK(bad.err ==
+        "tests/data/bad-login.yaml:3:9: invalid login.user 'Admin': expected root or a user name "
+        "^[a-z_][a-z0-9_-]{0,31}$\n"
+        "tests/data/bad-login.yaml:4:8: 'login.ssh' must be true or false\n"
+        "tests/data/bad-login.yaml:6:34: time.ntp_servers[1] 'ntp.example.org:123' is not a valid host name or IP "
+        "address\n"
+        "build-image: error: tests/data/bad-login.yaml: 3 errors in the cartridge definition\n");
+
+  test::Scratch s;
+  const auto yaml =
+      s.write("c.yaml", "type: tiny\nlogin: {user: admin, ssh: false}\ntime: {ntp_servers: [192.0.2.1]}\n");
+  auto plan = run_cli({"plan", "--json", yaml.string()});
+  REQUIRE(plan.code == 0);
+  const auto p = nlohmann::json::parse(plan.out)["plans"][0];
+  CHECK(p["login"] == nlohmann::json{{"user", "admin"}, {"ssh", false}});
+  CHECK(p["time"] == nlohmann::json{{"ntp_servers", {"192.0.2.1"}}});
+  CHECK(p["layers"]["system"]["packages"] == nlohmann::json::array({"sudo"}));
+}
+
 TEST_CASE("a bad file fails the build before anything is built, exit 2") {
   test::Scratch s;
   auto r = run_cli({"build", "--output", s.path().string(), "tests/data/bad.yaml"});
@@ -274,6 +297,41 @@ TEST_CASE("validate: a bad base.firmware or Secure Boot without UEFI is named by
                      ":5:3: base.secure_boot needs UEFI: set base.firmware to uefi or hybrid, not bios\n"
                      "build-image: error: " +
                      sb.string() + ": 1 error in the cartridge definition\n");
+}
+
+TEST_CASE("boot-test: disk and SSH options are checked before anything boots, exit 2") {
+  test::Scratch s;
+  auto bus = run_cli({"boot-test", "--disk-bus", "ide", "x.qcow2"});
+  CHECK(bus.code == 2);
+  CHECK(bus.err == "build-image: error: invalid --disk-bus 'ide': expected virtio, scsi or nvme\n");
+  auto size = run_cli({"boot-test", "--disk-size", "6X", "x.qcow2"});
+  CHECK(size.code == 2);
+  CHECK(size.err == "build-image: error: invalid --disk-size '6X': expected a size like 6G or 8GiB\n");
+  auto small = run_cli({"boot-test", "--disk-size", "512M", "x.qcow2"});
+  CHECK(small.code == 2);
+  CHECK(small.err == "build-image: error: invalid --disk-size '512M': expected 1G to 2T\n");
+  auto until = run_cli({"boot-test", "--until", "ssh", "x.qcow2"});
+  CHECK(until.code == 2);
+  CHECK(until.err == "build-image: error: invalid --until 'ssh': expected login, activated or shutdown\n");
+  const auto missing = s.path() / "id.pub";
+  auto nokey = run_cli({"boot-test", "--ssh-key", missing.string(), "x.qcow2"});
+  CHECK(nokey.code == 2);
+  CHECK(nokey.err ==
+        "build-image: error: " + missing.string() + ": cannot read: No such file or directory (--ssh-key)\n");
+  // The private key given by mistake: refused, and its text never echoed.
+  const auto priv = s.write("id", "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n-----END OPENSSH PRIVATE KEY-----\n");
+  auto wrong = run_cli({"boot-test", "--ssh-key", priv.string(), "x.qcow2"});
+  CHECK(wrong.code == 2);
+  CHECK(wrong.err ==
+        "build-image: error: " + priv.string() + ": not one OpenSSH public key line (--ssh-key takes the .pub file)\n");
+  // A disk smaller than the image would cut its root filesystem off.
+  const auto image = s.path() / "two.qcow2";
+  REQUIRE(run_process({"qemu-img", "create", "-q", "-f", "qcow2", image.string(), "2G"})->ok());
+  const auto payload = s.write("payload", "MEMBER_ID=m1\n");
+  auto smaller = run_cli({"boot-test", "--payload", payload.string(), "--disk-size", "1G", image.string()});
+  CHECK(smaller.code == 2);
+  CHECK(smaller.err == "build-image: error: " + image.string() +
+                           ": --disk-size 1073741824 is smaller than the image (2147483648 bytes)\n");
 }
 
 TEST_CASE("--version and -V print the version like the version command") {

@@ -174,7 +174,10 @@ class GlanceTests(unittest.TestCase):
         self.assertEqual(g["os_hash_value"], m["sha512"])
         self.assertEqual((g["disk_format"], g["container_format"]), ("qcow2", "bare"))
         self.assertEqual(g["min_disk"], (m["virtual_size"] + (1 << 30) - 1) >> 30)
-        for k, v in {"os_distro": "debian", "os_version": "12", "hw_disk_bus": "virtio", "hw_vif_model": "virtio",
+        # No hw_disk_bus: the image boots from virtio-blk, virtio-scsi and NVMe alike.
+        self.assertNotIn("hw_disk_bus", g)
+        self.assertNotIn("hw_scsi_model", g)
+        for k, v in {"os_distro": "debian", "os_version": "12", "hw_vif_model": "virtio",
                      "cartridge_type": m["cartridge"], "cartridge_mode": m["mode"],
                      "build_image_sha256": m["sha256"]}.items():
             self.assertEqual(g.get(k), v, k)
@@ -360,7 +363,8 @@ class Ec2Tests(unittest.TestCase):
         img = st["images"][reg["image_id"]]
         for k, v in {"Name": m["name"], "RootDeviceName": "/dev/xvda", "BlockDeviceMapping.1.DeviceName": "/dev/xvda",
                      "BlockDeviceMapping.1.Ebs.SnapshotId": reg["snapshot_id"], "VirtualizationType": "hvm",
-                     "EnaSupport": "true", "ImdsSupport": "v2.0", "BootMode": "uefi-preferred"}.items():
+                     "EnaSupport": "true", "ImdsSupport": "v2.0", "SriovNetSupport": "simple",
+                     "BootMode": "uefi-preferred"}.items():
             self.assertEqual(img["params"].get(k), v, k)
         # The fixture's tiny is hybrid without Secure Boot: EC2 may choose UEFI, no NitroTPM asked.
         self.assertEqual(m["plan"]["layers"]["base"]["firmware"], "hybrid")

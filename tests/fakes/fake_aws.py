@@ -469,6 +469,15 @@ class Handler(BaseHTTPRequestHandler):
         missing = sorted(required - set(p))
         if missing:
             raise Reject(400, "MissingParameter", "missing " + ", ".join(missing))
+        # What AWS itself refuses: a value outside the parameter's set.
+        valid = {"EnaSupport": ("true", "false"), "ImdsSupport": ("v2.0",), "SriovNetSupport": ("simple",),
+                 "TpmSupport": ("v2.0",)}
+        for k, allowed in valid.items():
+            if k in p and p[k] not in allowed:
+                raise Reject(400, "InvalidParameterValue",
+                             f"Value ({p[k]}) for parameter {k} is invalid. Valid values: {', '.join(allowed)}")
+        # What a build-image image must be registered with (docs/register.md): ENA (Nitro's
+        # only NIC), IMDSv2 only (the image's cartridge-init asks for a token first).
         checks = {"VirtualizationType": "hvm", "EnaSupport": "true", "ImdsSupport": "v2.0", "Architecture": "x86_64"}
         for k, v in checks.items():
             if p.get(k) != v:

@@ -105,6 +105,16 @@ TEST_CASE("the hostname must be <digits>.<DEPLOYMENT>.<SERVICE_NAME>.<PUPPET_HOS
   CHECK(hostname_pattern(parse_payload("SERVICE_NAME=php,PUPPET_HOSTNAME=null")) == by_ip);
 }
 
+TEST_CASE("find_boot_failure sees an initramfs that cannot find / and a kernel panic", "[boot]") {
+  CHECK(find_boot_failure("Begin: Running /scripts/local-block ... done.\r\nlogin: ").empty());
+  CHECK(find_boot_failure("Gave up waiting for root file system device.\r\n"
+                          "ALERT!  LABEL=rootfs does not exist.  Dropping to a shell!\r\n(initramfs) ") ==
+        "ALERT!  LABEL=rootfs does not exist.  Dropping to a shell!");
+  CHECK(find_boot_failure("[ 1.0] Kernel panic - not syncing: VFS: Unable to mount root fs\n") ==
+        "Kernel panic - not syncing: VFS: Unable to mount root fs");
+  CHECK(find_boot_failure("ALERT!  half a line").empty()); // still being written
+}
+
 TEST_CASE("find_chosen_hostname reads cartridge-init's line from the serial log", "[boot]") {
   const std::string console =
       "[   41.18] cartridge-init[277]: cartridge-init: starting (full mode)\n"
@@ -240,6 +250,54 @@ TEST_CASE("the guest's Secure Boot state is read from its kernel's console lines
   CHECK_FALSE(secure_boot_from_console("localhost login:").has_value()); // BIOS: the kernel says nothing
 }
 
+TEST_CASE("disk buses: libvirt's virtio-scsi controller, NVMe passed to qemu with its own slot", "[boot]") {
+  DomainSpec s;
+  s.name = "n";
+  s.disk = "/run/overlay.qcow2";
+  s.backing_image = "/srv/image.qcow2";
+  s.console_log = "/run/console.log";
+  s.disk_bus = DiskBus::scsi;
+  const std::string scsi = render_domain_xml(s);
+  CHECK(scsi.find("<controller type='scsi' index='0' model='virtio-scsi'/>") != std::string::npos);
+  CHECK(scsi.find("<source file='/run/overlay.qcow2'/>") != std::string::npos);
+  CHECK(scsi.find("<target dev='sda' bus='scsi'/>") != std::string::npos);
+  CHECK(scsi.find("bus='virtio'/>\n    </disk>") == std::string::npos);
+
+  s.disk_bus = DiskBus::nvme;
+  const std::string nvme = render_domain_xml(s);
+  CHECK(nvme.find("<source file='/run/overlay.qcow2'/>") == std::string::npos); // not a libvirt disk
+  CHECK(nvme.find("<qemu:arg value='file=/run/overlay.qcow2,format=qcow2,cache=unsafe,if=none,id=disk0'/>") !=
+        std::string::npos);
+  CHECK(nvme.find("<qemu:arg value='nvme,drive=disk0,serial=disk0,bootindex=0,bus=pci.0,addr=0x11'/>") !=
+        std::string::npos);
+
+  CHECK(qemu_disk_args(DiskBus::virtio, "file=a") == std::vector<std::string>{"-drive", "file=a,if=virtio"});
+  CHECK(qemu_disk_args(DiskBus::scsi, "file=a") ==
+        std::vector<std::string>{"-device", "virtio-scsi-pci,id=scsi0", "-drive", "file=a,if=none,id=disk0", "-device",
+                                 "scsi-hd,drive=disk0,bus=scsi0.0,bootindex=0"});
+  CHECK(parse_disk_bus("nvme") == DiskBus::nvme);
+  CHECK_FALSE(parse_disk_bus("ide"));
+}
+
+TEST_CASE("boot-test's SSH inputs: sizes, public keys, host key fingerprints", "[boot]") {
+  CHECK(parse_disk_size("6G").value() == (6ull << 30));
+  CHECK(parse_disk_size("6442450944").value() == (6ull << 30));
+  CHECK(parse_disk_size("0").error().to_string() == "invalid --disk-size '0': expected a size like 6G or 8GiB");
+  CHECK(parse_disk_size("3T").error().to_string() == "invalid --disk-size '3T': expected 1G to 2T");
+  test::Scratch s;
+  const auto pub = s.write("id.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7 me@host\n");
+  CHECK(read_public_key(pub).value() == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7 me@host");
+  const auto two = s.write("two.pub", "ssh-ed25519 AAAA a\nssh-ed25519 BBBB b\n");
+  CHECK(read_public_key(two).error().to_string() ==
+        two.string() + ": not one OpenSSH public key line (--ssh-key takes the .pub file)");
+  const auto options = s.write("opt.pub", "command=\"x\" ssh-ed25519 AAAA a\n");
+  CHECK_FALSE(read_public_key(options));
+  CHECK(parse_fingerprints("256 SHA256:bbb [127.0.0.1]:2222 (ED25519)\n"
+                           "3072 SHA256:aaa [127.0.0.1]:2222 (RSA)\n"
+                           "256 SHA256:bbb [127.0.0.1]:2222 (ED25519)\n"
+                           "garbage\n") == std::vector<std::string>{"SHA256:aaa (RSA)", "SHA256:bbb (ED25519)"});
+}
+
 TEST_CASE("parse_broker_address takes HOST:PORT", "[boot]") {
   auto a = parse_broker_address("127.0.0.1:1883");
   REQUIRE(a);
@@ -268,17 +326,22 @@ TEST_CASE("the broker is reached through a relay per guest connection, like --fo
 }
 
 TEST_CASE("the config drive is an ISO labelled config-2 with user_data and meta_data.json", "[boot]") {
-  const std::string meta = render_meta_data({"secret", "5b7c1e2a-0000-4000-8000-000000000001", "boot-test-5b7c"});
+  const std::string meta = render_meta_data({"secret", "5b7c1e2a-0000-4000-8000-000000000001", "boot-test-5b7c", {}});
   auto j = nlohmann::json::parse(meta);
   CHECK(j["uuid"] == "5b7c1e2a-0000-4000-8000-000000000001");
   CHECK(j["hostname"] == "boot-test-5b7c");
+  CHECK_FALSE(j.contains("public_keys"));
+  // --ssh-key: the key pair as Nova writes it, the value ending in a newline.
+  const auto keyed = nlohmann::json::parse(
+      render_meta_data({"", "u", "h", {{"boot-test", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB boot-test"}}}));
+  CHECK(keyed["public_keys"] == nlohmann::json{{"boot-test", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB boot-test\n"}});
   if (!program_available("xorriso")) {
     WARN("xorriso not installed: ISO not checked");
     return;
   }
   test::Scratch s;
   const auto iso = s.path() / "config-2.iso";
-  REQUIRE(make_config_drive(iso, {"A=1,TOKEN=secret", "5b7c", "h"}, s.path()));
+  REQUIRE(make_config_drive(iso, {"A=1,TOKEN=secret", "5b7c", "h", {}}, s.path()));
   struct stat st {};
   REQUIRE(::stat(iso.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600); // the payload may hold secrets

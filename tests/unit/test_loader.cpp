@@ -29,6 +29,9 @@ TEST_CASE("a cartridge with only type and mode loads with defaults") {
   CHECK(r.cartridge->base.size_bytes == (4ull << 30));
   CHECK(r.cartridge->puppet_server == "puppet");
   CHECK(r.cartridge->ports.empty());
+  CHECK(r.cartridge->login.user == "root");
+  CHECK(r.cartridge->login.ssh);
+  CHECK(r.cartridge->ntp_servers.empty());
 }
 
 TEST_CASE("the full contract loads every field") {
@@ -61,6 +64,9 @@ files:
 iaas:
   - {type: openstack, region: RegionOne}
   - {type: ec2, region: ap-southeast-1, properties: {instanceType: m1.medium}}
+login: {user: admin, ssh: false}
+time:
+  ntp_servers: [ntp.example.org, 192.0.2.1, "2001:db8::123"]
 )");
   auto r = load_cartridge(file);
   INFO(format_diagnostics("php.yaml", r.diagnostics));
@@ -79,6 +85,9 @@ iaas:
   CHECK(c.files[0].source == std::filesystem::weakly_canonical(s.path() / "files/motd"));
   REQUIRE(c.iaas.size() == 2);
   CHECK(c.iaas[1].properties.at("instanceType") == "m1.medium");
+  CHECK(c.login.user == "admin");
+  CHECK_FALSE(c.login.ssh);
+  CHECK(c.ntp_servers == std::vector<std::string>{"ntp.example.org", "192.0.2.1", "2001:db8::123"});
 }
 
 TEST_CASE("unknown keys get a did-you-mean hint, all errors are reported") {
@@ -253,6 +262,32 @@ TEST_CASE("iaas entries") {
   CHECK(errors_for("type: php\niaas:\n  - {type: gce, region: x}\n", s) ==
         "c.yaml:3:12: iaas[0].type 'gce' is not supported: expected openstack or ec2\n");
   CHECK(errors_for("type: php\niaas:\n  - {type: ec2}\n", s) == "c.yaml:3:5: iaas[0]: missing required key 'region'\n");
+}
+
+TEST_CASE("login and time") {
+  test::Scratch s;
+  CHECK(errors_for("type: php\nlogin: root\n", s) == "c.yaml:2:8: 'login' must be a mapping with user and ssh\n");
+  CHECK(errors_for("type: php\nlogin: {usr: admin}\n", s) ==
+        "c.yaml:2:9: unknown key 'login.usr' (did you mean 'login.user'?)\n");
+  CHECK(errors_for("type: php\nlogin: {user: Admin}\n", s) ==
+        "c.yaml:2:15: invalid login.user 'Admin': expected root or a user name ^[a-z_][a-z0-9_-]{0,31}$\n");
+  CHECK(errors_for("type: php\nlogin: {user: www-data}\n", s) ==
+        "c.yaml:2:15: login.user 'www-data' is a system account: use root or a name of its own\n");
+  CHECK(errors_for("type: php\nlogin: {user: systemd-network}\n", s) ==
+        "c.yaml:2:15: login.user 'systemd-network' is a system account: use root or a name of its own\n");
+  CHECK(errors_for("type: php\nlogin: {user: [a]}\n", s) == "c.yaml:2:15: 'login.user' must be a string\n");
+  CHECK(errors_for("type: php\nlogin: {ssh: off-ish}\n", s) == "c.yaml:2:14: 'login.ssh' must be true or false\n");
+  CHECK(errors_for("type: php\ntime: [pool.ntp.org]\n", s) ==
+        "c.yaml:2:7: 'time' must be a mapping with ntp_servers\n");
+  CHECK(errors_for("type: php\ntime: {ntp_server: [a]}\n", s) ==
+        "c.yaml:2:8: unknown key 'time.ntp_server' (did you mean 'time.ntp_servers'?)\n");
+  CHECK(errors_for("type: php\ntime: {ntp_servers: ntp.example.org}\n", s) ==
+        "c.yaml:2:21: 'time.ntp_servers' must be a list of strings\n");
+  CHECK(errors_for("type: php\ntime: {ntp_servers: [\"ntp.example.org:123\", -bad]}\n", s) ==
+        "c.yaml:2:22: time.ntp_servers[0] 'ntp.example.org:123' is not a valid host name or IP address\n"
+        "c.yaml:2:45: time.ntp_servers[1] '-bad' is not a valid host name or IP address\n");
+  CHECK(errors_for("type: php\ntime: {ntp_servers: [a.example, b.example, a.example]}\n", s) ==
+        "c.yaml:2:44: time.ntp_servers[2] 'a.example' is listed twice\n");
 }
 
 TEST_CASE("did_you_mean picks the closest candidate only when close") {

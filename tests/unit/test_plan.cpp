@@ -1,6 +1,8 @@
 // The plan: cache keys change exactly when their inputs change; rendered configs.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -188,7 +190,7 @@ TEST_CASE("rendered configuration files") {
   const auto& c = p.cartridge;
   CHECK(render_cartridge_conf(c, Mode::full) ==
         "# Written by build-image; read by cartridge-init at boot.\nSERVICE_NAME=php\nCARTRIDGE_MODE=full\n"
-        "PUPPET_SERVER=puppet\nPUPPET_ENVIRONMENT=production\nPORTS=80|443\n");
+        "PUPPET_SERVER=puppet\nPUPPET_ENVIRONMENT=production\nPORTS=80|443\nLOGIN_USER=root\nSSH=on\n");
   CHECK(render_agent_conf(c).find("mb.urls = 127.0.0.1:1883\n") != std::string::npos);
   CHECK(render_agent_conf(c).find("ports = 80|443\n") != std::string::npos);
   CHECK(render_puppet_apply_manifest({"mysql", "wordpress"}) ==
@@ -288,4 +290,81 @@ TEST_CASE("base.firmware picks the packages and the image key; plan --json and t
   CHECK(old.firmware() == "bios");
   CHECK_FALSE(old.secure_boot());
   CHECK(Manifest{}.firmware() == "bios");
+}
+
+TEST_CASE("login and time reach cartridge.conf, the plan JSON and the keys") {
+  Fixture f;
+  const auto root = f.plan(k_yaml, Mode::full);
+  auto conf_of = [](const Plan& p) {
+    for (const auto& o : p.overlay) {
+      if (o.dest == "/etc/cartridge/cartridge.conf") {
+        return o.content;
+      }
+    }
+    return std::string("(none)");
+  };
+  CHECK(root.to_json()["login"] == nlohmann::json{{"user", "root"}, {"ssh", true}});
+  CHECK(root.to_json()["time"] == nlohmann::json{{"ntp_servers", nlohmann::json::array()}});
+  for (const auto& o : root.overlay) {
+    CHECK(o.dest.rfind("/etc/sudoers.d/", 0) != 0); // root needs no sudo
+  }
+
+  const auto admin = f.plan(std::string(k_yaml) + "login: {user: admin, ssh: false}\n"
+                                                  "time: {ntp_servers: [ntp1.example.org, 192.0.2.1]}\n",
+                            Mode::full);
+  CHECK(conf_of(admin).find("\nLOGIN_USER=admin\nSSH=off\nNTP_SERVERS=ntp1.example.org 192.0.2.1\n") !=
+        std::string::npos);
+  CHECK(admin.to_json()["login"] == nlohmann::json{{"user", "admin"}, {"ssh", false}});
+  CHECK(admin.to_json()["time"]["ntp_servers"] == nlohmann::json::array({"ntp1.example.org", "192.0.2.1"}));
+  bool sudoers = false;
+  for (const auto& o : admin.overlay) {
+    if (o.dest == "/etc/sudoers.d/90-cartridge-login") {
+      sudoers = true;
+      CHECK(o.mode == 0440);
+      CHECK(o.content.find("\nadmin ALL=(ALL:ALL) NOPASSWD: ALL\n") != std::string::npos);
+    }
+  }
+  CHECK(sudoers);
+  // sudo joins the system layer; the base is shared; the image key differs.
+  CHECK(std::count(admin.system.packages.begin(), admin.system.packages.end(), "sudo") == 1);
+  CHECK(admin.base.key == root.base.key);
+  CHECK(admin.system.key != root.system.key);
+  CHECK(admin.inputs_key != root.inputs_key);
+
+  // Only the time servers: the layers stay, the image changes.
+  const auto ntp = f.plan(std::string(k_yaml) + "time: {ntp_servers: [ntp1.example.org]}\n", Mode::full);
+  CHECK(ntp.system.key == root.system.key);
+  CHECK(ntp.inputs_key != root.inputs_key);
+  CHECK(conf_of(ntp).find("\nLOGIN_USER=root\nSSH=on\nNTP_SERVERS=ntp1.example.org\n") != std::string::npos);
+}
+
+TEST_CASE("add_login_user writes the account like useradd, with a locked password and a private home") {
+  test::Scratch s;
+  const auto root = s.path() / "root";
+  s.write("root/etc/passwd", "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n"
+                             "old:x:1000:1000::/home/old:/bin/bash\n");
+  s.write("root/etc/shadow", "root:*:19000:0:99999:7:::\n");
+  s.write("root/etc/group", "root:x:0:\nold:x:1000:\nsudo:x:27:\nodd:x:1001:\n");
+  s.write("root/etc/gshadow", "root:*::\n");
+  s.write("root/etc/skel/.profile", "# profile\n");
+  ::chmod((root / "etc/shadow").c_str(), 0640);
+  REQUIRE(add_login_user(root, "admin"));
+  auto read = [&](const char* f) { return *read_file(root / f); };
+  // 1000 is old's uid and 1001 a group's gid: the first id free in both.
+  CHECK(read("etc/passwd").find("\nadmin:x:1002:1002::/home/admin:/bin/bash\n") != std::string::npos);
+  CHECK(read("etc/shadow") == "root:*:19000:0:99999:7:::\nadmin:!::0:99999:7:::\n");
+  CHECK(read("etc/group").find("\nadmin:x:1002:\n") != std::string::npos);
+  CHECK(read("etc/gshadow") == "root:*::\nadmin:!::\n");
+  struct stat st {};
+  REQUIRE(::stat((root / "etc/shadow").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0640);
+  REQUIRE(::stat((root / "home/admin").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  CHECK(st.st_uid == 1002);
+  CHECK(read("home/admin/.profile") == "# profile\n");
+
+  auto again = add_login_user(root, "admin");
+  REQUIRE_FALSE(again);
+  CHECK(again.error().to_string() ==
+        "admin: login.user already exists in the image (a package or base.image made it): pick another name");
 }

@@ -429,7 +429,7 @@ TEST_CASE("boot-test: bad values for the Stratos options exit 2 with exact messa
   };
   BootTestCommand until;
   until.until = "later";
-  CHECK(run(until) == "invalid --until 'later': expected activated or shutdown");
+  CHECK(run(until) == "invalid --until 'later': expected login, activated or shutdown");
   BootTestCommand both;
   both.app_repo = repo.string();
   both.no_stratos = true;
@@ -456,6 +456,7 @@ TEST_CASE("boot-test adds fields to a payload in its own layout", "[stratos]") {
   CHECK(p.at("MB_IP") == "10.0.2.100");
   CHECK(parse_until("activated").value() == BootTestOptions::Until::activated);
   CHECK(parse_until("shutdown").value() == BootTestOptions::Until::shutdown);
+  CHECK(parse_until("login").value() == BootTestOptions::Until::login);
 }
 
 TEST_CASE("the guest's web root is reached through a hostfwd on loopback, beside the guestfwds", "[stratos]") {

@@ -3,10 +3,14 @@
 // cached boot partition, the kernel, the ESP (uefi, hybrid: mkfs.fat + mtools) and the root
 // ext4 made with `mke2fs -d` (no appliance).
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <set>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
+
+#include <spdlog/fmt/fmt.h>
 
 #include "image/disk.hpp"
 #include "pipeline/steps/step.hpp"
@@ -120,7 +124,84 @@ Expected<void> apply_overlay(const Plan& plan, const fs::path& root) {
   return Ok{};
 }
 
+// The first field of each line and the third (uid/gid) of passwd/group style files.
+std::set<unsigned long> used_ids(const std::string& text) {
+  std::set<unsigned long> ids;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string name, x, id;
+    if (std::getline(fields, name, ':') && std::getline(fields, x, ':') && std::getline(fields, id, ':') &&
+        !id.empty() && id.size() < 10 && id.find_first_not_of("0123456789") == std::string::npos) {
+      ids.insert(std::stoul(id));
+    }
+  }
+  return ids;
+}
+
+bool has_entry(const std::string& text, const std::string& name) {
+  return text.rfind(name + ":", 0) == 0 || text.find("\n" + name + ":") != std::string::npos;
+}
+
+// Appends a line keeping the file's mode, owner and group (shadow is root:shadow 0640).
+Expected<void> append_account_line(const fs::path& file, const std::string& line) {
+  struct stat st {};
+  if (::lstat(file.c_str(), &st) != 0) {
+    return fail(file.string(), "missing from the root filesystem: cannot add the login user");
+  }
+  BI_TRY_ASSIGN(std::string text, read_file(file));
+  if (!text.empty() && text.back() != '\n') {
+    text += '\n';
+  }
+  BI_TRY(replace_file(file, text + line + "\n", st.st_mode & 07777));
+  if (::lchown(file.c_str(), st.st_uid, st.st_gid) != 0) {
+    return fail(file.string(), "cannot restore its owner");
+  }
+  return Ok{};
+}
+
 } // namespace
+
+Expected<void> add_login_user(const fs::path& root, const std::string& user) {
+  const fs::path etc = root / "etc";
+  BI_TRY_ASSIGN(std::string passwd, read_file(etc / "passwd"));
+  BI_TRY_ASSIGN(std::string group, read_file(etc / "group"));
+  if (has_entry(passwd, user) || has_entry(group, user)) {
+    return fail(user, "login.user already exists in the image (a package or base.image made it): pick another name",
+                ExitCode::bad_input);
+  }
+  const auto uids = used_ids(passwd);
+  const auto gids = used_ids(group);
+  unsigned long id = 1000;
+  while (uids.count(id) || gids.count(id)) {
+    ++id;
+  }
+  const std::string home = "/home/" + user;
+  BI_TRY(append_account_line(etc / "passwd", fmt::format("{}:x:{}:{}::{}:/bin/bash", user, id, id, home)));
+  // "!" locks the password (no password login, not even on the console); an empty
+  // last-change field keeps the image reproducible and turns password aging off.
+  BI_TRY(append_account_line(etc / "shadow", user + ":!::0:99999:7:::"));
+  BI_TRY(append_account_line(etc / "group", fmt::format("{}:x:{}:", user, id)));
+  BI_TRY(append_account_line(etc / "gshadow", user + ":!::"));
+  const fs::path dir = root / home.substr(1);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || ::chmod(dir.c_str(), 0700) != 0 || ::lchown(dir.c_str(), id, id) != 0) {
+    return fail(dir.string(), "cannot create the login user's home");
+  }
+  for (const auto& e : fs::directory_iterator(etc / "skel", ec)) {
+    if (!e.is_regular_file()) {
+      continue;
+    }
+    BI_TRY_ASSIGN(std::string content, read_file(e.path()));
+    const fs::path dest = dir / e.path().filename();
+    BI_TRY(replace_file(dest, content, 0644));
+    if (::lchown(dest.c_str(), id, id) != 0) {
+      return fail(dest.string(), "cannot hand to the login user");
+    }
+  }
+  return Ok{};
+}
 
 const std::vector<std::string>& hygiene_paths() {
   static const std::vector<std::string> paths = {"/etc/resolv.conf",
@@ -163,6 +244,9 @@ StepKind assemble_step() {
         remove_tree(farm);
         fs::create_directories(farm, ec);
         BI_TRY(run_checked({"cp", "-a", root_tree.string() + "/.", farm.string()}));
+      }
+      if (ctx.plan.cartridge.login.user != "root") {
+        BI_TRY(add_login_user(farm, ctx.plan.cartridge.login.user));
       }
       BI_TRY(apply_overlay(ctx.plan, farm));
       BI_TRY(apply_hygiene(farm));
