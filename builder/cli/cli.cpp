@@ -157,6 +157,9 @@ int build_image_main(int argc, char** argv) {
     print_help(std::cout);
     return 0;
   }
+  if (auto applies = check_options_apply(*options, command->name); !applies) {
+    return report(applies.error());
+  }
   setup_logging(options->verbose);
   struct sigaction sa {};
   sa.sa_handler = on_signal;

@@ -70,6 +70,22 @@ bool applies_to(const OptionSpec& spec, const std::string& command) {
   return list.find(" " + command + " ") != std::string::npos;
 }
 
+Expected<void> check_options_apply(const Options& options, const std::string& command) {
+  for (const auto& name : options.given) {
+    for (const auto& spec : option_specs()) {
+      if (name == spec.name && !applies_to(spec, command)) {
+        std::string list;
+        for (const char* c = spec.commands; *c != '\0'; ++c) {
+          list += *c == ' ' ? std::string(", ") : std::string(1, *c);
+        }
+        return Unexpected{
+            usage_error(fmt::format("option '{}' does not apply to '{}' (it is for: {})", name, command, list))};
+      }
+    }
+  }
+  return {};
+}
+
 Error usage_error(const std::string& detail) { return make_error("", detail, ExitCode::bad_input); }
 
 Expected<Options> parse_options(const std::vector<std::string>& argv) {
@@ -113,6 +129,7 @@ Expected<Options> parse_options(const std::vector<std::string>& argv) {
     if (spec == nullptr) {
       return Unexpected{usage_error(fmt::format("unknown option '{}'", name) + did_you_mean_suffix(name, names))};
     }
+    o.given.push_back(name);
     if (spec->takes_value && !value) {
       if (i + 1 >= argv.size()) {
         return Unexpected{usage_error(fmt::format("option '{}' needs a value", name))};

@@ -16,6 +16,7 @@ namespace bi::cli {
 namespace fs = std::filesystem;
 
 struct Options {
+  std::vector<std::string> given; // the long options on the command line, in order
   bool verbose = false;
   bool json = false;
   bool help = false;
@@ -53,6 +54,9 @@ struct OptionSpec {
 };
 
 bool applies_to(const OptionSpec& spec, const std::string& command);
+// Every option given applies to `command` (its OptionSpec::commands), else a usage error
+// naming the option, the command and the commands it is for.
+Expected<void> check_options_apply(const Options& options, const std::string& command);
 
 const std::vector<OptionSpec>& option_specs();
 

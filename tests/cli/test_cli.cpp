@@ -60,6 +60,17 @@ TEST_CASE("unknown commands and options get did-you-mean and exit 2") {
   auto b = run_cli({"validate", "--modee", "full", "templates/php.yaml"});
   CHECK(b.code == 2);
   CHECK(b.err == "build-image: error: unknown option '--modee' (did you mean '--mode'?)\n");
+  // An option of another command is refused, naming the command and where it belongs.
+  auto wrong = run_cli({"validate", "--firmware", "uefi", "templates/php.yaml"});
+  CHECK(wrong.code == 2);
+  CHECK(wrong.err == "build-image: error: option '--firmware' does not apply to 'validate' (it is for: boot-test)\n");
+  auto wrong_build = run_cli({"--since", "HEAD", "templates/php.yaml"}); // build, the default command
+  CHECK(wrong_build.code == 2);
+  CHECK(wrong_build.err == "build-image: error: option '--since' does not apply to 'build' (it is for: plan)\n");
+  auto wrong_output = run_cli({"plan", "--output", "x", "templates/php.yaml"});
+  CHECK(wrong_output.code == 2);
+  CHECK(wrong_output.err == "build-image: error: option '--output' does not apply to 'plan' (it is for: build, list, "
+                            "inspect, boot-test, register, cartridge-json, report)\n");
   auto c = run_cli({"validate", "--mode", "fast", "templates/php.yaml"});
   CHECK(c.code == 2);
   CHECK(c.err == "build-image: error: invalid --mode 'fast': expected generic or full\n");
