@@ -33,9 +33,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # the host: the image's own packages provide them.
 IN_IMAGE = {"apt-get", "systemctl", "puppet"}
 # String literals that open a brace list like an argv but are JSON keys or values, step,
-# command or provider names (the convert step, the init command, the openstack provider),
+# command or provider names (the convert step, the init command, the openstack provider,
+# the plan's "time" section),
 # and happen to name a program of this host.
-NOT_PROGRAMS = {"file", "id", "type", "test", "hostname", "convert", "init", "openstack"}
+NOT_PROGRAMS = {"file", "id", "type", "test", "hostname", "convert", "init", "openstack", "time"}
 
 
 def sha256(path):
