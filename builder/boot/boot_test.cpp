@@ -941,14 +941,6 @@ BootTestOptions::Until effective_until(const BootTestOptions& o) {
   return o.until.value_or(o.stratos ? BootTestOptions::Until::shutdown : BootTestOptions::Until::activated);
 }
 
-// The image's login user (cartridge YAML `login.user`), for the SSH check.
-std::string login_user_of(const BootImage& info) {
-  if (info.manifest && info.manifest->plan.contains("login")) {
-    return info.manifest->plan["login"].value("user", "root");
-  }
-  return "root";
-}
-
 // The payload the guest gets: the user's file or one made for the image's cartridge.
 Expected<std::string> read_or_make_payload(const BootTestOptions& o, const BootImage& info, const std::string& uuid) {
   if (o.payload_file) {
@@ -1528,8 +1520,8 @@ Expected<BootTestResult> run_boot_test(const BootTestOptions& o) {
   std::string cleanup_problem;
   if (o.ssh_key && stop_reason.empty() && (watch.activated_at || effective_until(o) == BootTestOptions::Until::login)) {
     spdlog::info("boot-test: SSH to the guest through 127.0.0.1:{}", ssh_host_port);
-    result.ssh = check_ssh(*o.ssh_key, login_user_of(info), ssh_host_port, run_dir.path(),
-                           std::max(power_on + o.timeout, Clock::now() + k_ssh_bound));
+    result.ssh = check_ssh(*o.ssh_key, info.manifest ? info.manifest->login_user() : "root", ssh_host_port,
+                           run_dir.path(), std::max(power_on + o.timeout, Clock::now() + k_ssh_bound));
   }
   if (watch.activated_at && stop_reason.empty()) {
     content_problem = check_web_root(o, web_host_port, web_port, result);

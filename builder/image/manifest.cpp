@@ -51,6 +51,17 @@ std::string Manifest::firmware() const {
   return v.is_string() ? v.get<std::string>() : "bios";
 }
 
+std::string Manifest::login_user() const {
+  const auto login = plan.find("login");
+  if (login != plan.end() && login->is_object()) {
+    const auto user = login->find("user");
+    if (user != login->end() && user->is_string() && !user->get<std::string>().empty()) {
+      return user->get<std::string>();
+    }
+  }
+  return "root";
+}
+
 bool Manifest::secure_boot() const {
   const json& v = base_layer_field(plan, "secure_boot");
   return v.is_boolean() && v.get<bool>();

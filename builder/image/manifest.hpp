@@ -59,6 +59,8 @@ struct Manifest {
   // base.firmware (bios | uefi | hybrid) and base.secure_boot from the embedded plan;
   // "bios" and false for manifests written before images had a choice (all were BIOS).
   std::string firmware() const;
+  // The cartridge's login user (YAML `login.user`), "root" for manifests without it.
+  std::string login_user() const;
   bool secure_boot() const;
   // The layer key of `kind`, or "" when the image has no such layer.
   std::string layer(const std::string& kind) const;

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/remote_cache.hpp"
+#include "rootfs/rootfs.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
 #include "util/time.hpp"
@@ -137,20 +138,6 @@ Expected<void> check_free_space(const fs::path& dir, const std::string& kind) {
   return {};
 }
 
-// Bytes of the regular files under `dir` (for the log line: what a cleanup gave back).
-std::uint64_t tree_bytes(const fs::path& dir) {
-  std::uint64_t bytes = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::end(it); it.increment(ec)) {
-    std::error_code size_ec;
-    if (it->is_regular_file(size_ec) && !it->is_symlink(size_ec)) {
-      bytes += it->file_size(size_ec);
-    }
-  }
-  return bytes;
-}
-
 // The staging folders of one layer under tmp/: "<kind>-<key>-XXXXXX" (a build) and
 // "<kind>-<key>-remote-XXXXXX" (a download).
 std::string staging_prefix(const std::string& kind, const std::string& key) { return kind + "-" + key + "-"; }
@@ -162,7 +149,10 @@ void remove_leftovers(const fs::path& tmp, const std::string& prefix) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(tmp, ec)) {
     if (entry.path().filename().string().rfind(prefix, 0) == 0) {
-      const auto bytes = tree_bytes(entry.path());
+      std::uint64_t bytes = 0;
+      for (const auto& [folder, folder_bytes] : tree_sizes(entry.path())) {
+        bytes += folder_bytes;
+      }
       spdlog::info("removing {} ({:.1f} MiB) left by an interrupted build", entry.path().string(),
                    static_cast<double>(bytes) / (1024.0 * 1024.0));
       remove_tree(entry.path());

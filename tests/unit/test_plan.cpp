@@ -290,6 +290,13 @@ TEST_CASE("base.firmware picks the packages and the image key; plan --json and t
   CHECK(old.firmware() == "bios");
   CHECK_FALSE(old.secure_boot());
   CHECK(Manifest{}.firmware() == "bios");
+  // The login user boot-test logs in as: from the plan, root when the manifest predates it.
+  CHECK(Manifest{}.login_user() == "root");
+  Manifest admin;
+  admin.plan = nlohmann::json::parse(R"({"login": {"user": "admin", "ssh": true}})");
+  CHECK(admin.login_user() == "admin");
+  admin.plan = nlohmann::json::parse(R"({"login": {"user": 7}})"); // a wrong shape is not a crash
+  CHECK(admin.login_user() == "root");
 }
 
 TEST_CASE("login and time reach cartridge.conf, the plan JSON and the keys") {
