@@ -304,6 +304,8 @@ private:
         case Kind::complete_topology: {
             const auto& member = *routed.member;
             m_topology_seen = "last CompleteTopologyEvent: " + member.describe(m_identity);
+            m_topology_received = true;
+            m_member_in_topology = m_member_in_topology || member.lookup == MemberInTopology::Lookup::found;
             if (!m_topology_ready && member.lookup == MemberInTopology::Lookup::found &&
                 state_allows_start(member.state)) {
                 m_topology_ready = true;
@@ -314,6 +316,14 @@ private:
             return;
         }
         case Kind::member_initialized:
+            // As in Stratos: the event only counts for a member the topology already holds;
+            // one that overtakes the topology is dropped, and the next CompleteTopologyEvent
+            // (repeated every minute) decides.
+            if (!m_member_in_topology) {
+                spdlog::info("MemberInitializedEvent for this member before any CompleteTopologyEvent showing it: "
+                             "dropped");
+                return;
+            }
             spdlog::info("MemberInitializedEvent for this member");
             if (!m_topology_ready) {
                 m_topology_ready = true;
@@ -322,7 +332,9 @@ private:
             run_extension_for(routed.event_name, {});
             return;
         case Kind::topology_other:
-            run_extension_for(routed.event_name, {});
+            if (m_topology_received) {
+                run_extension_for(routed.event_name, {});
+            }
             return;
         case Kind::complete_tenant:
             if (!m_tenants_seen) {
@@ -331,6 +343,7 @@ private:
             }
             return;
         case Kind::signup_removed:
+            handle_signup_removed(routed.tenant_id);
             run_extension_for(routed.event_name, {});
             return;
         case Kind::artifact_updated:
@@ -395,10 +408,8 @@ private:
             failure = credentials.error().message;
         } else {
             GitDeployment deployment;
-            deployment.target = repository_path(
-                RepositoryLayout{m_config.application_path, payload_value(m_payload, "MULTITENANT") == "true",
-                                 m_config.super_tenant_repository_path, m_config.tenant_repository_path},
-                update.tenant_id);
+            deployment.target = tenant_repository(update.tenant_id);
+            back_up_before_first_deployment(deployment.target);
             deployment.url = url.url;
             deployment.credentials = std::move(credentials).value();
             deployment.base_environment = m_base_environment;
@@ -426,6 +437,45 @@ private:
         if (deployed && !m_activated && !m_cleanup_done && m_started) {
             m_activation_result = activate();
         }
+    }
+
+    std::filesystem::path tenant_repository(std::string_view tenant_id) const {
+        return repository_path(RepositoryLayout{m_config.application_path,
+                                                payload_value(m_payload, "MULTITENANT") == "true",
+                                                m_config.super_tenant_repository_path, m_config.tenant_repository_path},
+                               tenant_id);
+    }
+
+    void back_up_before_first_deployment(const std::filesystem::path& target) const {
+        if (!m_config.initial_artifact_backup) {
+            return;
+        }
+        if (auto copied = back_up_initial_content(target); !copied) {
+            spdlog::warn("initial artifact backup of {}: {}", target.string(), copied.error().message);
+        } else if (copied.value()) {
+            spdlog::info("initial content of {} kept in {}", target.string(), initial_backup_path(target).string());
+        }
+    }
+
+    // Stratos' meaning: the subscriber left, so its application goes and the image's own
+    // content (if backed up) comes back; periodic updates of that repository stop.
+    void handle_signup_removed(std::string_view tenant_id) {
+        const BusyGuard busy(m_busy);
+        const auto target = tenant_repository(tenant_id);
+        if (m_deployment && m_deployment->target == target) {
+            m_deployment.reset();
+        }
+        if (!std::filesystem::exists(target / ".git")) {
+            spdlog::info("ApplicationSignUpRemovedEvent: nothing deployed in {} (tenant {})", target.string(),
+                         tenant_id);
+            return;
+        }
+        if (auto removed = remove_deployment(target, m_config.initial_artifact_backup); !removed) {
+            spdlog::error("ApplicationSignUpRemovedEvent: {}", removed.error().message);
+            return;
+        }
+        spdlog::info("ApplicationSignUpRemovedEvent: application removed from {} (tenant {}){}", target.string(),
+                     tenant_id, m_config.initial_artifact_backup ? ", initial content restored" : "");
     }
 
     bool deploy_with_retries(const GitDeployment& deployment, std::string& failure) {
@@ -675,6 +725,9 @@ private:
 
     bool m_busy = false;
     bool m_topology_ready = false;
+    // Some CompleteTopologyEvent arrived / one of them held this member (in any state).
+    bool m_topology_received = false;
+    bool m_member_in_topology = false;
     std::string m_topology_seen = "no topology received";
     std::string m_member_state;
     bool m_tenants_seen = false;

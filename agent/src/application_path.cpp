@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <system_error>
 #include <unistd.h>
+#include <vector>
 
 namespace cartridge_agent {
 namespace {
@@ -39,6 +40,25 @@ Result<void> change_owner(const std::filesystem::path& path, uid_t uid, gid_t gi
     return {};
 }
 
+// The iterator does not descend into symbolic links to directories, and lchown changes a
+// link, never what it points at.
+Result<void> change_owner_recursively(const std::filesystem::path& top, uid_t uid, gid_t gid) {
+    if (auto owned = change_owner(top, uid, gid); !owned) {
+        return owned;
+    }
+    std::error_code error;
+    std::filesystem::recursive_directory_iterator it(top, error);
+    for (; !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+        if (auto owned = change_owner(it->path(), uid, gid); !owned) {
+            return owned;
+        }
+    }
+    if (error) {
+        return Error{top.string() + ": " + error.message()};
+    }
+    return {};
+}
+
 } // namespace
 
 Result<std::optional<ApplicationPathPlan>> plan_application_path(const AgentConfig& config, const PayloadMap& payload) {
@@ -56,6 +76,13 @@ Result<std::optional<ApplicationPathPlan>> plan_application_path(const AgentConf
     if (auto inside = check_within(plan.target, config.application_root, "tenant repository path"); !inside) {
         return inside.error();
     }
+    if (config.initial_artifact_backup) {
+        plan.backup = initial_backup_path(plan.target);
+        if (auto inside = check_within(*plan.backup, config.application_root, "initial artifact backup path");
+            !inside) {
+            return inside.error();
+        }
+    }
     return std::optional<ApplicationPathPlan>{std::move(plan)};
 }
 
@@ -68,7 +95,11 @@ Result<void> prepare_application_path(const ApplicationPathPlan& plan, const std
     }
     // Before creating anything: a symbolic link among the existing parents must not lead
     // the creation (and the hand-over) out of the root.
-    for (const auto& path : {plan.base, plan.target}) {
+    std::vector<std::filesystem::path> checked = {plan.base, plan.target};
+    if (plan.backup) {
+        checked.push_back(*plan.backup);
+    }
+    for (const auto& path : checked) {
         const auto real = std::filesystem::weakly_canonical(path, error);
         if (error) {
             return Error{path.string() + ": " + error.message()};
@@ -85,21 +116,20 @@ Result<void> prepare_application_path(const ApplicationPathPlan& plan, const std
     if (error) {
         return Error{plan.target.string() + ": cannot create: " + error.message()};
     }
-    if (auto owned = change_owner(plan.base, uid, gid); !owned) {
-        return owned;
-    }
-    // The iterator does not descend into symbolic links to directories, and lchown changes
-    // a link, never what it points at.
-    std::filesystem::recursive_directory_iterator it(plan.base, error);
-    for (; !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
-        if (auto owned = change_owner(it->path(), uid, gid); !owned) {
+    if (plan.backup) {
+        if (std::filesystem::is_symlink(std::filesystem::symlink_status(*plan.backup, error))) {
+            return Error{"initial artifact backup path '" + plan.backup->string() +
+                         "' is a symbolic link; refusing to hand it to the agent"};
+        }
+        std::filesystem::create_directories(*plan.backup, error);
+        if (error) {
+            return Error{plan.backup->string() + ": cannot create: " + error.message()};
+        }
+        if (auto owned = change_owner_recursively(*plan.backup, uid, gid); !owned) {
             return owned;
         }
     }
-    if (error) {
-        return Error{plan.base.string() + ": " + error.message()};
-    }
-    return {};
+    return change_owner_recursively(plan.base, uid, gid);
 }
 
 } // namespace cartridge_agent

@@ -18,6 +18,9 @@ struct ApplicationPathPlan {
     std::filesystem::path base;
     // Where this instance's tenant is deployed (the base unless MULTITENANT=true).
     std::filesystem::path target;
+    // enable.initial.artifact.backup: `<target>_backup`, created and handed over too (it
+    // is outside `base` when the target is the base itself).
+    std::optional<std::filesystem::path> backup;
 };
 
 // Resolves the deployment directory with the agent's rules (application.path, else the

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <vector>
+
 namespace cartridge_agent {
 namespace {
 
@@ -155,6 +157,80 @@ Result<std::string> deploy_repository(const GitDeployment& deployment, const Idl
         return done.error();
     }
     return head;
+}
+
+namespace {
+
+Result<void> copy_content(const std::filesystem::path& from, const std::filesystem::path& to) {
+    std::error_code ec;
+    std::filesystem::directory_iterator it(from, ec);
+    for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        // Links are copied as links: a link in the web root must not pull in what it points at.
+        std::filesystem::copy(it->path(), to / it->path().filename(),
+                              std::filesystem::copy_options::recursive | std::filesystem::copy_options::copy_symlinks,
+                              ec);
+        if (ec) {
+            return Error{"cannot copy " + it->path().string() + " to " + to.string() + ": " + ec.message()};
+        }
+    }
+    if (ec) {
+        return Error{from.string() + ": " + ec.message()};
+    }
+    return {};
+}
+
+} // namespace
+
+std::filesystem::path initial_backup_path(const std::filesystem::path& target) {
+    auto normal = target.lexically_normal();
+    if (!normal.has_filename()) {
+        normal = normal.parent_path();
+    }
+    return normal.parent_path() / (normal.filename().string() + "_backup");
+}
+
+Result<bool> back_up_initial_content(const std::filesystem::path& target) {
+    std::error_code ec;
+    if (std::filesystem::exists(target / ".git", ec)) {
+        return false;
+    }
+    const auto backup = initial_backup_path(target);
+    if (!std::filesystem::is_directory(backup, ec)) {
+        return Error{backup.string() + ": no such folder (cartridge-agent --prepare-application-path creates it)"};
+    }
+    if (!std::filesystem::is_empty(backup, ec) || ec) {
+        return false;
+    }
+    if (!std::filesystem::exists(target, ec)) {
+        return false;
+    }
+    if (auto copied = copy_content(target, backup); !copied) {
+        return copied.error();
+    }
+    return true;
+}
+
+Result<void> remove_deployment(const std::filesystem::path& target, bool restore) {
+    std::error_code ec;
+    std::vector<std::filesystem::path> entries;
+    for (std::filesystem::directory_iterator it(target, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
+        entries.push_back(it->path());
+    }
+    if (ec) {
+        return Error{target.string() + ": " + ec.message()};
+    }
+    for (const auto& entry : entries) {
+        std::filesystem::remove_all(entry, ec);
+        if (ec) {
+            return Error{"cannot remove " + entry.string() + ": " + ec.message()};
+        }
+    }
+    const auto backup = initial_backup_path(target);
+    if (restore && std::filesystem::is_directory(backup, ec)) {
+        return copy_content(backup, target);
+    }
+    return {};
 }
 
 } // namespace cartridge_agent

@@ -59,4 +59,19 @@ struct GitDeployment {
 // deployed commit.
 Result<std::string> deploy_repository(const GitDeployment& deployment, const IdleFunction& idle);
 
+// `<target>_backup`: where the image's own content of a deployment folder is kept
+// (enable.initial.artifact.backup), as the Python agent names it.
+std::filesystem::path initial_backup_path(const std::filesystem::path& target);
+
+// Before the first deployment into `target` (no .git yet): copies its content into the
+// backup folder, which must exist (--prepare-application-path creates it) and be empty,
+// so a restarted agent never overwrites the image's content with an application's.
+// Returns whether anything was copied.
+Result<bool> back_up_initial_content(const std::filesystem::path& target);
+
+// What an ApplicationSignUpRemovedEvent undoes: everything in `target` goes (the
+// checkout, .git included); with `restore`, the backup's content comes back. The folder
+// itself stays, so the web server's document root keeps existing.
+Result<void> remove_deployment(const std::filesystem::path& target, bool restore);
+
 } // namespace cartridge_agent

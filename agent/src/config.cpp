@@ -172,6 +172,15 @@ constexpr KeySpec k_keys[] = {
          c.handshake = flag.value();
          return {};
      }},
+    {"enable.initial.artifact.backup",
+     [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
+         auto flag = parse_bool(v, where);
+         if (!flag) {
+             return flag.error();
+         }
+         c.initial_artifact_backup = flag.value();
+         return {};
+     }},
     {"extensions.dir",
      [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
          if (!v.starts_with('/')) {

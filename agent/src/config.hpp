@@ -49,6 +49,9 @@ struct AgentConfig {
     std::filesystem::path application_root{"/var/www"};
     std::string super_tenant_repository_path = "/repository/deployment/server/";
     std::string tenant_repository_path = "/repository/tenants/";
+    // Before the first deployment into a tenant's folder, copy what the image had there to
+    // `<folder>_backup`; a removed application sign-up restores it.
+    bool initial_artifact_backup = false;
     // 0: no periodic update.
     std::chrono::seconds artifact_update_interval{0};
     unsigned artifact_clone_retries = 5;

@@ -188,6 +188,7 @@ RoutedEvent route_event(const InboundMessage& message, const MemberIdentity& ide
             return ignore("sign-up removal of another application");
         }
         routed.kind = RoutedEvent::Kind::signup_removed;
+        routed.tenant_id = string_field(body, "tenantId").value_or("-1234");
         return routed;
     }
     return ignore("no handler");

@@ -60,6 +60,8 @@ struct RoutedEvent {
     std::string reason;
     std::optional<MemberInTopology> member;
     std::optional<ArtifactUpdate> artifact;
+    // signup_removed: whose sign-up ("-1234", the super tenant, when the body has none).
+    std::string tenant_id;
     // The body, for extensions that get it (topology, tenant list).
     std::string body;
 };

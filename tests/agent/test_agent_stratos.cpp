@@ -307,11 +307,18 @@ TEST_CASE("handshake order, then the application deployed from git with a passwo
   Instance instance{dir, broker.port(), service_port, true};
   fs::create_directories(instance.www());
   agent_test::write_file(instance.www() / "index.php", "image placeholder");
+  // What --prepare-application-path creates with enable.initial.artifact.backup.
+  fs::create_directories(dir / "www_backup");
   fs::create_directories(instance.extensions());
   write_script(instance.extensions() / "ArtifactUpdatedEvent.sh",
-               "env > \"$STRATOS_APPLICATION_PATH/../artifact-env\"\n");
+               "env > \"$STRATOS_APPLICATION_PATH/../env\" && mv \"$STRATOS_APPLICATION_PATH/../env\" "
+               "\"$STRATOS_APPLICATION_PATH/../artifact-env\"\n");
   write_script(instance.extensions() / "StartServers.sh", "echo start-servers-ran\n");
-  auto agent = instance.start();
+  write_script(instance.extensions() / "ApplicationSignUpRemovedEvent.sh",
+               // Renamed into place: the test must never read a half-written file.
+               "ls -A \"$STRATOS_APPLICATION_PATH\" > \"$STRATOS_APPLICATION_PATH/../listing\" &&\n"
+               "mv \"$STRATOS_APPLICATION_PATH/../listing\" \"$STRATOS_APPLICATION_PATH/../after-signup-removed\"\n");
+  auto agent = instance.start("enable.initial.artifact.backup = true\n");
 
   REQUIRE(servers.wait_for(k_activated));
   const auto topics = servers.topics();
@@ -354,6 +361,16 @@ TEST_CASE("handshake order, then the application deployed from git with a passwo
   CHECK_THAT(env, Catch::Contains("STRATOS_ARTIFACT_UPDATED_RESULT=deployed"));
   CHECK_THAT(env, Catch::Contains("STRATOS_CLUSTER_ID=" + k_cluster));
   CHECK_THAT(agent_test::read_file(instance.log()), Catch::Contains("extension StartServers: start-servers-ran"));
+  CHECK(agent_test::read_file(dir / "www_backup" / "index.php") == "image placeholder");
+
+  // The subscriber leaves: another application's sign-up removal changes nothing (its
+  // script runs only for ours); ours removes the application and brings back the image's page.
+  servers.publish("application/signup/ApplicationSignUpRemovedEvent", {{"applicationId", "app2"}, {"tenantId", -1234}});
+  servers.publish("application/signup/ApplicationSignUpRemovedEvent", {{"applicationId", "app1"}, {"tenantId", -1234}});
+  REQUIRE(agent_test::wait_until([&] { return fs::exists(dir / "after-signup-removed"); }, 30s));
+  CHECK(agent_test::read_file(dir / "after-signup-removed") == "index.php\n");
+  CHECK(agent_test::read_file(instance.www() / "index.php") == "image placeholder");
+  CHECK_FALSE(fs::exists(instance.www() / ".git"));
 
   agent->send_signal(SIGTERM);
   CHECK(agent->wait_for_exit(20s) == 0);
@@ -378,9 +395,20 @@ TEST_CASE("no started before the member shows up; MemberInitializedEvent release
   // Their "done" lines in the log show how far the agent has read the events.
   fs::create_directories(instance.extensions());
   write_script(instance.extensions() / "MemberInitializedEvent.sh", "exit 0\n");
+  servers.set_answer_topology(false);
   auto agent = instance.start();
 
-  REQUIRE(servers.wait_for("sent topology/CompleteTopologyEvent"));
+  // Our MemberInitializedEvent before any topology: Stratos drops it, and so does the agent.
+  REQUIRE(servers.wait_for(k_topology_request));
+  servers.publish("topology/MemberInitializedEvent", {{"memberId", k_member}, {"clusterId", k_cluster}});
+  REQUIRE(agent_test::wait_until(
+      [&] {
+        return agent_test::read_file(instance.log())
+                   .find(
+                       "MemberInitializedEvent for this member before any CompleteTopologyEvent showing it: dropped") !=
+               std::string::npos;
+      },
+      30s));
   // A topology without the member, one with it still Created, another member initialised:
   // none releases.
   servers.publish("topology/CompleteTopologyEvent", topology("Created", false));

@@ -72,6 +72,12 @@ TEST_CASE("the deployment directory follows the agent's rules", "[application_pa
     CHECK(plan.base == "/var/www/app");
     CHECK(plan.target == "/var/www/app/repository/tenants/7");
   }
+  SECTION("the initial backup beside the target, handed over too") {
+    const auto plan = plan_ok({{"REPO_URL", "http://git/r"}}, "enable.initial.artifact.backup = true\n");
+    REQUIRE(plan.backup);
+    CHECK(*plan.backup == "/var/www/html_backup");
+    CHECK_FALSE(plan_ok({{"REPO_URL", "http://git/r"}}).backup);
+  }
   SECTION("a configured root") {
     const auto plan =
         plan_ok({{"REPO_URL", "http://git/r"}, {"APPLICATION_PATH", "/srv/www/app"}}, "application.root = /srv/www\n");
@@ -94,6 +100,11 @@ TEST_CASE("paths outside application.root are refused", "[application_path]") {
                     {"MULTITENANT", "true"},
                     {"TENANT_ID", "../../../../../etc"}}) ==
         "tenant repository path '/etc' is outside application.root '/var/www'; refusing to hand it to the agent");
+  // /var/www itself is inside the root; its backup /var/www_backup is not.
+  CHECK(plan_error({{"REPO_URL", "http://git/r"}},
+                   "application.path = /var/www\nenable.initial.artifact.backup = true\n") ==
+        "initial artifact backup path '/var/www_backup' is outside application.root '/var/www'; refusing to hand it to "
+        "the agent");
   CHECK(plan_error({{"REPO_URL", "http://git/r"}}, "application.path = /\n") ==
         "APPLICATION_PATH '/' is outside application.root '/var/www'; refusing to hand it to the agent");
 }
@@ -106,7 +117,7 @@ TEST_CASE("a symbolic link out of the root is refused before anything changes", 
   std::filesystem::create_directories(outside);
   std::filesystem::create_directory_symlink(outside, root / "html");
 
-  const ApplicationPathPlan plan{root / "html", root / "html" / "sub"};
+  const ApplicationPathPlan plan{root / "html", root / "html" / "sub", std::nullopt};
   auto prepared = prepare_application_path(plan, root, ::getuid(), ::getgid());
   REQUIRE_FALSE(prepared);
   CHECK(prepared.error().message == "APPLICATION_PATH (resolved) '" + outside.string() +

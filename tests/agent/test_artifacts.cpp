@@ -129,3 +129,51 @@ TEST_CASE("deploy initialises over existing files, then follows new commits", "[
   REQUIRE_FALSE(missing);
   CHECK_THAT(missing.error().message, Catch::StartsWith("git fetch: exit status 128"));
 }
+
+TEST_CASE("the image's content is backed up once and restored when the sign-up goes", "[artifacts]") {
+  const auto dir = agent_test::make_test_directory("artifacts-backup");
+  const auto target = dir / "html";
+  CHECK(initial_backup_path(target) == dir / "html_backup");
+  CHECK(initial_backup_path(dir / "html/") == dir / "html_backup");
+
+  fs::create_directories(target / "css");
+  agent_test::write_file(target / "index.html", "image page");
+  agent_test::write_file(target / "css" / "site.css", "body{}");
+  fs::create_symlink("/etc/passwd", target / "link");
+
+  // The backup folder is --prepare-application-path's to create.
+  const auto missing = back_up_initial_content(target);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message ==
+        (dir / "html_backup").string() + ": no such folder (cartridge-agent --prepare-application-path creates it)");
+
+  fs::create_directories(dir / "html_backup");
+  const auto copied = back_up_initial_content(target);
+  REQUIRE(copied);
+  CHECK(copied.value());
+  CHECK(agent_test::read_file(dir / "html_backup" / "index.html") == "image page");
+  CHECK(agent_test::read_file(dir / "html_backup" / "css" / "site.css") == "body{}");
+  CHECK(fs::is_symlink(dir / "html_backup" / "link"));
+
+  // A deployment happened (the application replaced the page); a restarted agent must not
+  // back up the application over the image's content.
+  fs::create_directories(target / ".git");
+  agent_test::write_file(target / "index.html", "application page");
+  agent_test::write_file(target / "app.php", "<?php");
+  const auto again = back_up_initial_content(target);
+  REQUIRE(again);
+  CHECK_FALSE(again.value());
+  CHECK(agent_test::read_file(dir / "html_backup" / "index.html") == "image page");
+
+  REQUIRE(remove_deployment(target, true));
+  CHECK(fs::is_directory(target));
+  CHECK_FALSE(fs::exists(target / ".git"));
+  CHECK_FALSE(fs::exists(target / "app.php"));
+  CHECK(agent_test::read_file(target / "index.html") == "image page");
+  CHECK(agent_test::read_file(target / "css" / "site.css") == "body{}");
+
+  // Without a restore the folder is left empty.
+  REQUIRE(remove_deployment(target, false));
+  CHECK(fs::is_directory(target));
+  CHECK(fs::is_empty(target));
+}

@@ -195,12 +195,14 @@ TEST_CASE("Stratos keys: handshake, extensions, artifacts", "[config]") {
   CHECK(defaults.artifact_clone_retries == 5);
   CHECK(defaults.artifact_clone_interval == 10s);
   CHECK(defaults.git_timeout == 300s);
+  CHECK_FALSE(defaults.initial_artifact_backup);
 
   const auto config =
       parse_ok("stratos.handshake = false\nextensions.dir = /opt/ext\nextension.timeout = 7\n"
                "application.path = /var/www/html\nartifact.update.interval = 15\nartifact.clone.retries = 0\n"
                "artifact.clone.interval = 3\ngit.timeout = 60\nsuper.tenant.repository.path = /s/\n"
-               "tenant.repository.path = /t/\napplication.root = /srv/www/\n");
+               "tenant.repository.path = /t/\napplication.root = /srv/www/\n"
+               "enable.initial.artifact.backup = true\n");
   CHECK_FALSE(config.handshake);
   CHECK(config.extensions_dir == "/opt/ext");
   CHECK(config.extension_timeout == 7s);
@@ -212,10 +214,13 @@ TEST_CASE("Stratos keys: handshake, extensions, artifacts", "[config]") {
   CHECK(config.super_tenant_repository_path == "/s/");
   CHECK(config.tenant_repository_path == "/t/");
   CHECK(config.application_root == "/srv/www/");
+  CHECK(config.initial_artifact_backup);
   CHECK(config.warnings.empty());
 
   CHECK(parse_error("stratos.handshake = maybe\n") ==
         "agent.conf:1: stratos.handshake: expected true or false, got 'maybe'");
+  CHECK(parse_error("enable.initial.artifact.backup = yes please\n") ==
+        "agent.conf:1: enable.initial.artifact.backup: expected true or false, got 'yes please'");
   CHECK(parse_error("extensions.dir = ext\n") == "agent.conf:1: extensions.dir: expected an absolute path, got 'ext'");
   CHECK(parse_error("application.root = www\n") ==
         "agent.conf:1: application.root: expected an absolute path, got 'www'");
