@@ -27,7 +27,7 @@ bool is_secret_payload_key(std::string_view key);
 std::map<std::string, std::string> extension_environment(const std::map<std::string, std::string>& base,
                                                          const PayloadMap& payload,
                                                          const std::map<std::string, std::string>& values,
-                                                         std::size_t max_value = 100 * 1024);
+                                                         std::size_t max_value = std::size_t{100} * 1024);
 
 struct ExtensionRun {
     bool ran = false;

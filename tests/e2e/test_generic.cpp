@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fixture_images.hpp"
 #include "image/catalog.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
@@ -36,24 +37,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The newest generic image of CARTRIDGE in the catalog.
 fs::path generic_image(const std::string& cartridge) {
   const char* dir = std::getenv("BI_TEST_IMAGES");
   REQUIRE(dir != nullptr);
-  auto catalog = catalog_read(dir);
-  REQUIRE(catalog);
-  fs::path found;
-  std::string newest;
-  for (const auto& e : (*catalog)["images"]) {
-    if (e["cartridge"] == cartridge && e["mode"] == "generic" && e.value("created", "") >= newest) {
-      newest = e.value("created", "");
-      found = fs::path(dir) / e["file"].get<std::string>();
-    }
-  }
-  if (found.empty()) {
-    FAIL("no " << cartridge << " generic image in " << dir << "/catalog.json");
-  }
-  return found;
+  return test::newest_image(dir, cartridge, "generic");
 }
 
 fs::path agent_deb() {
@@ -95,7 +82,7 @@ public:
     ro.timeout = std::chrono::seconds(60);
     auto r = run_process({"bash", m_script, "stop", m_dir.string()}, ro);
     if (!r || r->exit_code != 0) {
-      std::fprintf(stderr, "warning: %s stop failed\n", m_script.c_str());
+      (void)std::fprintf(stderr, "warning: %s stop failed\n", m_script.c_str());
     }
   }
   // Starts it; fails the test (the destructor still stops what may have started).
@@ -116,15 +103,6 @@ private:
   fs::path m_dir;
 };
 
-const nlohmann::json* find_event(const nlohmann::json& events, const std::string& name) {
-  for (const auto& e : events) {
-    if (e["event"] == name && e["for_member"] == true) {
-      return &e;
-    }
-  }
-  return nullptr;
-}
-
 std::string random_hex(int n) {
   std::random_device rd;
   std::string s;
@@ -137,6 +115,8 @@ std::string random_hex(int n) {
 struct GenericCase {
   std::string cartridge;
   int port;
+  // Deploy the subscriber's application (boot-test's git server) and expect PHP to serve it.
+  bool with_application = false;
 };
 
 // Boots CARTRIDGE's generic image against the running master and repository.
@@ -156,12 +136,27 @@ void boot_generic(const GenericCase& c, const fs::path& work, int master_port, i
     REQUIRE(out.good());
   }
 
+  std::vector<std::string> argv = {BI_BINARY,
+                                   "boot-test",
+                                   "--json",
+                                   "--timeout",
+                                   "1400",
+                                   "--payload",
+                                   payload.string(),
+                                   "--forward",
+                                   "10.0.2.101:8140=" + std::to_string(master_port),
+                                   "--forward",
+                                   "10.0.2.102:80=" + std::to_string(repo_port)};
+  std::string marker;
+  if (c.with_application) {
+    // No REPO_URL in the payload: boot-test adds its git server's.
+    marker = test::make_marker_application(work / ("app-" + c.cartridge));
+    argv.insert(argv.end(), {"--app-repo", (work / ("app-" + c.cartridge)).string(), "--expect-content", marker});
+  }
+  argv.push_back(image.string());
   RunOptions ro;
   ro.timeout = std::chrono::seconds(1500);
-  auto r = run_process({BI_BINARY, "boot-test", "--json", "--timeout", "1400", "--payload", payload.string(),
-                        "--forward", "10.0.2.101:8140=" + std::to_string(master_port), "--forward",
-                        "10.0.2.102:80=" + std::to_string(repo_port), image.string()},
-                       ro);
+  auto r = run_process(argv, ro);
   REQUIRE(r);
   INFO(r->output);
   REQUIRE(r->exit_code == 0);
@@ -170,9 +165,9 @@ void boot_generic(const GenericCase& c, const fs::path& work, int master_port, i
   const auto j = nlohmann::json::parse(r->output.substr(start));
 
   CHECK(j["passed"] == true);
-  CHECK(j["reason"] == "");
+  CHECK(j["reason"].get<std::string>().empty());
   CHECK(j["member_id"] == member);
-  const auto* activated = find_event(j["events"], "InstanceActivatedEvent");
+  const auto* activated = test::find_member_event(j["events"], "InstanceActivatedEvent");
   REQUIRE(activated != nullptr);
   CHECK((*activated)["body"]["memberId"] == member);
   CHECK((*activated)["body"]["clusterId"] == cluster);
@@ -200,9 +195,17 @@ void boot_generic(const GenericCase& c, const fs::path& work, int master_port, i
   CHECK(text.find("Agent/Package[cartridge-agent]/ensure: created") != std::string::npos);
 
   const double activated_s = j["boot_to_activated_seconds"];
-  std::printf("boot-test %s generic (%s): boot to activated %.1f s (Puppet master + local apt repo), hostname %s\n",
-              c.cartridge.c_str(), j["accelerator"].get<std::string>().c_str(), activated_s, hostname.c_str());
-  std::fflush(stdout);
+  if (c.with_application) {
+    // The agent Puppet installed did the whole Stratos exchange: the application reached
+    // the web root Puppet configured, PHP served it, cleanup was answered.
+    CHECK(j["http_status"] == 200);
+    test::check_stratos_lifecycle(j);
+  }
+  std::printf("boot-test %s generic (%s): power-on to activated%s %.1f s (Puppet master + local apt repo), "
+              "hostname %s\n",
+              c.cartridge.c_str(), j["accelerator"].get<std::string>().c_str(),
+              c.with_application ? " with an artifact" : "", activated_s, hostname.c_str());
+  (void)std::fflush(stdout);
 }
 
 } // namespace
@@ -224,7 +227,7 @@ TEST_CASE("boot-test: generic php and mysql images are configured by a Puppet ma
 
   // One after the other, no SECTIONs: Catch would rerun the case (and restart the master)
   // per section.
-  for (const GenericCase& c : {GenericCase{"php", 80}, GenericCase{"mysql", 3306}}) {
+  for (const GenericCase& c : {GenericCase{"php", 80, true}, GenericCase{"mysql", 3306}}) {
     INFO("cartridge " << c.cartridge);
     boot_generic(c, work->path(), master_port, repo_port);
   }

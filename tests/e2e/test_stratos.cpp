@@ -19,37 +19,13 @@
 
 using namespace bi;
 
-namespace {
-
 using test::php_full_image;
-
-// Index of the first message with this direction and event name, or -1.
-// The first message of `event` in `direction` at or after index `from`.
-int find_message(const nlohmann::json& messages, const std::string& direction, const std::string& event,
-                 size_t from = 0) {
-  for (size_t i = from; i < messages.size(); ++i) {
-    if (messages[i]["direction"] == direction && messages[i]["event"] == event) {
-      return static_cast<int>(i);
-    }
-  }
-  return -1;
-}
-
-} // namespace
 
 TEST_CASE("boot-test plays Stratos: artifact from git served by php, cleanup acknowledged", "[stratos]") {
   const auto image = php_full_image();
   test::Scratch s;
-  // The marker is computed, so it only appears when PHP runs the file (not in its source).
   const std::filesystem::path repo = s.path() / "app";
-  std::filesystem::create_directories(repo);
-  std::ofstream(repo / "index.php") << "<?php echo 'STRATOS-' . 'ARTIFACT-' . (6 * 7); ?>\n";
-  RunOptions git;
-  git.cwd = repo.string();
-  REQUIRE(run_checked({"git", "init", "-q", "-b", "master"}, git));
-  REQUIRE(run_checked({"git", "add", "index.php"}, git));
-  REQUIRE(run_checked({"git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "app"},
-                      git));
+  const auto marker = test::make_marker_application(repo);
 
   // The payload in the shape a real Stratos Cloud Controller writes (stratos.md section 2;
   // tests/data/payload/stratos-sample.payload, for php): `null` for unset values, `,,` runs,
@@ -71,7 +47,7 @@ TEST_CASE("boot-test plays Stratos: artifact from git served by php, cleanup ack
   RunOptions ro;
   ro.timeout = std::chrono::seconds(1500);
   auto r = run_process({BI_BINARY, "boot-test", "--json", "--timeout", "900", "--payload", payload.string(),
-                        "--app-repo", repo.string(), "--expect-content", "STRATOS-ARTIFACT-42", image.string()},
+                        "--app-repo", repo.string(), "--expect-content", marker, image.string()},
                        ro);
   REQUIRE(r);
   INFO(r->output);
@@ -93,27 +69,7 @@ TEST_CASE("boot-test plays Stratos: artifact from git served by php, cleanup ack
   }
   CHECK(broker_added);
 
-  const auto& m = j["stratos_messages"];
-  const int request = find_message(m, "received", "CompleteTopologyRequestEvent");
-  // The servers also repeat the topology every minute, so on a slow boot one is sent
-  // before the agent asks: the answer is the first one after the request.
-  const int topology = request < 0 ? -1 : find_message(m, "sent", "CompleteTopologyEvent", request + 1);
-  const int started = find_message(m, "received", "InstanceStartedEvent");
-  const int artifact = find_message(m, "sent", "ArtifactUpdatedEvent");
-  const int activated = find_message(m, "received", "InstanceActivatedEvent");
-  const int cleanup = find_message(m, "sent", "InstanceCleanupMemberEvent");
-  const int maintenance = find_message(m, "received", "InstanceMaintenanceModeEvent");
-  const int ready = find_message(m, "received", "InstanceReadyToShutdownEvent");
-  REQUIRE(request >= 0);
-  REQUIRE(topology >= 0);
-  CHECK(request < topology);
-  CHECK(topology < started);
-  CHECK(started < artifact);
-  CHECK(artifact < activated);
-  CHECK(activated < cleanup);
-  CHECK(cleanup < maintenance);
-  CHECK(maintenance < ready);
-  REQUIRE(test::find_member_event(j["events"], "InstanceReadyToShutdownEvent") != nullptr);
+  test::check_stratos_lifecycle(j);
 
   const double activated_s = j["boot_to_activated_seconds"];
   std::printf("boot-test stratos php full (%s): power-on to activated with an artifact %.1f s, "
