@@ -13,21 +13,22 @@
 
 namespace test {
 
-// The newest php full image of the catalog in `dir`. A folder reused across runs
-// (build/test-images) also lists older images, and the catalog keeps entries in the order
-// they were last written, so the newest is the latest `created`, the later entry on a tie.
-inline std::filesystem::path newest_php_full(const std::filesystem::path& dir) {
+// The newest php full image of base.os `os` in the catalog in `dir`. A folder reused
+// across runs (build/test-images) also lists older images, and the catalog keeps entries in
+// the order they were last written, so the newest is the latest `created`, the later entry
+// on a tie. Entries without "os" predate the choice: debian-12.
+inline std::filesystem::path newest_php_full(const std::filesystem::path& dir, const std::string& os = "debian-12") {
   auto catalog = bi::catalog_read(dir);
   REQUIRE(catalog);
   const nlohmann::json* best = nullptr;
   for (const auto& e : (*catalog)["images"]) {
-    if (e["cartridge"] == "php" && e["mode"] == "full" &&
+    if (e["cartridge"] == "php" && e["mode"] == "full" && e.value("os", "debian-12") == os &&
         (best == nullptr || e.value("created", "") >= best->value("created", ""))) {
       best = &e;
     }
   }
   if (best == nullptr) {
-    FAIL("no php full image in " << dir << "/catalog.json");
+    FAIL("no php full " << os << " image in " << dir << "/catalog.json");
   }
   return dir / (*best)["file"].get<std::string>();
 }
