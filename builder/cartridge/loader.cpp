@@ -9,6 +9,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "cartridge/os_release.hpp"
 #include "register/provider.hpp"
 #include "util/did_you_mean.hpp"
 #include "util/fs.hpp"
@@ -292,7 +293,7 @@ public:
     if (auto it = k.find("base"); it != k.end()) {
       base(it->second.second, c.base);
     } else {
-      c.base.os = "debian-12";
+      c.base.os = std::string(default_os_release().name);
     }
     if (auto it = k.find("packages"); it != k.end()) {
       c.packages = string_list(it->second.second, "packages", valid_package, "Debian package name");
@@ -346,9 +347,17 @@ private:
     }
     if (has_os) {
       if (auto v = string(k.at("os").second, "base.os")) {
-        static const std::vector<std::string> supported = {"debian-12"};
-        if (std::find(supported.begin(), supported.end(), *v) == supported.end()) {
-          error(k.at("os").second, fmt::format("unsupported base.os '{}': supported: debian-12", *v));
+        if (find_os_release(*v) == nullptr) {
+          std::vector<std::string> supported;
+          std::string hint;
+          for (const auto& r : os_releases()) {
+            supported.emplace_back(r.name);
+            if (*v == r.suite) { // a codename: people write `trixie` for debian-13
+              hint = fmt::format(" (did you mean '{}'?)", r.name);
+            }
+          }
+          error(k.at("os").second, fmt::format("unsupported base.os '{}': supported: {}", *v, os_release_names()) +
+                                       (hint.empty() ? did_you_mean_suffix(*v, supported) : hint));
         }
         b.os = *v;
       }

@@ -51,6 +51,11 @@ std::string Manifest::firmware() const {
   return v.is_string() ? v.get<std::string>() : "bios";
 }
 
+std::string Manifest::os() const {
+  const json& v = base_layer_field(plan, "os");
+  return v.is_string() && !v.get<std::string>().empty() ? v.get<std::string>() : "debian-12";
+}
+
 std::string Manifest::login_user() const {
   const auto login = plan.find("login");
   if (login != plan.end() && login->is_object()) {
@@ -174,9 +179,9 @@ Expected<Manifest> Manifest::from_json(const json& j, const std::string& source)
 }
 
 json Manifest::catalog_entry(const std::string& manifest_file) const {
-  json entry = {{"name", name},           {"file", file},           {"manifest", manifest_file},
-                {"cartridge", cartridge}, {"mode", mode},           {"format", format},
-                {"sha256", sha256},       {"file_size", file_size}, {"created", created}};
+  json entry = {{"name", name},       {"file", file},     {"manifest", manifest_file}, {"cartridge", cartridge},
+                {"mode", mode},       {"format", format}, {"sha256", sha256},          {"file_size", file_size},
+                {"created", created}, {"os", os()}};
   if (!registrations.empty()) {
     entry["registrations"] = registrations;
   }

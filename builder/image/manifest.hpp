@@ -59,6 +59,9 @@ struct Manifest {
   // base.firmware (bios | uefi | hybrid) and base.secure_boot from the embedded plan;
   // "bios" and false for manifests written before images had a choice (all were BIOS).
   std::string firmware() const;
+  // base.os of the embedded plan (debian-12, debian-13; "image" for a base.image build);
+  // "debian-12" for manifests written before there was a choice.
+  std::string os() const;
   // The cartridge's login user (YAML `login.user`), "root" for manifests without it.
   std::string login_user() const;
   bool secure_boot() const;

@@ -10,6 +10,7 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "cartridge/os_release.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
 #include "util/process.hpp"
@@ -87,8 +88,10 @@ const std::vector<std::string>& base_packages() {
   return packages;
 }
 
-std::vector<std::string> base_packages(const std::string& firmware) {
+std::vector<std::string> base_packages(const std::string& firmware, const OsRelease& release) {
   auto packages = base_packages();
+  std::replace(packages.begin(), packages.end(), std::string("linux-image-cloud-amd64"),
+               std::string(release.kernel_package));
   if (firmware != "bios") {
     // The ESP's shimx64/mmx64 and grubx64 come from the image's own packages, so their
     // versions move with the mirror like every other package (and are in the base key).
@@ -262,8 +265,14 @@ Expected<std::string> resolve_mirror_index(const BaseLayerPlan& base, const Reso
   std::lock_guard lock(fetch_mutex);
   const auto suites = mirror_suites(base.mirror_content, base.suite);
   Hasher h;
+  // One pin per view of the mirror: a sources text names its suites itself (the release's,
+  // apt_sources_for_release), a bare URL is read with the release's suite.
+  const bool bare_url = suites.size() == 1 && suites.front().first == base.mirror_content;
   const fs::path remembered =
-      resources.index_cache_dir.empty() ? fs::path() : resources.index_cache_dir / sha256_hex(base.mirror_content);
+      resources.index_cache_dir.empty()
+          ? fs::path()
+          : resources.index_cache_dir /
+                sha256_hex(bare_url ? base.mirror_content + "\n" + base.suite : base.mirror_content);
   if (!remembered.empty() && resources.index_max_age.count() > 0) {
     std::error_code ec;
     const auto seen = fs::last_write_time(remembered, ec);
@@ -377,7 +386,12 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
 
   // Base layer: shared by every cartridge on the same OS and mirror.
   auto& base = plan.base;
-  base.os = cartridge.base.os.empty() ? "debian-12" : cartridge.base.os;
+  base.os = cartridge.base.os.empty() ? std::string(default_os_release().name) : cartridge.base.os;
+  const OsRelease* release = find_os_release(base.os);
+  if (release == nullptr) {
+    return fail(base.os, "unsupported base.os: supported: " + os_release_names(), ExitCode::bad_input);
+  }
+  base.suite = release->suite;
   if (!cartridge.base.image.empty()) {
     base.image = cartridge.base.image;
     base.os = "image";
@@ -385,7 +399,7 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   }
   base.firmware = cartridge.base.firmware;
   base.secure_boot = cartridge.base.secure_boot;
-  base.packages = base_packages(base.firmware);
+  base.packages = base_packages(base.firmware, *release);
   base.mirror = cartridge.base.mirror.empty() ? resources.apt_sources.string() : cartridge.base.mirror;
   const bool mirror_is_url = base.mirror.find("://") != std::string::npos;
   if (!mirror_is_url) {
@@ -395,7 +409,10 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
                   "cannot read the apt sources for the base OS (set base.mirror): " + content.error().detail,
                   ExitCode::host_missing);
     }
-    base.mirror_content = *content;
+    // A sources file names its suites: the host's (bookworm) ones become the release's. For
+    // the file's own release this is the file unchanged, so its key is too.
+    base.mirror_content = apt_sources_for_release(*content, *release);
+    base.mirror_rewritten = base.mirror_content != *content;
   } else {
     base.mirror_content = base.mirror;
   }

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cartridge/cartridge.hpp"
+#include "cartridge/os_release.hpp"
 #include "util/expected.hpp"
 
 namespace bi {
@@ -63,8 +64,12 @@ struct BaseLayerPlan {
   std::string os = "debian-12";
   std::string suite = "bookworm";
   std::vector<std::string> packages;
-  std::string mirror;         // a URL, or a path to a deb822/one-line sources file
-  std::string mirror_content; // the sources file's content (hashed into the key)
+  std::string mirror; // a URL, or a path to a deb822/one-line sources file
+  // The sources file's content for this release (hashed into the key): the file itself, or
+  // its suites renamed for the release (apt_sources_for_release).
+  std::string mirror_content;
+  // mirror_content differs from the file: mmdebstrap gets it as a file of the build's scratch.
+  bool mirror_rewritten = false;
   // sha256 over the mirror's InRelease files: they list the hash of every Packages index,
   // so any package version change on the mirror changes the base layer's key.
   std::string mirror_index;
@@ -143,8 +148,9 @@ std::vector<std::pair<std::string, std::string>> mirror_suites(const std::string
 
 // Packages every image gets (kernel, bootloader-independent boot, DHCP, Puppet agent).
 const std::vector<std::string>& base_packages();
-// base_packages() + Debian's signed EFI boot chain for base.firmware uefi and hybrid.
-std::vector<std::string> base_packages(const std::string& firmware);
+// base_packages() with the release's kernel + Debian's signed EFI boot chain for
+// base.firmware uefi and hybrid.
+std::vector<std::string> base_packages(const std::string& firmware, const OsRelease& release);
 
 extern const char* const k_tool_version;
 

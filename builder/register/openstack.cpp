@@ -8,6 +8,7 @@
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
+#include "cartridge/os_release.hpp"
 #include "net/http.hpp"
 #include "register/provider.hpp"
 #include "util/hash.hpp"
@@ -270,6 +271,15 @@ Expected<std::vector<GlanceImage>> parse_glance_images(const std::string& what, 
   return out;
 }
 
+namespace {
+// The release's version from the one table; a base.image build's OS is not known to the
+// tool, and it was registered as 12 before releases were a choice: kept.
+std::string glance_os_version(const Manifest& manifest) {
+  const OsRelease* release = find_os_release(manifest.os());
+  return release != nullptr ? std::string(release->version) : "12";
+}
+} // namespace
+
 nlohmann::json glance_image_body(const BuiltImage& image, const GlanceOptions& options) {
   const std::uint64_t gib = 1ull << 30;
   nlohmann::json body = {
@@ -280,7 +290,7 @@ nlohmann::json glance_image_body(const BuiltImage& image, const GlanceOptions& o
       {"min_disk", static_cast<std::uint64_t>((image.manifest.virtual_size + gib - 1) / gib)},
       {"min_ram", options.min_ram_mib},
       {"os_distro", "debian"},
-      {"os_version", "12"},
+      {"os_version", glance_os_version(image.manifest)},
       {"architecture", "x86_64"},
       {"hw_vif_model", "virtio"},
       {"cartridge_type", image.manifest.cartridge},

@@ -39,6 +39,17 @@ Expected<void> write_essential_files(const fs::path& dir) {
 
 } // namespace
 
+Expected<std::string> mmdebstrap_mirror_argument(const BaseLayerPlan& plan, const fs::path& scratch) {
+  if (!plan.mirror_rewritten) {
+    return plan.mirror;
+  }
+  // mmdebstrap reads a sources file as written (its suites too) and tells deb822 from the
+  // one-line format by the name's extension: the release's text, under the file's extension.
+  const fs::path file = scratch / ("apt-" + plan.suite + fs::path(plan.mirror).extension().string());
+  BI_TRY(write_file_atomic(file, plan.mirror_content));
+  return file.string();
+}
+
 Expected<RunResult> run_in_chroot(const fs::path& root, const std::vector<std::string>& argv,
                                   const std::map<std::string, std::string>& env, const LineSink& on_line,
                                   int timeout_seconds) {
@@ -75,6 +86,7 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
                                  const LineSink& on_line) {
   const fs::path essential = scratch / "essential-files";
   BI_TRY(write_essential_files(essential));
+  BI_TRY_ASSIGN(const std::string mirror, mmdebstrap_mirror_argument(plan, scratch));
   std::vector<std::string> cmd = {
       "mmdebstrap", "--mode=root", "--format=directory", "--variant=minbase", "--verbose",
       "--include=" + join(plan.packages, ","), "--aptopt=APT::Install-Recommends \"false\"",
@@ -85,7 +97,7 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
       // The system layer installs more packages; keeping the lists saves an apt update.
       // Hygiene removes them from the final image.
       "--skip=cleanup/apt/lists", "--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata", plan.suite, target.string(),
-      plan.mirror};
+      mirror};
   RunOptions opts;
   opts.timeout = std::chrono::seconds(1800);
   opts.on_line = on_line;

@@ -20,6 +20,11 @@ using LineSink = std::function<void(const std::string&)>;
 Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& target, const fs::path& scratch,
                                  const LineSink& on_line);
 
+// The mirror argument of mmdebstrap: base.mirror (a URL or the sources file), or, when the
+// release's sources differ from the file (plan.mirror_rewritten), a file written into
+// `scratch` with them (never into the repository or /etc).
+Expected<std::string> mmdebstrap_mirror_argument(const BaseLayerPlan& plan, const fs::path& scratch);
+
 // Builds the base from an existing cloud image (plan.image): its root filesystem is read
 // with libguestfs (one appliance launch), then the base packages are added with apt.
 Expected<void> build_base_from_image(const BaseLayerPlan& plan, const fs::path& target, const fs::path& scratch,

@@ -15,28 +15,29 @@
 
 namespace test {
 
-// The newest image of CARTRIDGE in MODE of the catalog in `dir`. A folder reused across runs
-// (build/test-images) also lists older images, and the catalog keeps entries in the order
-// they were last written, so the newest is the latest `created`, the later entry on a tie.
+// The newest image of CARTRIDGE in MODE on base.os `os` in the catalog in `dir`. A folder
+// reused across runs (build/test-images) also lists older images, and the catalog keeps
+// entries in the order they were last written, so the newest is the latest `created`, the
+// later entry on a tie. Entries without "os" predate the choice: debian-12.
 inline std::filesystem::path newest_image(const std::filesystem::path& dir, const std::string& cartridge,
-                                          const std::string& mode) {
+                                          const std::string& mode, const std::string& os = "debian-12") {
   auto catalog = bi::catalog_read(dir);
   REQUIRE(catalog);
   const nlohmann::json* best = nullptr;
   for (const auto& e : (*catalog)["images"]) {
-    if (e["cartridge"] == cartridge && e["mode"] == mode &&
+    if (e["cartridge"] == cartridge && e["mode"] == mode && e.value("os", "debian-12") == os &&
         (best == nullptr || e.value("created", "") >= best->value("created", ""))) {
       best = &e;
     }
   }
   if (best == nullptr) {
-    FAIL("no " << cartridge << " " << mode << " image in " << dir << "/catalog.json");
+    FAIL("no " << cartridge << " " << mode << " " << os << " image in " << dir << "/catalog.json");
   }
   return dir / (*best)["file"].get<std::string>();
 }
 
-inline std::filesystem::path newest_php_full(const std::filesystem::path& dir) {
-  return newest_image(dir, "php", "full");
+inline std::filesystem::path newest_php_full(const std::filesystem::path& dir, const std::string& os = "debian-12") {
+  return newest_image(dir, "php", "full", os);
 }
 
 // The newest php full image of the fixture's folder ($BI_TEST_IMAGES).

@@ -136,6 +136,12 @@ TEST_CASE("Glance image body and Keystone auth body") {
   CHECK(b["container_format"] == "bare");
   CHECK(b["os_distro"] == "debian");
   CHECK(b["os_version"] == "12");
+  // The release the image was built from (the plan's base.os), from the one table.
+  info.manifest.plan["layers"]["base"]["os"] = "debian-13";
+  CHECK(glance_image_body(info, GlanceOptions{})["os_version"] == "13");
+  info.manifest.plan["layers"]["base"]["os"] = "image";
+  CHECK(glance_image_body(info, GlanceOptions{})["os_version"] == "12");
+  info.manifest.plan = nlohmann::json::object();
   CHECK_FALSE(b.contains("hw_disk_bus")); // no bus is required (docs/register.md)
   CHECK_FALSE(b.contains("hw_scsi_model"));
   CHECK(b["hw_vif_model"] == "virtio");

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "cartridge/loader.hpp"
+#include "cartridge/os_release.hpp"
 #include "test_support.hpp"
 #include "util/did_you_mean.hpp"
 
@@ -32,6 +33,20 @@ TEST_CASE("a cartridge with only type and mode loads with defaults") {
   CHECK(r.cartridge->login.user == "root");
   CHECK(r.cartridge->login.ssh);
   CHECK(r.cartridge->ntp_servers.empty());
+}
+
+TEST_CASE("base.os takes every release of the table") {
+  test::Scratch s;
+  for (const auto& release : os_releases()) {
+    const auto file = s.write("c.yaml", "type: php\nbase: {os: " + std::string(release.name) + "}\n");
+    auto r = load_cartridge(file);
+    REQUIRE(r.diagnostics.empty());
+    REQUIRE(r.cartridge);
+    CHECK(r.cartridge->base.os == release.name);
+  }
+  CHECK(os_releases().size() == 2);
+  CHECK(find_os_release("debian-13")->suite == "trixie");
+  CHECK(find_os_release("trixie") == nullptr);
 }
 
 TEST_CASE("the full contract loads every field") {
@@ -122,7 +137,13 @@ TEST_CASE("base needs exactly one of os and image") {
         "c.yaml:2:23: base: set exactly one of 'os' and 'image', not both\n");
   CHECK(errors_for("type: php\nbase: {size: 4G}\n", s) == "c.yaml:2:7: base: set exactly one of 'os' and 'image'\n");
   CHECK(errors_for("type: php\nbase: {os: centos-7}\n", s) ==
-        "c.yaml:2:12: unsupported base.os 'centos-7': supported: debian-12\n");
+        "c.yaml:2:12: unsupported base.os 'centos-7': supported: debian-12, debian-13\n");
+  CHECK(errors_for("type: php\nbase: {os: debian13}\n", s) ==
+        "c.yaml:2:12: unsupported base.os 'debian13': supported: debian-12, debian-13 (did you mean 'debian-13'?)\n");
+  CHECK(errors_for("type: php\nbase:\n  os: trixie\n", s) ==
+        "c.yaml:3:7: unsupported base.os 'trixie': supported: debian-12, debian-13 (did you mean 'debian-13'?)\n");
+  CHECK(errors_for("type: php\nbase: {os: debian-11}\n", s) ==
+        "c.yaml:2:12: unsupported base.os 'debian-11': supported: debian-12, debian-13 (did you mean 'debian-12'?)\n");
   CHECK(errors_for("type: php\nbase: {os: debian-12, size: 4X}\n", s) ==
         "c.yaml:2:29: invalid base.size '4X': expected a size like 4G or 512M\n");
   CHECK(errors_for("type: php\nbase: {os: debian-12, size: 512M}\n", s) ==

@@ -108,8 +108,18 @@ TEST_CASE("manifest: registrations are kept and go into the catalog entry") {
   CHECK(back->registrations["ec2"]["us-east-1"]["image_id"] == "ami-1");
   const json e = back->catalog_entry("m.json");
   CHECK(e["manifest"] == "m.json");
+  CHECK(e["os"] == "debian-12"); // a plan without base.os predates the choice
   CHECK(e["sha256"] == "aa");
   CHECK(e["registrations"]["ec2"]["us-east-1"]["image_id"] == "ami-1");
+}
+
+TEST_CASE("manifest: the release of the base comes from the plan into the catalog entry") {
+  Manifest m = sample();
+  m.plan["layers"]["base"]["os"] = "debian-13";
+  auto back = Manifest::from_json(m.to_json(), "m.json");
+  REQUIRE(back);
+  CHECK(back->os() == "debian-13");
+  CHECK(back->catalog_entry("m.json")["os"] == "debian-13");
 }
 
 TEST_CASE("load_built_image: the image must be there with the recorded size") {

@@ -167,6 +167,102 @@ TEST_CASE("mirror_suites reads deb822, one-line sources and bare URLs") {
   CHECK(mirror_suites("http://m/debian", "bookworm") == P{{"http://m/debian", "bookworm"}});
 }
 
+TEST_CASE("apt_sources_for_release renames the suites of the host's sources, nothing else") {
+  const std::string host = "Types: deb\n"
+                           "# http://snapshot.debian.org/archive/debian/20250520T000000Z\n"
+                           "URIs: http://deb.debian.org/debian\n"
+                           "Suites: bookworm bookworm-updates\n"
+                           "Components: main\n"
+                           "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+                           "\n"
+                           "Types: deb\n"
+                           "URIs: http://deb.debian.org/debian-security\n"
+                           "Suites: bookworm-security # the security archive\n"
+                           "Components: main\n"
+                           "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n";
+  const auto& trixie = *find_os_release("debian-13");
+  const auto& bookworm = *find_os_release("debian-12");
+  std::string expected = host;
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"Suites: bookworm bookworm-updates", "Suites: trixie trixie-updates"},
+           {"Suites: bookworm-security #", "Suites: trixie-security #"}}) {
+    expected.replace(expected.find(from), from.size(), to);
+  }
+  CHECK(apt_sources_for_release(host, trixie) == expected);
+  // The file's own release: byte for byte the file (so debian-12's base key is unchanged).
+  CHECK(apt_sources_for_release(host, bookworm) == host);
+  CHECK(apt_sources_for_release(expected, bookworm) == host);
+  // One-line format, with and without options; a suite of no known release stays.
+  CHECK(apt_sources_for_release("deb [arch=amd64 signed-by=/k.gpg] http://m/debian bookworm main\n"
+                                "deb http://m/debian-security bookworm-security main\n"
+                                "deb [trusted=yes] http://local/repo ./\n"
+                                "deb-src http://m/debian bookworm-updates main",
+                                trixie) == "deb [arch=amd64 signed-by=/k.gpg] http://m/debian trixie main\n"
+                                           "deb http://m/debian-security trixie-security main\n"
+                                           "deb [trusted=yes] http://local/repo ./\n"
+                                           "deb-src http://m/debian trixie-updates main");
+  // Component and URI words that happen to contain a codename are not suites.
+  CHECK(apt_sources_for_release("deb http://m/bookworm bookworm bookworm-main\n", trixie) ==
+        "deb http://m/bookworm trixie bookworm-main\n");
+}
+
+TEST_CASE("base.os debian-13: trixie's sources, index and pin; never debian-12's layers") {
+  Fixture f;
+  f.s.write("sources", "Types: deb\nURIs: http://mirror/debian\nSuites: bookworm bookworm-updates\n\n"
+                       "Types: deb\nURIs: http://mirror/debian-security\nSuites: bookworm-security\n");
+  for (const auto* suite : {"bookworm", "bookworm-updates", "trixie", "trixie-updates"}) {
+    f.mirror[std::string("http://mirror/debian/dists/") + suite + "/InRelease"] = std::string("Packages ") + suite;
+  }
+  f.mirror["http://mirror/debian-security/dists/bookworm-security/InRelease"] = "Packages bookworm-security";
+  f.mirror["http://mirror/debian-security/dists/trixie-security/InRelease"] = "Packages trixie-security";
+  f.res.index_cache_dir = f.s.path() / "index-cache";
+  f.res.index_max_age = std::chrono::seconds(3600);
+  auto bookworm = f.plan(k_yaml, Mode::full);
+  f.fetched.clear();
+  auto trixie = f.plan(std::string(k_yaml) + "base: {os: debian-13}\n", Mode::full);
+  CHECK(bookworm.base.suite == "bookworm");
+  CHECK_FALSE(bookworm.base.mirror_rewritten);
+  CHECK(trixie.base.os == "debian-13");
+  CHECK(trixie.base.suite == "trixie");
+  CHECK(trixie.base.mirror_rewritten);
+  CHECK(trixie.base.mirror_content.find("Suites: trixie trixie-updates\n") != std::string::npos);
+  CHECK(trixie.base.mirror_content.find("Suites: " + std::string(find_os_release("debian-13")->security_suite) +
+                                        "\n") != std::string::npos);
+  CHECK(trixie.base.mirror_content.find("bookworm") == std::string::npos);
+  // Its own view of the mirror: trixie's InRelease files, not the pin of bookworm's.
+  CHECK(f.fetched == std::vector<std::string>{"http://mirror/debian/dists/trixie/InRelease",
+                                              "http://mirror/debian/dists/trixie-updates/InRelease",
+                                              "http://mirror/debian-security/dists/trixie-security/InRelease"});
+  CHECK(trixie.base.mirror_index != bookworm.base.mirror_index);
+  // No layer of one release is another's; the boot partition has no OS in it.
+  CHECK(trixie.base.key != bookworm.base.key);
+  CHECK(trixie.system.key != bookworm.system.key);
+  CHECK(trixie.inputs_key != bookworm.inputs_key);
+  CHECK(trixie.bootloader_key == bookworm.bootloader_key);
+  CHECK(trixie.to_json()["layers"]["base"]["os"] == "debian-13");
+  CHECK(trixie.to_json()["layers"]["base"]["suite"] == "trixie");
+  // Each release keeps its pin: a publish on the mirror changes neither within the window.
+  f.mirror["http://mirror/debian/dists/trixie/InRelease"] = "Packages trixie, later";
+  f.mirror["http://mirror/debian/dists/bookworm/InRelease"] = "Packages bookworm, later";
+  f.fetched.clear();
+  CHECK(f.plan(std::string(k_yaml) + "base: {os: debian-13}\n", Mode::full).base.key == trixie.base.key);
+  CHECK(f.plan(k_yaml, Mode::full).base.key == bookworm.base.key);
+  CHECK(f.fetched.empty());
+}
+
+TEST_CASE("a bare mirror URL is pinned per release") {
+  Fixture f;
+  f.mirror["http://mirror/debian/dists/trixie/InRelease"] = "Packages trixie\n";
+  f.res.index_cache_dir = f.s.path() / "index-cache";
+  f.res.index_max_age = std::chrono::seconds(3600);
+  auto bookworm = f.plan("type: php\nbase: {os: debian-12, mirror: http://mirror/debian}\n", Mode::generic);
+  auto trixie = f.plan("type: php\nbase: {os: debian-13, mirror: http://mirror/debian}\n", Mode::generic);
+  CHECK(f.fetched == std::vector<std::string>{"http://mirror/debian/dists/bookworm/InRelease",
+                                              "http://mirror/debian/dists/trixie/InRelease"});
+  CHECK_FALSE(trixie.base.mirror_rewritten);
+  CHECK(trixie.base.mirror_index != bookworm.base.mirror_index);
+}
+
 TEST_CASE("a generic cartridge without packages uses the base layer as its system layer") {
   Fixture f;
   auto p = f.plan("type: tiny\nmode: generic\n", Mode::generic);

@@ -40,3 +40,28 @@ TEST_CASE("tree sizes count each file once per top-level folder and follow no sy
   std::filesystem::create_directory_symlink("usr/bin", root / "bin");
   CHECK(tree_sizes(root) == std::map<std::string, std::uint64_t>{{"/etc", 7}, {"/usr", 1024}});
 }
+
+TEST_CASE("mmdebstrap's mirror argument: the host's file as is, or the release's text in the scratch") {
+  test::Scratch s;
+  BaseLayerPlan plan;
+  plan.mirror = "/etc/apt/sources.list.d/debian.sources";
+  plan.mirror_content = "Types: deb\nURIs: http://m/debian\nSuites: bookworm\n";
+  auto same = mmdebstrap_mirror_argument(plan, s.path());
+  REQUIRE(same);
+  CHECK(*same == plan.mirror);
+  CHECK(fs::is_empty(s.path())); // nothing written for the file's own release
+
+  plan.suite = "trixie";
+  plan.mirror_content = "Types: deb\nURIs: http://m/debian\nSuites: trixie\n";
+  plan.mirror_rewritten = true;
+  auto derived = mmdebstrap_mirror_argument(plan, s.path());
+  REQUIRE(derived);
+  // deb822 by its extension, which mmdebstrap reads the format from.
+  CHECK(*derived == (s.path() / "apt-trixie.sources").string());
+  CHECK(*read_file(*derived) == plan.mirror_content);
+
+  plan.mirror = "http://m/debian";
+  plan.mirror_content = plan.mirror;
+  plan.mirror_rewritten = false;
+  CHECK(*mmdebstrap_mirror_argument(plan, s.path()) == "http://m/debian");
+}
