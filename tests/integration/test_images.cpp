@@ -486,8 +486,10 @@ TEST_CASE("the hybrid php full image activates with Secure Boot enforced", "[boo
   REQUIRE(activated != j["events"].end());
   CHECK((*activated)["body"]["memberId"] == j["member_id"]);
   // Login and activation both: the first is what a boot to login alone would have cost.
-  std::printf("boot-test php full uefi-secure: boot to login %s s, to activated %.1f s\n",
-              j["boot_to_login_seconds"].dump().c_str(), j["boot_to_activated_seconds"].get<double>());
+  const auto& login = j["boot_to_login_seconds"];
+  std::printf("boot-test php full uefi-secure: boot to login %s, to activated %.1f s\n",
+              login.is_number() ? fmt::format("{:.1f} s", login.get<double>()).c_str() : "not seen",
+              j["boot_to_activated_seconds"].get<double>());
 }
 
 namespace {
