@@ -121,10 +121,11 @@ struct BootTestOptions {
 // Parses --firmware's value.
 Expected<std::string> parse_boot_firmware(const std::string& text);
 // The firmware to boot `image` with: the requested one, checked against what the image was
-// built for (base.firmware, base.secure_boot in its manifest), else bios for bios and
-// hybrid images and uefi for uefi images. A manifest-less image is taken as BIOS-only.
+// built for (base.firmware in its manifest; uefi-secure starts any EFI image), else bios
+// for bios and hybrid images and uefi for uefi images. A manifest-less image is taken as
+// BIOS-only.
 Expected<std::string> choose_boot_firmware(const std::optional<std::string>& requested, const std::string& firmware,
-                                           bool secure_boot, const std::string& image);
+                                           const std::string& image);
 // The guest kernel's verdict on the console: "secureboot: Secure boot enabled" / "disabled"
 // (printed under EFI only), else nullopt.
 std::optional<bool> secure_boot_from_console(const std::string& console);
@@ -165,6 +166,7 @@ struct SshReport {
   std::string output; // the command's output, or ssh's last words
   std::optional<std::uint64_t> root_fs_bytes;
   std::string authorized_keys; // "600 root": mode and owner of the user's authorized_keys
+  std::string boot_efi;        // what is mounted at /boot/efi ("vfat"), "none"
   std::optional<bool> password_refused;
   std::string auth_methods; // what the server offers ("publickey")
 };

@@ -61,9 +61,18 @@ const char* const k_network_interfaces =
     "# Written by build-image: DHCP on the first NIC (net.ifnames=0 keeps it eth0).\n"
     "auto lo\niface lo inet loopback\n\nallow-hotplug eth0\niface eth0 inet dhcp\n";
 
-const char* const k_fstab = "# Written by build-image\n"
-                            "LABEL=rootfs / ext4 errors=remount-ro 0 1\n"
-                            "LABEL=boot /boot ext4 defaults 0 2\n";
+std::string render_fstab(const std::string& firmware) {
+  std::string out = "# Written by build-image\n"
+                    "LABEL=rootfs / ext4 errors=remount-ro 0 1\n"
+                    "LABEL=boot /boot ext4 defaults 0 2\n";
+  if (firmware != "bios") {
+    // The ESP where Debian's tools look for it (grub-install, shim-signed's postinst);
+    // systemd makes the mount point on p1. nofail: a damaged ESP must not stop a boot that
+    // did not need it (BIOS); pass 0: the image has no fsck.vfat.
+    out += "LABEL=ESP /boot/efi vfat umask=0077,nofail 0 0\n";
+  }
+  return out;
+}
 
 const char* const k_hosts = "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n";
 
@@ -484,7 +493,7 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
   ov.push_back(inline_file("/etc/cartridge/cartridge.conf", render_cartridge_conf(cartridge, mode)));
   ov.push_back(inline_file("/etc/puppet/puppet.conf", render_puppet_conf(cartridge)));
   ov.push_back(inline_file("/etc/network/interfaces", k_network_interfaces));
-  ov.push_back(inline_file("/etc/fstab", k_fstab));
+  ov.push_back(inline_file("/etc/fstab", render_fstab(cartridge.base.firmware)));
   ov.push_back(inline_file("/etc/hosts", k_hosts));
   ov.push_back(inline_file("/etc/hostname", "localhost\n"));
   if (cartridge.login.user != "root") {

@@ -788,6 +788,15 @@ public:
 
   Expected<std::string> register_upload(const BuiltImage& image, const std::string& snapshot_id,
                                         RegisterResult&) override {
+    if (image.manifest.secure_boot()) {
+      // UefiData is AWS's own serialisation of a whole variable store (PK, KEK, db, dbx);
+      // without it EC2 starts instances in SetupMode, no keys enrolled, Secure Boot off.
+      // Writing that format from OVMF's Microsoft-key store is not done here (nothing on this
+      // side could verify the blob), so the operator is told instead of misled.
+      spdlog::warn("ec2: {}: registered without UefiData (no Secure Boot keys): EC2 starts its instances with "
+                   "Secure Boot off; the image boots either way",
+                   image.manifest.name);
+    }
     return register_ami(m_aws, image, snapshot_id, volume_gib_of(image), m_options);
   }
 

@@ -275,21 +275,21 @@ TEST_CASE("boot-test: usage errors exit 2 before anything boots") {
   CHECK(g.code == 2);
   CHECK(g.err == "build-image: error: invalid --firmware 'efi': expected bios, uefi or uefi-secure (did you mean "
                  "'uefi'?)\n");
-  // A hybrid image built without base.secure_boot cannot be started with Secure Boot enforced.
-  const nlohmann::json manifest = {
-      {"schema_version", 1},
-      {"name", "tiny-generic-0123"},
-      {"file", "tiny.qcow2"},
-      {"format", "qcow2"},
-      {"inputs_key", "abc"},
-      {"sha256", std::string(64, 'e')},
-      {"plan", {{"layers", {{"base", {{"firmware", "hybrid"}, {"secure_boot", false}}}}}}}};
+  // A BIOS-only image has no EFI system partition to start with Secure Boot enforced.
+  const nlohmann::json manifest = {{"schema_version", 1},
+                                   {"name", "tiny-generic-0123"},
+                                   {"file", "tiny.qcow2"},
+                                   {"format", "qcow2"},
+                                   {"inputs_key", "abc"},
+                                   {"sha256", std::string(64, 'e')},
+                                   {"plan", {{"layers", {{"base", {{"firmware", "bios"}, {"secure_boot", false}}}}}}}};
   s.write("tiny.json", manifest.dump());
   const auto tiny = s.write("tiny.qcow2", "qcow2");
   auto h = run_cli({"boot-test", "--firmware", "uefi-secure", tiny.string()});
   CHECK(h.code == 2);
   CHECK(h.err == "build-image: error: " + tiny.string() +
-                     ": --firmware uefi-secure needs an image built with base.secure_boot: true\n");
+                     ": --firmware uefi-secure cannot start an image built with base.firmware bios (no EFI system "
+                     "partition)\n");
 }
 
 TEST_CASE("validate: a bad base.firmware or Secure Boot without UEFI is named by position") {

@@ -379,6 +379,25 @@ class Ec2Tests(unittest.TestCase):
             self.assertNotIn(self.SECRET, text)
             self.assertNotIn(self.TOKEN, text)
 
+    def test_secure_boot_image_is_registered_uefi_and_says_ec2_leaves_secure_boot_off(self):
+        # The same bytes with a manifest of a base.firmware uefi, base.secure_boot image.
+        path, m = self.scratch.variant("ec2sb")
+        m["plan"]["layers"]["base"].update({"firmware": "uefi", "secure_boot": True})
+        with open(os.path.splitext(path)[0] + ".json", "w") as f:
+            json.dump(m, f, indent=2)
+        p = run(["register", path, "--to", "ec2", "--json"], self.env, check=0)
+        reg = json.loads(p.stdout)["images"][0]["registrations"][0]
+        st = self.state()
+        self.assertEqual(st["errors"], [])
+        params = st["images"][reg["image_id"]]["params"]
+        self.assertEqual(params.get("BootMode"), "uefi")  # never uefi-preferred: no BIOS start
+        self.assertEqual(params.get("TpmSupport"), "v2.0")
+        # No variable store is sent (README "What registration says about firmware"), and the
+        # operator is told what that means on EC2.
+        self.assertNotIn("UefiData", params)
+        self.assertIn(f"build-image: warning: ec2: {m['name']}: registered without UefiData (no Secure Boot keys): "
+                      "EC2 starts its instances with Secure Boot off; the image boots either way\n", p.stderr)
+
     def test_register_through_the_ebs_start_lag(self):
         # Right after StartSnapshot, EBS can deny the snapshot exists for a while (coldsnap
         # users saw up to ~2 minutes): the fake hides each new snapshot for 5 s. Registration

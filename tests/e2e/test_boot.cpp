@@ -54,11 +54,14 @@ TEST_CASE("the boot test picks the newest php full image, not a stale one in the
 }
 
 TEST_CASE("boot-test: the php full image activates under libvirt with a Stratos payload", "[boot]") {
+  // Under UEFI (OVMF without Secure Boot): the hybrid image's EFI path to activation. BIOS
+  // is boot_test_stratos', Secure Boot image_boot's.
   const auto image = php_full_image();
   std::printf("boot-test of %s\n", image.filename().c_str());
   RunOptions ro;
   ro.timeout = std::chrono::seconds(900);
-  auto r = run_process({BI_BINARY, "boot-test", "--json", "--timeout", "600", image.string()}, ro);
+  auto r =
+      run_process({BI_BINARY, "boot-test", "--json", "--firmware", "uefi", "--timeout", "600", image.string()}, ro);
   REQUIRE(r);
   INFO(r->output);
   // Exit 3 means this host lacks libvirt, qemu or mosquitto: not a product failure.
@@ -70,6 +73,8 @@ TEST_CASE("boot-test: the php full image activates under libvirt with a Stratos 
 
   CHECK(j["passed"] == true);
   CHECK(j["reason"].get<std::string>().empty());
+  CHECK(j["firmware"] == "uefi");
+  CHECK(j["guest_secure_boot"] == false); // the guest kernel's "secureboot: Secure boot disabled"
   const std::string member = j["member_id"];
   const std::string cluster = j["cluster_id"];
   CHECK(cluster == "boot-test.php.domain");
@@ -95,7 +100,7 @@ TEST_CASE("boot-test: the php full image activates under libvirt with a Stratos 
   if (!j["boot_to_login_seconds"].is_null()) {
     (void)std::snprintf(login, sizeof(login), "%.1f s", j["boot_to_login_seconds"].get<double>());
   }
-  std::printf("boot-test php full (%s): boot to activated %.1f s, boot to login %s, hostname %s\n",
+  std::printf("boot-test php full (%s, uefi): boot to activated %.1f s, boot to login %s, hostname %s\n",
               j["accelerator"].get<std::string>().c_str(), activated_s, login, hostname.c_str());
 }
 

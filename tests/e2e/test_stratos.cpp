@@ -60,6 +60,7 @@ TEST_CASE("boot-test plays Stratos: artifact from git served by php, cleanup ack
   CHECK(j["passed"] == true);
   CHECK(j["reason"].get<std::string>().empty());
   CHECK(j["http_status"] == 200);
+  CHECK(j["firmware"] == "bios"); // the hybrid image's default: the suite's BIOS activation
   CHECK(j["member_id"] == "php1.php.domain54e2ebf4-ded5-4892-ada3-61a14a6c59ab");
   // Stratos' payload names no broker: boot-test added its own, and said so.
   bool broker_added = false;

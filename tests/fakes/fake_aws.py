@@ -486,6 +486,19 @@ class Handler(BaseHTTPRequestHandler):
             raise Reject(400, "InvalidParameterValue", f"Value ({p.get('BootMode')}) for parameter bootMode is invalid.")
         if "TpmSupport" in p and (p["TpmSupport"] != "v2.0" or p["BootMode"] == "legacy-bios"):
             raise Reject(400, "InvalidParameterCombination", "TpmSupport v2.0 needs BootMode uefi or uefi-preferred")
+        # UefiData (AWS's variable store blob): base64 of at most 64000 characters, for UEFI
+        # boot only. build-image sends none (README: without it EC2 leaves Secure Boot off); one
+        # that appears must at least be well formed.
+        if "UefiData" in p:
+            data = p["UefiData"]
+            if p["BootMode"] == "legacy-bios":
+                raise Reject(400, "InvalidParameterCombination", "UefiData needs BootMode uefi or uefi-preferred")
+            try:
+                if not data or len(data) > 64000:
+                    raise ValueError("length")
+                base64.b64decode(data, validate=True)
+            except ValueError:
+                raise Reject(400, "InvalidParameterValue", "Value for parameter UefiData is invalid.")
         if p["RootDeviceName"] != p["BlockDeviceMapping.1.DeviceName"]:
             raise Reject(400, "InvalidBlockDeviceMapping", "no mapping for the root device")
         with LOCK:

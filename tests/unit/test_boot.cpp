@@ -230,17 +230,21 @@ TEST_CASE("--firmware: the default follows the image, and what the image cannot 
   CHECK(parse_boot_firmware("efi").error().to_string() ==
         "invalid --firmware 'efi': expected bios, uefi or uefi-secure (did you mean 'uefi'?)");
   CHECK(parse_boot_firmware("efi").error().code == ExitCode::bad_input);
-  CHECK(*choose_boot_firmware(std::nullopt, "hybrid", false, "i") == "bios");
-  CHECK(*choose_boot_firmware(std::nullopt, "bios", false, "i") == "bios");
-  CHECK(*choose_boot_firmware(std::nullopt, "uefi", true, "i") == "uefi");
-  CHECK(*choose_boot_firmware(std::string("uefi"), "hybrid", false, "i") == "uefi");
-  CHECK(*choose_boot_firmware(std::string("uefi-secure"), "hybrid", true, "i") == "uefi-secure");
-  const auto sb = choose_boot_firmware(std::string("uefi-secure"), "hybrid", false, "x.qcow2");
-  CHECK(sb.error().to_string() == "x.qcow2: --firmware uefi-secure needs an image built with base.secure_boot: true");
+  CHECK(*choose_boot_firmware(std::nullopt, "hybrid", "i") == "bios");
+  CHECK(*choose_boot_firmware(std::nullopt, "bios", "i") == "bios");
+  CHECK(*choose_boot_firmware(std::nullopt, "uefi", "i") == "uefi");
+  CHECK(*choose_boot_firmware(std::string("uefi"), "hybrid", "i") == "uefi");
+  // Every EFI image carries the signed chain: Secure Boot needs no base.secure_boot.
+  CHECK(*choose_boot_firmware(std::string("uefi-secure"), "hybrid", "i") == "uefi-secure");
+  CHECK(*choose_boot_firmware(std::string("uefi-secure"), "uefi", "i") == "uefi-secure");
+  const auto sb = choose_boot_firmware(std::string("uefi-secure"), "bios", "x.qcow2");
+  CHECK(
+      sb.error().to_string() ==
+      "x.qcow2: --firmware uefi-secure cannot start an image built with base.firmware bios (no EFI system partition)");
   CHECK(sb.error().code == ExitCode::bad_input);
-  CHECK(choose_boot_firmware(std::string("uefi"), "bios", false, "x").error().to_string() ==
+  CHECK(choose_boot_firmware(std::string("uefi"), "bios", "x").error().to_string() ==
         "x: --firmware uefi cannot start an image built with base.firmware bios (no EFI system partition)");
-  CHECK(choose_boot_firmware(std::string("bios"), "uefi", false, "x").error().to_string() ==
+  CHECK(choose_boot_firmware(std::string("bios"), "uefi", "x").error().to_string() ==
         "x: --firmware bios cannot start an image built with base.firmware uefi (no BIOS boot code)");
 }
 

@@ -364,6 +364,20 @@ TEST_CASE("base.firmware picks the packages and the image key; plan --json and t
   CHECK(has(hybrid, "shim-signed"));
   CHECK(has(hybrid, "grub-efi-amd64-signed"));
   CHECK_FALSE(has(bios, "shim-signed"));
+  // The ESP is mounted where apt's shim/GRUB updates look for it, on every layout that has one.
+  const auto fstab = [](const Plan& p) {
+    for (const auto& o : p.overlay) {
+      if (o.dest == "/etc/fstab") {
+        return o.content;
+      }
+    }
+    return std::string("(none)");
+  };
+  const std::string esp_line = "\nLABEL=ESP /boot/efi vfat umask=0077,nofail 0 0\n";
+  CHECK(fstab(hybrid).find(esp_line) != std::string::npos);
+  CHECK(fstab(uefi).find(esp_line) != std::string::npos);
+  CHECK(fstab(bios).find("/boot/efi") == std::string::npos);
+  CHECK(fstab(bios).find("\nLABEL=boot /boot ext4 defaults 0 2\n") != std::string::npos);
   // The EFI layouts share one base layer (same packages); BIOS has its own.
   CHECK(hybrid.base.key == uefi.base.key);
   CHECK(uefi.base.key == sb.base.key);
