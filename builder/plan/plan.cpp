@@ -524,8 +524,9 @@ Expected<Plan> make_plan(const Cartridge& cartridge, Mode mode, OutputFormat for
 
   Hasher h;
   // Bump when assembly changes what an image contains from the same layers and overlay
-  // (v2: inode ctimes/atimes pinned to SOURCE_DATE_EPOCH; v3: base.firmware layouts).
-  h.field("image", "v3");
+  // (v2: inode ctimes/atimes pinned to SOURCE_DATE_EPOCH; v3: base.firmware layouts; v4:
+  // no_timer_check on the kernel command line of extlinux.conf and the ESP's grub.cfg).
+  h.field("image", "v4");
   h.field("firmware", plan.base.firmware);
   h.field("secure_boot", plan.base.secure_boot ? "true" : "false");
   h.field("system", sys.key);
