@@ -7,7 +7,6 @@ the fault proxy (tests/fakes/fault_proxy.py) for damaged Glance uploads.
 Environment: BI_BINARY (the build-image binary), BI_SOURCE_DIR, and either BI_TEST_IMAGE
 (a built image) or BI_TEST_IMAGES (the ctest image fixture folder; tiny-generic-* is used).
 """
-import glob
 import hashlib
 import json
 import os
@@ -33,10 +32,18 @@ def find_image():
     if os.environ.get("BI_TEST_IMAGE"):
         return os.environ["BI_TEST_IMAGE"]
     d = os.environ.get("BI_TEST_IMAGES", os.path.join(SRC, "build", "test-images"))
-    found = sorted(glob.glob(os.path.join(d, "tiny-generic-*.qcow2")))
-    if not found:
-        raise unittest.SkipTest(f"no tiny-generic image in {d} (the 'images' fixture builds it)")
-    return found[0]
+    # The newest one in the catalog: a folder reused across runs also holds older tiny images
+    # (a BIOS-only one sorted first by name once, and BootMode was checked against it).
+    try:
+        with open(os.path.join(d, "catalog.json")) as f:
+            entries = [e for e in json.load(f)["images"] if e["cartridge"] == "tiny" and e["mode"] == "generic"]
+    except FileNotFoundError:
+        entries = []
+    if not entries:
+        raise unittest.SkipTest(f"no tiny generic image in {d}/catalog.json (the 'images' fixture builds it)")
+    # max() keeps the first of equal keys; the later entry wins a tie in `created`.
+    newest = max(reversed(entries), key=lambda e: e.get("created", ""))
+    return os.path.join(d, newest["file"])
 
 
 def http_json(url, headers=None, method="GET", data=None):
