@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -26,6 +28,8 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
   return out;
 }
 
+const char* const k_unsafe_io_conf = "etc/dpkg/dpkg.cfg.d/zz-build-image-unsafe-io";
+
 // Files that must be in place before the kernel package is configured.
 Expected<void> write_essential_files(const fs::path& dir) {
   // /boot/vmlinuz and /boot/initrd.img symlinks: the boot partition's extlinux.conf names
@@ -34,6 +38,49 @@ Expected<void> write_essential_files(const fs::path& dir) {
       replace_file(dir / "etc/kernel-img.conf", "# Written by build-image\ndo_symlinks = yes\nlink_in_boot = yes\n"));
   // The initramfs fsck hook cannot detect the root fs type inside a chroot.
   BI_TRY(replace_file(dir / "etc/initramfs-tools/conf.d/fstype", "FSTYPE=ext4\n"));
+  return Ok{};
+}
+
+} // namespace
+
+namespace {
+
+// apt-get download (the tree's own apt lists and sources: the same mirror view as every
+// other package of the layer), then dpkg-deb -x on the host: files, no maintainer scripts.
+Expected<void> unpack_esp_packages(const BaseLayerPlan& plan, const fs::path& target, const LineSink& on_line) {
+  if (plan.esp_packages.empty()) {
+    return Ok{};
+  }
+  const fs::path debs = target / "tmp/build-image-esp";
+  std::error_code ec;
+  fs::create_directories(debs, ec);
+  std::vector<std::string> argv = {"env", "-C", "/tmp/build-image-esp", "apt-get", "-q", "download"};
+  argv.insert(argv.end(), plan.esp_packages.begin(), plan.esp_packages.end());
+  on_line(format_argv(argv));
+  auto r = run_in_chroot(target, argv, {}, on_line, 600);
+  if (!r) {
+    return Unexpected{r.error()};
+  }
+  if (!r->ok()) {
+    return fail("apt-get download", "the signed EFI boot chain: " + r->tail(10));
+  }
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(debs, ec)) {
+    if (e.path().extension() == ".deb") {
+      files.push_back(e.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  if (files.size() != plan.esp_packages.size()) {
+    return fail("apt-get download", "expected " + std::to_string(plan.esp_packages.size()) + " packages (" +
+                                        join(plan.esp_packages, " ") + "), got " + std::to_string(files.size()));
+  }
+  const fs::path dest = target / k_esp_source_dir;
+  fs::create_directories(dest, ec);
+  for (const auto& f : files) {
+    BI_TRY(run_checked({"dpkg-deb", "-x", f.string(), dest.string()}));
+  }
+  remove_tree(debs);
   return Ok{};
 }
 
@@ -91,6 +138,11 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
   opts.on_line = on_line;
   // mmdebstrap, dpkg, initramfs-tools and shadow honour it: fixed dates in the tree.
   opts.extra_env["SOURCE_DATE_EPOCH"] = std::to_string(source_date_epoch());
+  // The kernel's postinst hook would build an initramfs, and initramfs-tools' trigger a
+  // second one at the end of the run (~10-18 s each here). INITRD=No skips the first; the
+  // trigger then finds no initramfs to update, and one is made below with every package
+  // configured.
+  opts.extra_env["INITRD"] = "No";
   auto r = run_process(cmd, opts);
   if (!r) {
     return Unexpected{r.error()};
@@ -106,6 +158,11 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
             (r->timed_out ? "timed out" : "exit status " + std::to_string(r->exit_code)) + "\n" + r->tail(),
         network ? ExitCode::host_missing : ExitCode::build_failed);
   }
+  auto initramfs = run_in_chroot(target, {"update-initramfs", "-c", "-k", "all"}, {}, on_line, 600);
+  if (!initramfs || !initramfs->ok()) {
+    return fail("update-initramfs", initramfs ? initramfs->tail() : initramfs.error().to_string());
+  }
+  BI_TRY(unpack_esp_packages(plan, target, on_line));
   // Debian enables the Puppet agent daemon; instances run Puppet once from cartridge-init.
   auto disable = run_in_chroot(target, {"systemctl", "disable", "puppet.service"}, {}, on_line, 120);
   if (!disable || !disable->ok()) {
@@ -173,6 +230,7 @@ Expected<void> build_base_from_image(const BaseLayerPlan& plan, const fs::path& 
       return fail(argv[0], "in the image's root filesystem: " + format_argv(argv) + "\n" + r->tail(15));
     }
   }
+  BI_TRY(unpack_esp_packages(plan, target, on_line));
   fs::remove(target / "usr/sbin/policy-rc.d", ec);
   fs::remove(target / "etc/resolv.conf", ec);
   return clamp_mtimes(target, source_date_epoch());
@@ -205,10 +263,17 @@ Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& 
                                         "-o",      "Dpkg::Options::=--force-unsafe-io",
                                         "-o",      "Dpkg::Options::=--force-confold",
                                         "install"};
-  if (!plan.packages.empty()) {
+  // Puppet's package provider runs apt-get itself: without this dpkg syncs every file.
+  BI_TRY(replace_file(target / k_unsafe_io_conf, "# build-image, while it builds the layer\nforce-unsafe-io\n"));
+  // Packages the base already has (curl, say) cost an apt-get run of ~2 s for nothing.
+  BI_TRY_ASSIGN(auto installed, installed_packages(target));
+  std::vector<std::string> missing;
+  std::copy_if(plan.packages.begin(), plan.packages.end(), std::back_inserter(missing),
+               [&](const std::string& p) { return installed.count(p) == 0; });
+  if (!missing.empty()) {
     auto argv = apt;
-    argv.insert(argv.end(), plan.packages.begin(), plan.packages.end());
-    BI_TRY(step("installing packages " + join(plan.packages, " "), argv, {}));
+    argv.insert(argv.end(), missing.begin(), missing.end());
+    BI_TRY(step("installing packages " + join(missing, " "), argv, {}));
   }
   std::error_code ec;
   if (plan.mode == Mode::full) {
@@ -236,6 +301,7 @@ Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& 
       fs::remove(target / "var/cache/puppet" / f, ec);
     }
   }
+  fs::remove(target / k_unsafe_io_conf, ec);
   fs::remove(target / "usr/sbin/policy-rc.d", ec);
   fs::remove(target / "etc/resolv.conf", ec);
   return clamp_mtimes(target, source_date_epoch());
