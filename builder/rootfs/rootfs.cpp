@@ -162,6 +162,20 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
   if (!initramfs || !initramfs->ok()) {
     return fail("update-initramfs", initramfs ? initramfs->tail() : initramfs.error().to_string());
   }
+  // INITRD=No also kept the kernel's postinst from linking /boot/initrd.img (the boot
+  // partition's extlinux.conf and grub.cfg name it): link it now that the initrd exists.
+  std::error_code ec;
+  if (const auto kernel = fs::read_symlink(target / "boot/vmlinuz", ec).string();
+      !ec && kernel.rfind("vmlinuz-", 0) == 0) {
+    auto links = run_in_chroot(target, {"linux-update-symlinks", "install", kernel.substr(8), "/boot/" + kernel}, {},
+                               on_line, 120);
+    if (!links || !links->ok()) {
+      return fail("linux-update-symlinks", links ? links->tail() : links.error().to_string());
+    }
+  }
+  if (!fs::is_symlink(target / "boot/initrd.img", ec)) {
+    return fail((target / "boot/initrd.img").string(), "missing after update-initramfs: the kernel has no initramfs");
+  }
   BI_TRY(unpack_esp_packages(plan, target, on_line));
   // Debian enables the Puppet agent daemon; instances run Puppet once from cartridge-init.
   auto disable = run_in_chroot(target, {"systemctl", "disable", "puppet.service"}, {}, on_line, 120);
