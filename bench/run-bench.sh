@@ -96,7 +96,7 @@ for r in $(seq 1 "$rounds"); do
   tool bi_nochange_full cache-f --mode full
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else printf "%.1f\n", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else printf "%.1f\n", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 m() { echo "${samples[$1]:-}" | median; }
 ratio() { [ "$1" = - ] || [ "$2" = - ] && { echo -; return; }; printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
 hand_cold=$(m hand_cold_generic); bi_cold=$(m bi_cold_generic); bi_full=$(m bi_cold_full)

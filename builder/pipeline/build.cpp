@@ -150,8 +150,9 @@ Expected<void> walk_steps(StepContext& ctx, Phases& phases) {
     if (step.early && !step.layer.empty()) {
       early[step.kind] = std::async(std::launch::async, [&, build_log = current_build_log()] {
         set_current_build_log(build_log);
-        return run_step(ctx, step,
-                        StepIO{[](const std::string& line) { spdlog::debug("  | {}", line); }, [](std::string) {}});
+        return run_step(
+            ctx, step,
+            StepIO{[](const std::string& line) { spdlog::debug("  | {}", line); }, [](const std::string&) {}});
       });
     }
   }
