@@ -31,7 +31,7 @@ namespace bi {
 
 // Bump the suffix whenever layer-building code changes what ends up in a layer, so old
 // cache entries stop matching.
-const char* const k_tool_version = BUILD_IMAGE_VERSION "+layers.3";
+const char* const k_tool_version = BUILD_IMAGE_VERSION "+layers.4";
 
 namespace {
 

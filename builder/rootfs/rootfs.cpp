@@ -139,7 +139,7 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
   // mmdebstrap, dpkg, initramfs-tools and shadow honour it: fixed dates in the tree.
   opts.extra_env["SOURCE_DATE_EPOCH"] = std::to_string(source_date_epoch());
   // The kernel's postinst hook would build an initramfs, and initramfs-tools' trigger a
-  // second one at the end of the run (~10-18 s each here). INITRD=No skips the first; the
+  // second one at the end of the run (~4-18 s each here). INITRD=No skips the first; the
   // trigger then finds no initramfs to update, and one is made below with every package
   // configured.
   opts.extra_env["INITRD"] = "No";
@@ -158,13 +158,27 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
             (r->timed_out ? "timed out" : "exit status " + std::to_string(r->exit_code)) + "\n" + r->tail(),
         network ? ExitCode::host_missing : ExitCode::build_failed);
   }
-  auto initramfs = run_in_chroot(target, {"update-initramfs", "-c", "-k", "all"}, {}, on_line, 600);
-  if (!initramfs || !initramfs->ok()) {
-    return fail("update-initramfs", initramfs ? initramfs->tail() : initramfs.error().to_string());
+  // mkinitramfs, not update-initramfs -c: that adds only a syncfs of the whole filesystem,
+  // which here flushes the ~500 MB tree mmdebstrap wrote without any fsync (eatmydata):
+  // 8 s instead of 4 s for the one initramfs.
+  std::error_code ec;
+  std::vector<std::string> versions;
+  for (const auto& e : fs::directory_iterator(target / "boot", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("vmlinuz-", 0) == 0 && e.is_regular_file(ec) && !e.is_symlink(ec)) {
+      versions.push_back(name.substr(8));
+    }
+  }
+  std::sort(versions.begin(), versions.end());
+  for (const auto& version : versions) {
+    auto initramfs =
+        run_in_chroot(target, {"mkinitramfs", "-o", "/boot/initrd.img-" + version, version}, {}, on_line, 600);
+    if (!initramfs || !initramfs->ok()) {
+      return fail("mkinitramfs " + version, initramfs ? initramfs->tail() : initramfs.error().to_string());
+    }
   }
   // INITRD=No also kept the kernel's postinst from linking /boot/initrd.img (the boot
   // partition's extlinux.conf and grub.cfg name it): link it now that the initrd exists.
-  std::error_code ec;
   if (const auto kernel = fs::read_symlink(target / "boot/vmlinuz", ec).string();
       !ec && kernel.rfind("vmlinuz-", 0) == 0) {
     auto links = run_in_chroot(target, {"linux-update-symlinks", "install", kernel.substr(8), "/boot/" + kernel}, {},
