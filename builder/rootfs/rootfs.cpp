@@ -28,8 +28,6 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
   return out;
 }
 
-const char* const k_unsafe_io_conf = "etc/dpkg/dpkg.cfg.d/zz-build-image-unsafe-io";
-
 // Files that must be in place before the kernel package is configured.
 Expected<void> write_essential_files(const fs::path& dir) {
   // /boot/vmlinuz and /boot/initrd.img symlinks: the boot partition's extlinux.conf names
@@ -159,8 +157,7 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
         network ? ExitCode::host_missing : ExitCode::build_failed);
   }
   // mkinitramfs, not update-initramfs -c: that adds only a syncfs of the whole filesystem,
-  // which here flushes the ~500 MB tree mmdebstrap wrote without any fsync (eatmydata):
-  // 8 s instead of 4 s for the one initramfs.
+  // which here flushes the ~500 MB tree mmdebstrap wrote without any fsync (eatmydata).
   std::error_code ec;
   std::vector<std::string> versions;
   for (const auto& e : fs::directory_iterator(target / "boot", ec)) {
@@ -291,8 +288,6 @@ Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& 
                                         "-o",      "Dpkg::Options::=--force-unsafe-io",
                                         "-o",      "Dpkg::Options::=--force-confold",
                                         "install"};
-  // Puppet's package provider runs apt-get itself: without this dpkg syncs every file.
-  BI_TRY(replace_file(target / k_unsafe_io_conf, "# build-image, while it builds the layer\nforce-unsafe-io\n"));
   // Packages the base already has (curl, say) cost an apt-get run of ~2 s for nothing.
   BI_TRY_ASSIGN(auto installed, installed_packages(target));
   std::vector<std::string> missing;
@@ -329,7 +324,6 @@ Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& 
       fs::remove(target / "var/cache/puppet" / f, ec);
     }
   }
-  fs::remove(target / k_unsafe_io_conf, ec);
   fs::remove(target / "usr/sbin/policy-rc.d", ec);
   fs::remove(target / "etc/resolv.conf", ec);
   return clamp_mtimes(target, source_date_epoch());
