@@ -309,8 +309,8 @@ Expected<void> build_esp(const EspFiles& files, std::uint64_t bytes, const std::
   for (const auto& f : {files.shim, files.grub, files.mokman}) {
     std::error_code ec;
     if (!fs::is_regular_file(f, ec)) {
-      return fail(f.string(), "missing: the EFI boot chain comes from shim-signed and grub-efi-amd64-signed in "
-                              "the image (base packages for base.firmware uefi and hybrid)");
+      return fail(f.string(), "missing: the EFI boot chain comes from shim-signed, shim-helpers-amd64-signed and "
+                              "grub-efi-amd64-signed, unpacked into the base layer for base.firmware uefi and hybrid");
     }
   }
   BI_TRY(create_sparse(out, bytes));
@@ -341,11 +341,74 @@ Expected<void> build_esp(const EspFiles& files, std::uint64_t bytes, const std::
   return Ok{};
 }
 
-Expected<void> build_bootloader_disk(const fs::path& out, bool use_tcg) {
+namespace {
+
+Expected<void> make_boot_partition(const fs::path& out) {
   BI_TRY(create_sparse(out, k_boot_offset + k_boot_bytes));
   const MbrPartition boot{true, 0x83, k_boot_offset / 512, k_boot_bytes / 512};
   BI_TRY(pwrite_all(out, make_mbr("", 0, &boot, 1), 0));
-  BI_TRY(run_mke2fs("boot", uuid_from("b007"), k_boot_offset, k_boot_bytes, out, nullptr));
+  return run_mke2fs("boot", uuid_from("b007"), k_boot_offset, k_boot_bytes, out, nullptr);
+}
+
+// Unmounts on every exit path of a loop mount (the loop device goes with it: autoclear).
+class LoopMount {
+public:
+  explicit LoopMount(fs::path dir) : m_dir(std::move(dir)) {}
+  LoopMount(const LoopMount&) = delete;
+  LoopMount& operator=(const LoopMount&) = delete;
+  ~LoopMount() {
+    if (m_mounted) {
+      (void)run_process({"umount", m_dir.string()});
+    }
+  }
+  void mounted() { m_mounted = true; }
+  Expected<void> unmount() {
+    BI_TRY(run_checked({"umount", m_dir.string()}));
+    m_mounted = false;
+    return Ok{};
+  }
+
+private:
+  fs::path m_dir;
+  bool m_mounted = false;
+};
+
+} // namespace
+
+Expected<bool> build_bootloader_disk_on_host(const fs::path& out) {
+  std::error_code ec;
+  if (::geteuid() != 0 || !fs::exists("/dev/loop-control", ec)) {
+    spdlog::info("bootloader: no loop mount here (needs root and /dev/loop-control)");
+    return false;
+  }
+  BI_TRY(make_boot_partition(out));
+  const fs::path dir = out.parent_path() / "mnt";
+  fs::create_directories(dir, ec);
+  {
+    LoopMount mount(dir);
+    auto r = run_process({"mount", "-t", "ext4", "-o",
+                          fmt::format("loop,nodev,nosuid,noexec,offset={},sizelimit={}", k_boot_offset, k_boot_bytes),
+                          out.string(), dir.string()});
+    if (!r || !r->ok()) {
+      spdlog::info("bootloader: loop mount failed ({}); using the appliance", r ? r->tail(2) : r.error().to_string());
+      fs::remove(dir, ec);
+      fs::remove(out, ec);
+      return false;
+    }
+    mount.mounted();
+    fs::create_directories(dir / "extlinux", ec);
+    BI_TRY(run_checked({"extlinux", "--install", (dir / "extlinux").string()}));
+    BI_TRY(mount.unmount());
+  }
+  fs::remove(dir, ec);
+  if (ec) {
+    return fail(dir.string(), "cannot remove the mount point: " + ec.message());
+  }
+  return true;
+}
+
+Expected<void> build_bootloader_disk(const fs::path& out, bool use_tcg) {
+  BI_TRY(make_boot_partition(out));
   BI_TRY_ASSIGN(GuestfsHandle g, GuestfsHandle::create(use_tcg));
   BI_TRY(g.add_drive(out, "raw", false));
   BI_TRY(g.launch());

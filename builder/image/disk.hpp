@@ -45,8 +45,13 @@ struct MbrPartition {
 std::string make_mbr(const std::string& boot_code, std::uint32_t disk_signature, const MbrPartition* parts, int count);
 
 // A 1 MiB + 256 MiB raw disk with an ext4 "boot" partition and extlinux installed
-// through libguestfs (the one appliance launch of a cold build). Stored as a cache layer.
+// through libguestfs (an appliance launch). Stored as a cache layer.
 Expected<void> build_bootloader_disk(const fs::path& out, bool use_tcg);
+
+// The same disk with extlinux installed through a loop mount on the host (root, a free
+// loop device): no appliance. false: this host cannot loop-mount (nothing is left
+// behind; use build_bootloader_disk); an error: the build failed.
+Expected<bool> build_bootloader_disk_on_host(const fs::path& out);
 
 // The kernel, initrd and extlinux.conf from `boot_dir` (a tree's /boot) written into the
 // boot partition of `disk` with debugfs (no appliance, no loop device).

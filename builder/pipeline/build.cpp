@@ -96,15 +96,20 @@ Expected<StepDone> run_step(StepContext& ctx, const PlanStep& step, const StepIO
     BI_TRY(kind.run(ctx, step, io, {}));
     return StepDone{};
   }
+  // A layer built here may say how (the bootloader: loop mount or appliance).
+  std::string reported;
+  const StepIO inner{io.sink, [&reported](std::string n) { reported = std::move(n); }};
   BI_TRY_ASSIGN(LayerStore::Result r, ctx.store.get_or_build(step.layer, step.key, [&](const fs::path& content) {
-    return kind.run(ctx, step, io, content);
+    return kind.run(ctx, step, inner, content);
   }));
   StepDone done;
   done.output = kind.output_in_layer.empty() ? r.content : r.content / kind.output_in_layer;
   const char* how = r.source == LayerStore::Source::local    ? "cached"
                     : r.source == LayerStore::Source::remote ? "remote"
                                                              : "built";
-  if (kind.built_note.empty()) {
+  if (r.source == LayerStore::Source::built && !reported.empty()) {
+    done.note = reported;
+  } else if (kind.built_note.empty()) {
     done.note = std::string(how) + " " + step.key.substr(0, 12);
   } else {
     done.note = r.source == LayerStore::Source::built ? kind.built_note : how;
@@ -145,8 +150,9 @@ Expected<void> walk_steps(StepContext& ctx, Phases& phases) {
     if (step.early && !step.layer.empty()) {
       early[step.kind] = std::async(std::launch::async, [&, build_log = current_build_log()] {
         set_current_build_log(build_log);
-        return run_step(ctx, step,
-                        StepIO{[](const std::string& line) { spdlog::debug("  | {}", line); }, [](std::string) {}});
+        return run_step(
+            ctx, step,
+            StepIO{[](const std::string& line) { spdlog::debug("  | {}", line); }, [](const std::string&) {}});
       });
     }
   }

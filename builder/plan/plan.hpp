@@ -81,6 +81,9 @@ struct BaseLayerPlan {
   // registration asks of the cloud. EFI firmware adds the signed boot chain's packages.
   std::string firmware = "bios";
   bool secure_boot = false;
+  // Debian's signed EFI boot chain (uefi, hybrid): downloaded and unpacked into the base
+  // layer at k_esp_source_dir for the ESP, never installed into the root filesystem.
+  std::vector<std::string> esp_packages;
 };
 
 // Base + the cartridge's packages (+ in full mode: Puppet classes and the agent).
@@ -148,9 +151,12 @@ std::vector<std::pair<std::string, std::string>> mirror_suites(const std::string
 
 // Packages every image gets (kernel, bootloader-independent boot, DHCP, Puppet agent).
 const std::vector<std::string>& base_packages();
-// base_packages() with the release's kernel + Debian's signed EFI boot chain for
-// base.firmware uefi and hybrid.
-std::vector<std::string> base_packages(const std::string& firmware, const OsRelease& release);
+// base_packages() with the release's kernel, the same for every base.firmware (the EFI boot
+// chain is esp_packages()).
+std::vector<std::string> base_packages(const OsRelease& release);
+// The packages holding Debian's signed shim, MokManager and GRUB for base.firmware uefi
+// and hybrid (none for bios).
+std::vector<std::string> esp_packages(const std::string& firmware);
 
 extern const char* const k_tool_version;
 

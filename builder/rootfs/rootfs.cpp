@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -49,6 +51,49 @@ Expected<std::string> mmdebstrap_mirror_argument(const BaseLayerPlan& plan, cons
   BI_TRY(write_file_atomic(file, plan.mirror_content));
   return file.string();
 }
+
+namespace {
+
+// apt-get download (the tree's own apt lists and sources: the same mirror view as every
+// other package of the layer), then dpkg-deb -x on the host: files, no maintainer scripts.
+Expected<void> unpack_esp_packages(const BaseLayerPlan& plan, const fs::path& target, const LineSink& on_line) {
+  if (plan.esp_packages.empty()) {
+    return Ok{};
+  }
+  const fs::path debs = target / "tmp/build-image-esp";
+  std::error_code ec;
+  fs::create_directories(debs, ec);
+  std::vector<std::string> argv = {"env", "-C", "/tmp/build-image-esp", "apt-get", "-q", "download"};
+  argv.insert(argv.end(), plan.esp_packages.begin(), plan.esp_packages.end());
+  on_line(format_argv(argv));
+  auto r = run_in_chroot(target, argv, {}, on_line, 600);
+  if (!r) {
+    return Unexpected{r.error()};
+  }
+  if (!r->ok()) {
+    return fail("apt-get download", "the signed EFI boot chain: " + r->tail(10));
+  }
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(debs, ec)) {
+    if (e.path().extension() == ".deb") {
+      files.push_back(e.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  if (files.size() != plan.esp_packages.size()) {
+    return fail("apt-get download", "expected " + std::to_string(plan.esp_packages.size()) + " packages (" +
+                                        join(plan.esp_packages, " ") + "), got " + std::to_string(files.size()));
+  }
+  const fs::path dest = target / k_esp_source_dir;
+  fs::create_directories(dest, ec);
+  for (const auto& f : files) {
+    BI_TRY(run_checked({"dpkg-deb", "-x", f.string(), dest.string()}));
+  }
+  remove_tree(debs);
+  return Ok{};
+}
+
+} // namespace
 
 Expected<RunResult> run_in_chroot(const fs::path& root, const std::vector<std::string>& argv,
                                   const std::map<std::string, std::string>& env, const LineSink& on_line,
@@ -103,6 +148,11 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
   opts.on_line = on_line;
   // mmdebstrap, dpkg, initramfs-tools and shadow honour it: fixed dates in the tree.
   opts.extra_env["SOURCE_DATE_EPOCH"] = std::to_string(source_date_epoch());
+  // The kernel's postinst hook would build an initramfs, and initramfs-tools' trigger a
+  // second one at the end of the run (~4-18 s each here). INITRD=No skips the first; the
+  // trigger then finds no initramfs to update, and one is made below with every package
+  // configured.
+  opts.extra_env["INITRD"] = "No";
   auto r = run_process(cmd, opts);
   if (!r) {
     return Unexpected{r.error()};
@@ -118,6 +168,38 @@ Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& targ
             (r->timed_out ? "timed out" : "exit status " + std::to_string(r->exit_code)) + "\n" + r->tail(),
         network ? ExitCode::host_missing : ExitCode::build_failed);
   }
+  // mkinitramfs, not update-initramfs -c: that adds only a syncfs of the whole filesystem,
+  // which here flushes the ~500 MB tree mmdebstrap wrote without any fsync (eatmydata).
+  std::error_code ec;
+  std::vector<std::string> versions;
+  for (const auto& e : fs::directory_iterator(target / "boot", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("vmlinuz-", 0) == 0 && e.is_regular_file(ec) && !e.is_symlink(ec)) {
+      versions.push_back(name.substr(8));
+    }
+  }
+  std::sort(versions.begin(), versions.end());
+  for (const auto& version : versions) {
+    auto initramfs =
+        run_in_chroot(target, {"mkinitramfs", "-o", "/boot/initrd.img-" + version, version}, {}, on_line, 600);
+    if (!initramfs || !initramfs->ok()) {
+      return fail("mkinitramfs " + version, initramfs ? initramfs->tail() : initramfs.error().to_string());
+    }
+  }
+  // INITRD=No also kept the kernel's postinst from linking /boot/initrd.img (the boot
+  // partition's extlinux.conf and grub.cfg name it): link it now that the initrd exists.
+  if (const auto kernel = fs::read_symlink(target / "boot/vmlinuz", ec).string();
+      !ec && kernel.rfind("vmlinuz-", 0) == 0) {
+    auto links = run_in_chroot(target, {"linux-update-symlinks", "install", kernel.substr(8), "/boot/" + kernel}, {},
+                               on_line, 120);
+    if (!links || !links->ok()) {
+      return fail("linux-update-symlinks", links ? links->tail() : links.error().to_string());
+    }
+  }
+  if (!fs::is_symlink(target / "boot/initrd.img", ec)) {
+    return fail((target / "boot/initrd.img").string(), "missing after update-initramfs: the kernel has no initramfs");
+  }
+  BI_TRY(unpack_esp_packages(plan, target, on_line));
   // Debian enables the Puppet agent daemon; instances run Puppet once from cartridge-init.
   auto disable = run_in_chroot(target, {"systemctl", "disable", "puppet.service"}, {}, on_line, 120);
   if (!disable || !disable->ok()) {
@@ -185,6 +267,7 @@ Expected<void> build_base_from_image(const BaseLayerPlan& plan, const fs::path& 
       return fail(argv[0], "in the image's root filesystem: " + format_argv(argv) + "\n" + r->tail(15));
     }
   }
+  BI_TRY(unpack_esp_packages(plan, target, on_line));
   fs::remove(target / "usr/sbin/policy-rc.d", ec);
   fs::remove(target / "etc/resolv.conf", ec);
   return clamp_mtimes(target, source_date_epoch());
@@ -217,10 +300,15 @@ Expected<void> build_system_rootfs(const SystemLayerPlan& plan, const fs::path& 
                                         "-o",      "Dpkg::Options::=--force-unsafe-io",
                                         "-o",      "Dpkg::Options::=--force-confold",
                                         "install"};
-  if (!plan.packages.empty()) {
+  // Packages the base already has (curl, say) cost an apt-get run of ~2 s for nothing.
+  BI_TRY_ASSIGN(auto installed, installed_packages(target));
+  std::vector<std::string> missing;
+  std::copy_if(plan.packages.begin(), plan.packages.end(), std::back_inserter(missing),
+               [&](const std::string& p) { return installed.count(p) == 0; });
+  if (!missing.empty()) {
     auto argv = apt;
-    argv.insert(argv.end(), plan.packages.begin(), plan.packages.end());
-    BI_TRY(step("installing packages " + join(plan.packages, " "), argv, {}));
+    argv.insert(argv.end(), missing.begin(), missing.end());
+    BI_TRY(step("installing packages " + join(missing, " "), argv, {}));
   }
   std::error_code ec;
   if (plan.mode == Mode::full) {

@@ -16,6 +16,11 @@ namespace bi {
 
 using LineSink = std::function<void(const std::string&)>;
 
+// Where the base layer holds the unpacked BaseLayerPlan::esp_packages (their own paths
+// below it: usr/lib/shim/..., usr/lib/grub/...). Assembly copies them onto the ESP;
+// hygiene keeps them out of the image's root filesystem.
+inline constexpr const char* k_esp_source_dir = "usr/lib/build-image/esp";
+
 // Builds the base OS into the empty directory `target`.
 Expected<void> build_base_rootfs(const BaseLayerPlan& plan, const fs::path& target, const fs::path& scratch,
                                  const LineSink& on_line);

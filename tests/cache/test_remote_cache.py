@@ -253,7 +253,8 @@ class RemoteCacheTest(unittest.TestCase):
         self.assertEqual(out.count(" ok"), 2, out)
 
         # C: the bootloader archive on the remote is damaged: detected, not used, rebuilt
-        # here (one appliance launch) and re-published; the base still comes from the remote.
+        # here (a loop mount as root, else one appliance launch) and re-published; the base
+        # still comes from the remote.
         corrupt("bootloader")
         cache_c = fresh_cache("C")
         c, err, _ = build("C", cache_c, url, env)
@@ -262,8 +263,12 @@ class RemoteCacheTest(unittest.TestCase):
         self.assertEqual(c["remote_cache"]["hits"], 1)
         self.assertEqual(c["remote_cache"]["uploads"], 1)
         self.assertEqual(c["layers_built"], 1)
-        self.assertEqual(c["appliance_launches"], 1)
-        self.assertEqual(note(c, "bootloader"), "built (libguestfs)")
+        if os.geteuid() == 0 and os.path.exists("/dev/loop-control"):
+            self.assertEqual(c["appliance_launches"], 0)
+            self.assertEqual(note(c, "bootloader"), "built (loop mount)")
+        else:
+            self.assertEqual(c["appliance_launches"], 1)
+            self.assertEqual(note(c, "bootloader"), "built (libguestfs)")
         self.assertEqual(qemu_img_check(c["image"]), 0)
         rc, out = cache_verify(cache_c)
         self.assertEqual(rc, 0, out)

@@ -1,6 +1,8 @@
 // Disk layout: the MBR bytes and the fixed partition geometry.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <ctime>
 #include <fstream>
@@ -129,8 +131,8 @@ TEST_CASE("build_esp names a missing boot chain file") {
   CHECK(
       r.error().to_string() ==
       (s.path() / "usr/lib/shim/shimx64.efi.signed").string() +
-          ": missing: the EFI boot chain comes from shim-signed and grub-efi-amd64-signed in the image (base packages "
-          "for base.firmware uefi and hybrid)");
+          ": missing: the EFI boot chain comes from shim-signed, shim-helpers-amd64-signed and grub-efi-amd64-signed, "
+          "unpacked into the base layer for base.firmware uefi and hybrid");
 }
 
 TEST_CASE("used_inodes_from_dumpe2fs takes every inode not in a group's free ranges") {
@@ -182,4 +184,36 @@ TEST_CASE("pin_inode_times makes mke2fs -d output independent of the tree's ctim
   auto fsck = run_process({"e2fsck", "-fn", first.string()});
   REQUIRE(fsck);
   CHECK(fsck->exit_code == 0);
+}
+
+TEST_CASE("the bootloader disk made on the host has extlinux in partition 1 and leaves nothing mounted") {
+  std::error_code ec;
+  if (::geteuid() != 0 || !std::filesystem::exists("/dev/loop-control", ec)) {
+    WARN("needs root and loop devices: build_bootloader_disk_on_host falls back to the appliance there");
+    return;
+  }
+  test::Scratch s;
+  const auto out = s.path() / "content/disk.raw";
+  std::filesystem::create_directories(out.parent_path());
+  auto built = build_bootloader_disk_on_host(out);
+  REQUIRE(built);
+  REQUIRE(*built);
+  CHECK_FALSE(std::filesystem::exists(out.parent_path() / "mnt"));
+  auto mounts = read_file("/proc/self/mounts");
+  REQUIRE(mounts);
+  CHECK(mounts->find(s.path().string()) == std::string::npos);
+  auto ls =
+      run_checked({"debugfs", "-R", "ls -l /extlinux", out.string() + "?offset=" + std::to_string(k_boot_offset)});
+  REQUIRE(ls);
+  CHECK(ls->output.find("ldlinux.sys") != std::string::npos);
+  CHECK(ls->output.find("ldlinux.c32") != std::string::npos);
+  auto disk = read_file(out, 512u << 20);
+  REQUIRE(disk);
+  // extlinux's boot sector in the partition: its name, and the partition's first sector as
+  // "hidden sectors" (where ldlinux.sys's sector list is counted from), read from the loop
+  // device's offset.
+  CHECK(disk->substr(k_boot_offset + 3, 8) == "SYSLINUX");
+  CHECK(le32(*disk, k_boot_offset + 0x1c) == k_boot_offset / 512);
+  // The MBR names partition 1 at the offset every image expects.
+  CHECK(le32(*disk, 446 + 8) == k_boot_offset / 512);
 }

@@ -358,13 +358,18 @@ TEST_CASE("base.firmware picks the packages and the image key; plan --json and t
   auto sb = f.plan("type: tiny\nbase: {os: debian-12, firmware: uefi, secure_boot: true}\n", Mode::generic);
   auto bios = f.plan("type: tiny\nbase: {os: debian-12, firmware: bios}\n", Mode::generic);
   CHECK(hybrid.base.firmware == "hybrid");
-  const auto has = [](const Plan& p, const char* pkg) {
-    return std::find(p.base.packages.begin(), p.base.packages.end(), pkg) != p.base.packages.end();
+  const auto has = [](const std::vector<std::string>& list, const char* pkg) {
+    return std::find(list.begin(), list.end(), pkg) != list.end();
   };
-  CHECK(has(hybrid, "shim-signed"));
-  CHECK(has(hybrid, "grub-efi-amd64-signed"));
-  CHECK_FALSE(has(bios, "shim-signed"));
-  // The ESP is mounted where apt's shim/GRUB updates look for it, on every layout that has one.
+  // The signed boot chain is unpacked for the ESP, not installed into the root filesystem.
+  CHECK(hybrid.base.esp_packages ==
+        std::vector<std::string>{"shim-signed", "shim-helpers-amd64-signed", "grub-efi-amd64-signed"});
+  CHECK(bios.base.esp_packages.empty());
+  CHECK_FALSE(has(hybrid.base.packages, "shim-signed"));
+  CHECK_FALSE(has(hybrid.base.packages, "grub-efi-amd64-signed"));
+  CHECK(hybrid.base.packages == bios.base.packages);
+  CHECK(sb.to_json()["layers"]["base"]["esp_packages"].size() == 3);
+  // The ESP is mounted at /boot/efi on every layout that has one.
   const auto fstab = [](const Plan& p) {
     for (const auto& o : p.overlay) {
       if (o.dest == "/etc/fstab") {

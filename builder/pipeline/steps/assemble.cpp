@@ -204,23 +204,14 @@ Expected<void> add_login_user(const fs::path& root, const std::string& user) {
 }
 
 const std::vector<std::string>& hygiene_paths() {
-  static const std::vector<std::string> paths = {"/etc/resolv.conf",
-                                                 "/root/.bash_history",
-                                                 "/var/lib/puppet/ssl",
-                                                 "/etc/puppet/ssl",
-                                                 "/var/cache/puppet/ssl",
-                                                 "/var/lib/cartridge/launch-params",
-                                                 "/var/lib/cartridge/initialized",
-                                                 "/var/lib/cartridge/instance-id",
-                                                 "/tmp/payload",
-                                                 "/var/cache/debconf/config.dat-old",
-                                                 "/var/cache/debconf/templates.dat-old",
-                                                 "/var/lib/dpkg/status-old",
-                                                 "/var/lib/dpkg/diversions-old",
-                                                 "/usr/sbin/policy-rc.d",
-                                                 "/var/lib/systemd/random-seed",
-                                                 "/var/lib/cartridge/root-grown",
-                                                 "/root/.ssh/authorized_keys"};
+  static const std::vector<std::string> paths = {
+      "/etc/resolv.conf", "/root/.bash_history", "/var/lib/puppet/ssl", "/etc/puppet/ssl", "/var/cache/puppet/ssl",
+      "/var/lib/cartridge/launch-params", "/var/lib/cartridge/initialized", "/var/lib/cartridge/instance-id",
+      "/tmp/payload", "/var/cache/debconf/config.dat-old", "/var/cache/debconf/templates.dat-old",
+      "/var/lib/dpkg/status-old", "/var/lib/dpkg/diversions-old", "/usr/sbin/policy-rc.d",
+      "/var/lib/systemd/random-seed", "/var/lib/cartridge/root-grown", "/root/.ssh/authorized_keys",
+      // the EFI boot chain's files, copied onto the ESP
+      "/usr/lib/build-image"};
   return paths;
 }
 
@@ -261,7 +252,7 @@ StepKind assemble_step() {
       in.bootloader_disk = ctx.input(step, 1);
       in.firmware = ctx.plan.base.firmware;
       in.mbr_code = in.firmware == "hybrid" ? "/usr/lib/EXTLINUX/gptmbr.bin" : "/usr/lib/EXTLINUX/mbr.bin";
-      in.esp = EspFiles::in_tree(root_tree);
+      in.esp = EspFiles::in_tree(root_tree / k_esp_source_dir);
       in.disk_bytes = ctx.plan.disk_bytes;
       in.uuid_seed = ctx.plan.inputs_key;
       BI_TRY(assemble_disk(in, raw));
