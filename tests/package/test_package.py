@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Programs the builder names that run INSIDE the image being built (in its chroot), not on
 # the host: the image's own packages provide them.
-IN_IMAGE = {"apt-get", "systemctl", "puppet"}
+IN_IMAGE = {"apt-get", "systemctl", "puppet", "mkinitramfs", "linux-update-symlinks"}
 # String literals that open a brace list like an argv but are JSON keys or values, step,
 # command or provider names (the convert step, the init command, the openstack provider,
 # the plan's "time" section),
