@@ -66,18 +66,19 @@ phases() {
 hand() { timed "$1" "$top/bench/hand-pipeline.sh" "$2" "$work/$1.qcow2" "$work/hand" "$src/init-scripts/sbin/cartridge-init"; }
 tool() { local name=$1 cache=$2; shift 2; timed "$name" env BUILD_IMAGE_CACHE="$work/$cache" "$bin" --json --output "$work/out" "$@" "$src/templates/php.yaml"; }
 
+# in_turn ROUND BASELINE TOOL: runs both functions, the baseline first in odd rounds and the
+# tool first in even ones.
+in_turn() { if [ $(($1 % 2)) -eq 1 ]; then "$2"; "$3"; else "$3"; "$2"; fi; }
+hand_cold() { hand hand_cold_generic cold; }
+tool_cold() { tool bi_cold_generic cache-g --mode generic; }
+hand_warm() { hand hand_warm_customize warm; }
+tool_warm() { tool bi_warm_full cache-f --mode full; }
+
 for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds (load $(cut -d' ' -f1-3 /proc/loadavg))"
   rm -rf "$work/cache-g" "$work/cache-f" "$work/out" "$work/hand"
-  # Cold: empty caches on both sides (one cache per mode, so both are really cold). Odd
-  # rounds start with the baseline, even rounds with the tool.
-  if [ $((r % 2)) -eq 1 ]; then
-    hand hand_cold_generic cold
-    tool bi_cold_generic cache-g --mode generic
-  else
-    tool bi_cold_generic cache-g --mode generic
-    hand hand_cold_generic cold
-  fi
+  # Cold: empty caches on both sides (one cache per mode, so both are really cold).
+  in_turn "$r" hand_cold tool_cold
   tool bi_cold_full cache-f --mode full
   phases bi_cold_full
   accel[tool]=$(tool_accel bi_cold_generic)
@@ -85,13 +86,7 @@ for r in $(seq 1 "$rounds"); do
   $quick && continue
   # Warm: an init-script change, kept base/layers.
   echo "# bench round $r $(now)" >>"$src/init-scripts/sbin/cartridge-init"
-  if [ $((r % 2)) -eq 1 ]; then
-    hand hand_warm_customize warm
-    tool bi_warm_full cache-f --mode full
-  else
-    tool bi_warm_full cache-f --mode full
-    hand hand_warm_customize warm
-  fi
+  in_turn "$r" hand_warm tool_warm
   tool bi_warm_generic cache-g --mode generic
   tool bi_nochange_full cache-f --mode full
 done

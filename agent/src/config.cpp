@@ -101,6 +101,15 @@ Result<void> with_seconds(std::string_view v, std::string_view where, long minim
     return {};
 }
 
+template <class Setter> Result<void> with_bool(std::string_view v, std::string_view where, Setter set) {
+    auto flag = parse_bool(v, where);
+    if (!flag) {
+        return flag.error();
+    }
+    set(flag.value());
+    return {};
+}
+
 using KeyHandler = Result<void> (*)(AgentConfig&, std::string_view value, std::string_view where);
 
 struct KeySpec {
@@ -165,21 +174,11 @@ constexpr KeySpec k_keys[] = {
      }},
     {"stratos.handshake",
      [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
-         auto flag = parse_bool(v, where);
-         if (!flag) {
-             return flag.error();
-         }
-         c.handshake = flag.value();
-         return {};
+         return with_bool(v, where, [&](bool flag) { c.handshake = flag; });
      }},
     {"enable.initial.artifact.backup",
      [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
-         auto flag = parse_bool(v, where);
-         if (!flag) {
-             return flag.error();
-         }
-         c.initial_artifact_backup = flag.value();
-         return {};
+         return with_bool(v, where, [&](bool flag) { c.initial_artifact_backup = flag; });
      }},
     {"extensions.dir",
      [](AgentConfig& c, std::string_view v, std::string_view where) -> Result<void> {
