@@ -233,7 +233,16 @@ Expected<void> build_base_from_image(const BaseLayerPlan& plan, const fs::path& 
     BI_TRY(g.launch());
     BI_TRY_ASSIGN(std::string root, g.inspect_root());
     BI_TRY_ASSIGN(auto mounts, g.mountpoints(root));
+    // Parents before children. The ESP is left out: assembly makes its own, and its mount
+    // point may exist only once the instance has booted (our own images make /boot/efi at
+    // first boot), so mounting it here would fail.
+    std::sort(mounts.begin(), mounts.end(),
+              [](const auto& a, const auto& b) { return a.first.size() < b.first.size(); });
     for (const auto& [mountpoint, device] : mounts) {
+      if (mountpoint == "/boot/efi" || mountpoint.rfind("/boot/efi/", 0) == 0) {
+        on_line("not reading " + device + " (" + mountpoint + "): the ESP is made by assembly");
+        continue;
+      }
       BI_TRY(g.mount_ro(device, mountpoint));
     }
     BI_TRY(g.tar_out("/", tar));
