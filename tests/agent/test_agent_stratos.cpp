@@ -309,7 +309,10 @@ TEST_CASE("handshake order, then the application deployed from git with a passwo
 
   Instance instance{dir, broker.port(), service_port, true};
   fs::create_directories(instance.www());
-  agent_test::write_file(instance.www() / "index.php", "image placeholder");
+  // The web root's content as the image ships it: the backup keeps it, a removed sign-up
+  // brings it back.
+  const std::string image_page = "<?php echo 'page the image shipped';";
+  agent_test::write_file(instance.www() / "index.php", image_page);
   // What --prepare-application-path creates with enable.initial.artifact.backup.
   fs::create_directories(dir / "www_backup");
   fs::create_directories(instance.extensions());
@@ -364,7 +367,7 @@ TEST_CASE("handshake order, then the application deployed from git with a passwo
   CHECK_THAT(env, Catch::Contains("STRATOS_ARTIFACT_UPDATED_RESULT=deployed"));
   CHECK_THAT(env, Catch::Contains("STRATOS_CLUSTER_ID=" + k_cluster));
   CHECK_THAT(agent_test::read_file(instance.log()), Catch::Contains("extension StartServers: start-servers-ran"));
-  CHECK(agent_test::read_file(dir / "www_backup" / "index.php") == "image placeholder");
+  CHECK(agent_test::read_file(dir / "www_backup" / "index.php") == image_page);
 
   // The subscriber leaves: another application's sign-up removal changes nothing (its
   // script runs only for ours); ours removes the application and brings back the image's page.
@@ -372,7 +375,7 @@ TEST_CASE("handshake order, then the application deployed from git with a passwo
   servers.publish("application/signup/ApplicationSignUpRemovedEvent", {{"applicationId", "app1"}, {"tenantId", -1234}});
   REQUIRE(agent_test::wait_until([&] { return fs::exists(dir / "after-signup-removed"); }, 30s));
   CHECK(agent_test::read_file(dir / "after-signup-removed") == "index.php\n");
-  CHECK(agent_test::read_file(instance.www() / "index.php") == "image placeholder");
+  CHECK(agent_test::read_file(instance.www() / "index.php") == image_page);
   CHECK_FALSE(fs::exists(instance.www() / ".git"));
 
   agent->send_signal(SIGTERM);
